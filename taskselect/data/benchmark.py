@@ -1,0 +1,239 @@
+"""The three sets of a selection experiment: a pool to select from, a query set, a test set.
+
+A packaged benchmark hides the target task's own training rows in a pool of thirteen other
+sources, each capped at the same size, so that a selector has to find them among rows of
+unrelated tasks, as it would in real use. A custom benchmark reads the three sets from files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskselect.config import DataParams
+from taskselect.data.sources import SOURCES, normalize_text
+from taskselect.errors import TaskselectError
+from taskselect.io import read_json, read_table, write_json, write_parquet
+
+logger = logging.getLogger(__name__)
+
+TARGET_SOURCES = {
+    "airline_sentiment": "airline",
+    "trec": "trec",
+    "20newsgroups": "20ng",
+    "drug_reviews": "drugs",
+}
+COLUMNS = ["id", "text", "label", "source"]
+ROLES = ("pool", "query", "test")
+
+
+@dataclass
+class Benchmark:
+    """Pool, query and test frames (columns id, text, label, source) and the task's labels."""
+
+    task: str
+    pool: pd.DataFrame
+    query: pd.DataFrame
+    test: pd.DataFrame
+    target_labels: list[str]
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write one Parquet file per set, then benchmark.json as the mark of a finished save."""
+        directory = Path(directory)
+        for role in ROLES:
+            write_parquet(directory / f"{role}.parquet", getattr(self, role))
+        write_json(
+            directory / "benchmark.json",
+            {
+                "task": self.task,
+                "target_labels": self.target_labels,
+                "rows": {role: len(getattr(self, role)) for role in ROLES},
+                "pool_rows_per_source": self.pool["source"].value_counts(sort=False).to_dict(),
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Benchmark:
+        directory = Path(directory)
+        paths = [directory / f"{role}.parquet" for role in ROLES] + [directory / "benchmark.json"]
+        for path in paths:
+            if not path.is_file():
+                raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
+        meta = read_json(directory / "benchmark.json")
+        pool, query, test = (pd.read_parquet(path) for path in paths[:3])
+        return cls(meta["task"], pool, query, test, list(meta["target_labels"]))
+
+
+def build_benchmark(
+    target: str, cap_per_source: int, n_query: int, max_test: int, seed: int
+) -> Benchmark:
+    """Build the packaged benchmark of `target`; the same arguments give identical frames.
+
+    The test set is the target source's official test split (or, for airline, which has
+    none, a sample of it), at most `max_test` rows. The query set is `n_query` of the
+    remaining target rows; the rest of them join the pool, in which every source contributes
+    at most `cap_per_source` training rows. No pool row repeats the text of a query or test
+    row, and no query row repeats a test row (texts compared after `normalize_text`). Pool
+    rows are ordered by source name, then as in the source, so the order is reproducible.
+    """
+    if target not in TARGET_SOURCES:
+        raise TaskselectError(
+            f"target {target!r}: unknown; expected one of {', '.join(TARGET_SOURCES)}"
+        )
+    sizes = {"cap_per_source": cap_per_source, "n_query": n_query, "max_test": max_test}
+    for name, value in sizes.items():
+        if value < 1:
+            raise TaskselectError(f"{name}: expected a positive number of rows, got {value}")
+    rng = np.random.default_rng(seed)
+    target_source = TARGET_SOURCES[target]
+    rows = SOURCES[target_source].load()
+
+    if (rows["split"] == "test").any():
+        test = _sample(rows[rows["split"] == "test"], max_test, rng)
+        train = rows[rows["split"] == "train"]
+    else:
+        test = _sample(rows, max_test, rng)
+        train = rows.drop(test.index)
+    train = _without_texts(train, test)
+    if n_query > len(train):
+        raise TaskselectError(
+            f"n_query: {n_query} exceeds the {len(train)} training rows of target {target!r}"
+        )
+    query = _sample(train, n_query, rng)
+    hidden = train.drop(query.index)
+
+    held_out = pd.concat([query, test])
+    pool_parts = []
+    for name in sorted(SOURCES):
+        source_rows = hidden if name == target_source else SOURCES[name].load()
+        candidates = _without_texts(source_rows[source_rows["split"] == "train"], held_out)
+        pool_parts.append(_with_source(_sample(candidates, cap_per_source, rng), name))
+    pool = pd.concat(pool_parts, ignore_index=True)
+
+    benchmark = Benchmark(
+        task=target,
+        pool=pool,
+        query=_with_source(query, target_source),
+        test=_with_source(test, target_source),
+        target_labels=sorted(rows["label"].unique()),
+    )
+    logger.info(
+        "benchmark %s: pool %d rows from %d sources, query %d, test %d",
+        target, len(pool), pool["source"].nunique(), len(benchmark.query), len(benchmark.test),
+    )
+    return benchmark
+
+
+def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """At most `n` random rows of `frame`, kept in their original order."""
+    if len(frame) <= n:
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+
+
+def _without_texts(frame: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
+    held_out_keys = set(held_out["text"].map(normalize_text))
+    return frame[~frame["text"].map(normalize_text).isin(held_out_keys)]
+
+
+def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    return frame.assign(source=source)[COLUMNS].reset_index(drop=True)
+
+
+def load_custom_benchmark(
+    pool: str | os.PathLike,
+    query: str | os.PathLike,
+    test: str | os.PathLike,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> Benchmark:
+    """Read the three sets from CSV, JSONL or Parquet files.
+
+    Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
+    otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded.
+    """
+    frames = {
+        role: _read_custom(Path(path), role, text_column, label_column)
+        for role, path in zip(ROLES, (pool, query, test))
+    }
+    test_labels = frames["test"]["label"].unique()
+    if len(test_labels) < 2:
+        raise TaskselectError(
+            f"{test}: column {label_column!r} holds one class only ({test_labels[0]!r}); "
+            "scoring needs at least 2"
+        )
+    leaked = frames["pool"]["text"].map(normalize_text).isin(
+        set(pd.concat([frames["query"]["text"], frames["test"]["text"]]).map(normalize_text))
+    )
+    if leaked.any():
+        logger.warning("%s: %d pool rows repeat a query or test text", pool, int(leaked.sum()))
+    target_labels = sorted(set(frames["query"]["label"]) | set(test_labels))
+    return Benchmark("custom", frames["pool"], frames["query"], frames["test"], target_labels)
+
+
+def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> pd.DataFrame:
+    frame = read_table(path)
+    if frame.empty:
+        raise TaskselectError(f"{path}: no rows; the {role} set needs at least one")
+    for column in (text_column, label_column):
+        if column not in frame.columns:
+            raise TaskselectError(
+                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
+            )
+
+    texts = frame[text_column]
+    bad_text = ~texts.map(lambda t: isinstance(t, str) and bool(t.strip()))
+    if bad_text.any():
+        row = int(np.argmax(bad_text.to_numpy()))
+        value = texts.iloc[row]
+        got = "an empty cell" if value is None or value != value else repr(value)
+        raise TaskselectError(
+            f"{path}: column {text_column!r}, row {row + 1}: expected non-empty text, got {got}"
+        )
+    labels = frame[label_column]
+    missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
+    if missing_label.any():
+        row = int(np.argmax(missing_label.to_numpy()))
+        raise TaskselectError(f"{path}: column {label_column!r}, row {row + 1}: missing label")
+
+    if "id" in frame.columns:
+        ids = frame["id"].astype(str)
+        if ids.duplicated().any():
+            raise TaskselectError(
+                f"{path}: column 'id' repeats {ids[ids.duplicated()].iloc[0]!r}; ids must be unique"
+            )
+    else:
+        ids = [f"{role}:{row}" for row in range(1, len(frame) + 1)]
+    sources = role
+    if role == "pool" and "source" in frame.columns:
+        sources = frame["source"].fillna(role).astype(str)
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "text": texts.str.strip(),
+            "label": labels.astype(str),
+            "source": sources,
+        }
+    ).reset_index(drop=True)
+
+
+def prepare_benchmark(params: DataParams) -> Benchmark:
+    """The custom benchmark when any of the files is given, else the packaged one."""
+    if not params.custom:
+        return build_benchmark(
+            params.target, params.cap_per_source, params.n_query, params.max_test, params.seed
+        )
+    missing = [f"data.{role}" for role in ROLES if getattr(params, role) is None]
+    if missing:
+        raise TaskselectError(
+            f"{', '.join(missing)}: missing; give all of data.pool, data.query and data.test "
+            "or none of them"
+        )
+    return load_custom_benchmark(
+        params.pool, params.query, params.test, params.text_column, params.label_column
+    )

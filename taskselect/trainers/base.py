@@ -1,0 +1,43 @@
+"""What a trainer consumes and the interface every trainer offers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Rows to train on or predict: texts for trainers that read text, embeddings for heads.
+
+    texts: n strings.
+    embeddings: (n, dim) float32 unit-normalised sentence embeddings of those texts.
+    labels: (n,) str labels, or None when predicting.
+    """
+
+    texts: list[str]
+    embeddings: np.ndarray
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class Trainer(Protocol):
+    """Fits a classifier on a selection and scores new rows.
+
+    classes_: labels the model can predict, in the column order of predict_scores.
+    """
+
+    classes_: list[str]
+
+    def fit(self, examples: Examples) -> "Trainer": ...
+
+    def predict_scores(self, examples: Examples) -> np.ndarray:
+        """(n, len(classes_)) float64 class scores; larger is more likely."""
+        ...
+
+    def save(self, directory: str | os.PathLike) -> None: ...

@@ -1,0 +1,57 @@
+"""The fast trainer: a logistic-regression head on frozen sentence embeddings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from taskselect.errors import TaskselectError
+from taskselect.trainers.base import Examples
+
+
+class HeadTrainer:
+    """Multinomial logistic regression on (n, dim) embeddings; seconds on a CPU.
+
+    C: inverse L2 regularisation strength (unit-norm inputs need a weak penalty).
+    max_iter: L-BFGS iterations at most.
+    seed: kept for the trainer interface (L-BFGS itself is deterministic).
+    """
+
+    def __init__(self, C: float = 10.0, max_iter: int = 1000, seed: int = 0):
+        self.C = C
+        self.max_iter = max_iter
+        self.seed = seed
+        self.classes_: list[str] = []
+        self._model: LogisticRegression | None = None
+
+    def fit(self, examples: Examples) -> "HeadTrainer":
+        if examples.labels is None or len(examples) == 0:
+            raise TaskselectError("finetune: the selection is empty; nothing to train on")
+        labels = np.asarray(examples.labels, dtype=str)
+        self.classes_ = sorted(set(labels.tolist()))
+        if len(self.classes_) == 1:  # one label selected: nothing to learn, predict it
+            self._model = None
+            return self
+        self._model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
+        self._model.fit(examples.embeddings, labels)
+        self.classes_ = [str(c) for c in self._model.classes_]
+        return self
+
+    def predict_scores(self, examples: Examples) -> np.ndarray:
+        if not self.classes_:
+            raise TaskselectError("the head is not trained")
+        if self._model is None:
+            return np.ones((len(examples), 1))
+        return self._model.predict_proba(examples.embeddings)
+
+    def save(self, directory: str | os.PathLike) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, Path(directory) / "head.joblib")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "HeadTrainer":
+        return joblib.load(Path(directory) / "head.joblib")

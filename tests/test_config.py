@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from taskselect.config import Params, load_params
+from taskselect.errors import TaskselectError
+from taskselect.tracking import flatten
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_states_every_default():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert flatten(raw) == flatten(Params().model_dump(mode="json"))
+
+
+def test_overrides_are_typed_and_win(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("select:\n  tsds:\n    alpha: 0.3\n")
+    params = load_params(path, ["select.tsds.C=2", "select.budgets=[0.01, 500]"])
+    assert params.select.tsds.alpha == 0.3
+    assert params.select.tsds.C == 2.0
+    assert params.select.budgets == [0.01, 500]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("select.tsds.alpha=2", "select.tsds.alpha: Input should be less than or equal to 1"),
+        ("select.tsds.alhpa=0.5", "select.tsds.alhpa: unknown parameter"),
+        ("data.target=imdb", "data.target: Input should be 'airline_sentiment'"),
+        ("select.methods=[tsds, magic]", "select.methods.1"),
+        ("select.budgets=[12.5]", "neither a whole row count nor a fraction"),
+        ("no-equals-sign", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(override, message):
+    with pytest.raises(TaskselectError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        load_params(None, [override])
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(TaskselectError, match="nope.yaml: parameters file not found"):
+        load_params(tmp_path / "nope.yaml")

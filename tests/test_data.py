@@ -1,0 +1,362 @@
+"""Packaged sources and benchmarks, on small profiles of the real packaged data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from taskselect.config import DataParams
+from taskselect.data import (
+    SENTIMENT_LABELS,
+    SOURCES,
+    TARGET_SOURCES,
+    Benchmark,
+    build_benchmark,
+    load_custom_benchmark,
+    normalize_text,
+    prepare_benchmark,
+)
+from taskselect.errors import TaskselectError
+
+CAP, N_QUERY, MAX_TEST = 60, 20, 50
+COLUMNS = ["id", "text", "label", "source"]
+
+# Rows in the packaged file (before dropping empty and repeated texts) and number of classes.
+RAW_ROWS_AND_CLASSES = {
+    "airline": (14638, 3),
+    "tweets": (23520, 3),
+    "sms": (4837, 2),
+    "trec": (5952, 6),
+    "movies": (10568, 2),
+    "amazon": (3610, 2),
+    "nyt": (4946, 2),
+    "vader_tweets": (4196, 2),
+    "disaster": (7613, 2),
+    "20ng": (18821, 20),
+    "r8": (7674, 8),
+    "election": (6444, 2),
+    "bbc": (2225, 5),
+    "drugs": (979, 3),
+}
+OFFICIAL_TEST_ROWS = {"trec": 500, "20ng": 7528, "r8": 2189, "drugs": 379}
+
+
+def test_registry_covers_all_sources():
+    assert set(SOURCES) == set(RAW_ROWS_AND_CLASSES)
+    assert set(TARGET_SOURCES.values()) <= set(SOURCES)
+
+
+@pytest.mark.parametrize("name", sorted(RAW_ROWS_AND_CLASSES))
+def test_source_parses_into_tidy_rows(name):
+    source = SOURCES[name]
+    rows = source.load()
+    raw_rows, n_classes = RAW_ROWS_AND_CLASSES[name]
+
+    assert list(rows.columns) == ["id", "text", "label", "split"]
+    assert 0.9 * raw_rows <= len(rows) <= raw_rows
+    assert rows["id"].is_unique
+    assert rows["id"].str.startswith(f"{name}:").all()
+    assert (rows["text"] == rows["text"].str.strip()).all()
+    assert (rows["text"].str.len() > 0).all()
+    assert rows["text"].map(normalize_text).is_unique
+    assert not rows["text"].str.contains("\ufffd").any(), "undecoded bytes"
+    assert rows["label"].nunique() == n_classes
+    if source.kind == "sentiment":
+        assert set(rows["label"]) <= set(SENTIMENT_LABELS)
+    else:
+        assert rows["label"].str.startswith(f"{name}:").all()
+
+    test_rows = (rows["split"] == "test").sum()
+    if name in OFFICIAL_TEST_ROWS:
+        assert 0.95 * OFFICIAL_TEST_ROWS[name] <= test_rows <= OFFICIAL_TEST_ROWS[name]
+        assert set(rows.loc[rows["split"] == "test", "label"]) == set(rows["label"])
+    else:
+        assert test_rows == 0
+
+
+def test_parsing_details_survive_the_odd_bytes_and_quoting():
+    airline, tweets = SOURCES["airline"].load(), SOURCES["tweets"].load()
+    handles = r"@(?:united|usairways|americanair|southwestair|jetblue|virginamerica)"
+    assert airline["text"].str.contains(handles, case=False).all()
+    assert not tweets["text"].str.contains(handles, case=False).any()
+
+    trec = SOURCES["trec"].load().set_index("text")["label"]
+    assert trec["Who was Galileo ?"] == "trec:HUM"
+    assert trec["How far is it from Denver to Aspen ?"] == "trec:NUM"
+    assert trec["What does NASA stand for ?"] == "trec:ABBR"
+
+    drugs = SOURCES["drugs"].load()["text"]
+    assert not drugs.str.startswith('"').any()
+    assert drugs.str.endswith('What a wonderful "side-effect"').sum() == 1  # a quote of its own
+    assert not drugs.str.contains(r"&#\d+;|&[a-z]+;").any()
+
+    assert SOURCES["movies"].load()["text"].str.contains("Münch's genuine insight").any()
+    assert SOURCES["bbc"].load().set_index("id").loc["bbc:sports/199", "text"].count("£") > 0
+    election = SOURCES["election"].load()["text"]
+    quoted = 'Last night, Donald Trump said not paying taxes was "smart."'
+    assert election.str.startswith(quoted).any()
+
+
+def test_loaded_frames_are_copies_of_the_cache():
+    rows = SOURCES["sms"].load()
+    rows.loc[0, "text"] = "changed"
+    rows.drop(index=rows.index, inplace=True)
+    assert SOURCES["sms"].load().loc[0, "text"] != "changed"
+
+
+@pytest.fixture(scope="module")
+def small_benchmarks():
+    return {
+        target: build_benchmark(target, CAP, N_QUERY, MAX_TEST, seed=0) for target in TARGET_SOURCES
+    }
+
+
+@pytest.mark.parametrize("target", sorted(TARGET_SOURCES))
+def test_packaged_benchmark_hides_target_in_a_capped_pool(small_benchmarks, target):
+    bench = small_benchmarks[target]
+    target_source = TARGET_SOURCES[target]
+    source_rows = SOURCES[target_source].load()
+
+    assert bench.task == target
+    for frame in (bench.pool, bench.query, bench.test):
+        assert list(frame.columns) == COLUMNS
+        assert frame["id"].is_unique
+    assert len(bench.query) == N_QUERY
+    assert len(bench.test) == MAX_TEST or len(bench.test) == OFFICIAL_TEST_ROWS.get(target_source)
+    assert bench.target_labels == sorted(source_rows["label"].unique())
+    assert set(bench.query["label"]) | set(bench.test["label"]) <= set(bench.target_labels)
+    assert (bench.query["source"] == target_source).all()
+    assert (bench.test["source"] == target_source).all()
+
+    per_source = bench.pool["source"].value_counts()
+    assert len(per_source) >= 10
+    assert per_source.max() <= CAP
+    assert per_source[target_source] == CAP
+
+    frames = (bench.pool, bench.query, bench.test)
+    ids = [set(frame["id"]) for frame in frames]
+    texts = [set(frame["text"].map(normalize_text)) for frame in frames]
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not ids[a] & ids[b]
+        assert not texts[a] & texts[b]
+
+    split_of = pd.concat(s.load() for s in SOURCES.values()).set_index("id")["split"]
+    assert (split_of[bench.pool["id"]] == "train").all()
+    assert (split_of[bench.query["id"]] == "train").all()
+    expected_test_split = "test" if target_source in OFFICIAL_TEST_ROWS else "train"
+    assert (split_of[bench.test["id"]] == expected_test_split).all()
+
+
+def test_pool_rows_are_real_rows_of_their_source(small_benchmarks):
+    pool = small_benchmarks["trec"].pool
+    every_row = pd.concat(s.load() for s in SOURCES.values()).set_index("id")
+    assert (every_row.loc[pool["id"], "text"].to_numpy() == pool["text"].to_numpy()).all()
+    assert (every_row.loc[pool["id"], "label"].to_numpy() == pool["label"].to_numpy()).all()
+
+
+def test_same_seed_same_benchmark_other_seed_other_benchmark(small_benchmarks):
+    first = small_benchmarks["airline_sentiment"]
+    again = build_benchmark("airline_sentiment", CAP, N_QUERY, MAX_TEST, seed=0)
+    other = build_benchmark("airline_sentiment", CAP, N_QUERY, MAX_TEST, seed=1)
+    for role in ("pool", "query", "test"):
+        pd.testing.assert_frame_equal(getattr(first, role), getattr(again, role))
+        assert set(getattr(first, role)["id"]) != set(getattr(other, role)["id"])
+
+
+def test_pool_drops_other_sources_rows_that_repeat_a_query_text():
+    # "So far so good." is both a drug review and an NYT snippet; with every drug training
+    # row in the query set and no effective cap, only the leakage guard keeps it out.
+    n_train = (SOURCES["drugs"].load()["split"] == "train").sum()
+    bench = build_benchmark("drug_reviews", 100_000, n_query=n_train, max_test=MAX_TEST, seed=0)
+    assert "So far so good." in set(bench.query["text"])
+    assert "So far so good." not in set(bench.pool["text"])
+    assert (bench.pool["source"] == "nyt").sum() == len(SOURCES["nyt"].load()) - 1
+    assert "drugs" not in set(bench.pool["source"])
+
+
+def test_small_official_test_split_is_kept_whole():
+    bench = build_benchmark("drug_reviews", CAP, N_QUERY, max_test=10_000, seed=0)
+    assert len(bench.test) == (SOURCES["drugs"].load()["split"] == "test").sum()
+
+
+def test_unknown_target_lists_the_valid_ones():
+    valid = "airline_sentiment, trec, 20newsgroups, drug_reviews"
+    with pytest.raises(TaskselectError, match=f"'imdb'.*{valid}"):
+        build_benchmark("imdb", CAP, N_QUERY, MAX_TEST, seed=0)
+
+
+def test_query_larger_than_target_train_rows_is_refused():
+    n_train = (SOURCES["drugs"].load()["split"] == "train").sum()
+    with pytest.raises(TaskselectError, match=f"n_query: 5000 exceeds the {n_train} training rows"):
+        build_benchmark("drug_reviews", CAP, 5000, MAX_TEST, seed=0)
+
+
+def test_save_and_load_round_trip(small_benchmarks, tmp_path):
+    bench = small_benchmarks["20newsgroups"]
+    bench.save(tmp_path / "bench")
+    loaded = Benchmark.load(tmp_path / "bench")
+
+    assert loaded.task == bench.task
+    assert loaded.target_labels == bench.target_labels
+    for role in ("pool", "query", "test"):
+        pd.testing.assert_frame_equal(getattr(loaded, role), getattr(bench, role))
+    meta = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert meta["rows"] == {"pool": len(bench.pool), "query": N_QUERY, "test": MAX_TEST}
+    assert meta["pool_rows_per_source"] == bench.pool["source"].value_counts().to_dict()
+    assert not [p for p in (tmp_path / "bench").iterdir() if p.name.startswith(".")]
+
+
+def test_load_without_prepare_says_what_to_run(tmp_path):
+    with pytest.raises(TaskselectError, match=r"pool\.parquet: not found; run `taskselect prepare`"):
+        Benchmark.load(tmp_path)
+
+
+def real_rows(source: str, n: int) -> pd.DataFrame:
+    """`n` rows of a packaged source, every label represented."""
+    rows = SOURCES[source].load()
+    per_label = n // rows["label"].nunique() + 1
+    return rows.groupby("label", group_keys=False).head(per_label).head(n)
+
+
+def as_user_table(rows: pd.DataFrame, **extra) -> pd.DataFrame:
+    """Real rows under the column names of a user's file."""
+    return pd.DataFrame({"body": rows["text"], "category": rows["label"], **extra})
+
+
+def load_files(files: dict) -> Benchmark:
+    return load_custom_benchmark(files["pool"], files["query"], files["test"], "body", "category")
+
+
+@pytest.fixture
+def custom_files(tmp_path):
+    """Pool (Parquet), query (JSONL) and test (CSV) named body/category, from real rows."""
+    pool = pd.concat([real_rows("sms", 6), real_rows("bbc", 6)])
+    trec = real_rows("trec", 24)
+    code = {label: i for i, label in enumerate(sorted(trec["label"].unique()))}
+    trec = trec.assign(label=trec["label"].map(code))  # integer labels, as users often have
+    paths = {
+        "pool": tmp_path / "pool.parquet",
+        "query": tmp_path / "query.jsonl",
+        "test": tmp_path / "test.csv",
+    }
+    as_user_table(pool, source=pool["id"].str.split(":").str[0]).to_parquet(paths["pool"], index=False)
+    as_user_table(trec[:12], id=trec["id"][:12]).to_json(
+        paths["query"], orient="records", lines=True
+    )
+    as_user_table(trec[12:]).to_csv(paths["test"], index=False)
+    return paths
+
+
+def test_custom_files_in_three_formats(custom_files):
+    files = {role: str(path) for role, path in custom_files.items()}
+    bench = prepare_benchmark(DataParams(**files, text_column="body", label_column="category"))
+
+    assert bench.task == "custom"
+    assert (len(bench.pool), len(bench.query), len(bench.test)) == (12, 12, 12)
+    for frame in (bench.pool, bench.query, bench.test):
+        assert list(frame.columns) == COLUMNS
+        assert frame["id"].is_unique
+        assert (frame["text"].str.len() > 0).all()
+    assert set(bench.pool["source"]) == {"sms", "bbc"}
+    assert bench.query["id"].str.startswith("trec:").all()
+    assert list(bench.test["id"][:2]) == ["test:1", "test:2"]
+    assert (bench.test["source"] == "test").all()
+    assert set(bench.query["label"]) | set(bench.test["label"]) == {"0", "1", "2", "3", "4", "5"}
+    assert bench.target_labels == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_custom_pool_without_source_column(tmp_path, custom_files):
+    plain = tmp_path / "plain.csv"
+    pd.read_parquet(custom_files["pool"]).drop(columns="source").to_csv(plain, index=False)
+    bench = load_files({**custom_files, "pool": plain})
+    assert (bench.pool["source"] == "pool").all()
+    assert list(bench.pool["id"][:2]) == ["pool:1", "pool:2"]
+
+
+def rewrite(change):
+    """Damage: apply `change` to the table at a path, keeping its format."""
+
+    def damage(path):
+        if path.suffix == ".csv":
+            change(pd.read_csv(path)).to_csv(path, index=False)
+        elif path.suffix == ".jsonl":
+            change(pd.read_json(path, lines=True)).to_json(path, orient="records", lines=True)
+        else:
+            change(pd.read_parquet(path)).to_parquet(path, index=False)
+
+    return damage
+
+
+def set_cell(column, row, value):
+    def change(frame):
+        frame = frame.astype({column: object})
+        frame.iloc[row, frame.columns.get_loc(column)] = value
+        return frame
+
+    return rewrite(change)
+
+
+# case: (file damaged, damage, expected message after the file name)
+BAD_INPUTS = {
+    "missing file": ("pool", Path.unlink, "file not found"),
+    "missing text column": (
+        "query",
+        rewrite(lambda f: f.rename(columns={"body": "txt"})),
+        "no column 'body'; columns are txt, category, id",
+    ),
+    "missing label column": (
+        "pool",
+        rewrite(lambda f: f.drop(columns="category")),
+        "no column 'category'; columns are body, source",
+    ),
+    "number as text": (
+        "query",
+        set_cell("body", 3, 42),
+        "column 'body', row 4: expected non-empty text, got 42",
+    ),
+    "empty text": (
+        "test",
+        set_cell("body", 0, None),
+        "column 'body', row 1: expected non-empty text, got an empty cell",
+    ),
+    "blank text": (
+        "pool",
+        set_cell("body", 5, "   "),
+        "column 'body', row 6: expected non-empty text, got '   '",
+    ),
+    "missing label": ("pool", set_cell("category", 2, None), "column 'category', row 3: missing label"),
+    "empty query": ("query", rewrite(lambda f: f.iloc[:0]), "no rows; the query set needs at least one"),
+    "one test class": (
+        "test",
+        rewrite(lambda f: f.assign(category=1)),
+        "column 'category' holds one class only ('1'); scoring needs at least 2",
+    ),
+    "repeated id": (
+        "query",
+        rewrite(lambda f: f.assign(id="q")),
+        "column 'id' repeats 'q'; ids must be unique",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_custom_input_names_file_and_column(custom_files, case):
+    role, damage, message = BAD_INPUTS[case]
+    damage(custom_files[role])
+    with pytest.raises(TaskselectError) as raised:
+        load_files(custom_files)
+    assert str(raised.value) == f"{custom_files[role]}: {message}"
+
+
+def test_custom_files_must_come_together(custom_files):
+    with pytest.raises(TaskselectError, match=r"data\.query, data\.test: missing"):
+        prepare_benchmark(DataParams(pool=str(custom_files["pool"])))
+
+
+def test_a_text_in_both_splits_stays_in_the_official_test_split():
+    # TREC's official test set has 500 questions; 11 of them repeat a training question.
+    rows = SOURCES["trec"].load()
+    assert (rows["split"] == "test").sum() == 500
