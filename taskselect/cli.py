@@ -74,8 +74,8 @@ def _log_to_console() -> None:
 
 def print_results(records: list[dict]) -> None:
     """The comparison table: one row per run, best macro-F1 first within each budget."""
-    table = Table(title="macro-F1 on the target test set")
-    for column in ("method", "budget", "seed", "selected", "distinct", "target labels", "macro-F1", "accuracy"):
+    table = Table(title="macro-F1 on the target test set", caption="on-task: selected rows with a target label")
+    for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "accuracy"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for r in sorted(records, key=lambda r: (r["method"] == "full", r["budget"], -r["f1_macro"], r["seed"])):
         table.add_row(
@@ -193,5 +193,5 @@ def main() -> None:
     try:
         app()
     except TaskselectError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)

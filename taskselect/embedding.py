@@ -135,7 +135,7 @@ class Embedder:
         for key, text in zip(keys, texts):
             if (self.cache is None or key not in self.cache) and key not in todo:
                 todo[key] = text
-        log.info("%s: %d texts, %d cached, %d to embed", desc, len(texts), len(texts) - len(todo), len(todo))
+        log.info("%s: %d texts, %d to embed (the rest are cached or repeated)", desc, len(texts), len(todo))
         fresh: dict[str, np.ndarray] = {}
         if todo:
             # Similar lengths in one batch waste less padding.

@@ -7,3 +7,53 @@ from hypothesis import settings
 settings.register_profile("default", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def small_profile(tmp: Path, cache: Path) -> list[str]:
+    """Overrides for a small profile of the real airline benchmark (about 2k pool rows)."""
+    return [
+        "data.cap_per_source=150", "data.n_query=30", "data.max_test=200",
+        "select.budgets=[0.1]", "select.tsds.max_k=500", "select.tsds.kde_k=200",
+        f"embed.cache_dir={cache}", f"track.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory) -> Path:
+    """One embedding cache for the session: each real text is embedded once across tests."""
+    return tmp_path_factory.mktemp("embedding-cache")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A temporary Prefect API for the whole session (starting one costs 10-15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+def taskselect(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `taskselect` command as a user would."""
+    return subprocess.run(
+        [str(BIN / "taskselect"), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def copy_project(dest: Path) -> Path:
+    """The committed project (git ls-files) copied into `dest`, as a fresh clone would have it."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return dest

@@ -1,0 +1,109 @@
+"""The `taskselect` command as a user runs it: bad input gives one clear line and exit code 2."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from conftest import BIN, taskselect
+from taskselect.data import SOURCES
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Small real pool, query and test files: airline tweets among SMS and TREC questions."""
+    tmp = tmp_path_factory.mktemp("files")
+    airline = SOURCES["airline"].load().sample(120, random_state=0)
+    others = pd.concat([SOURCES["sms"].load().head(60), SOURCES["trec"].load().head(60)])
+    pool = pd.concat([airline.iloc[:60], others])[["text", "label"]].rename(columns={"text": "tweet"})
+    pool.to_csv(tmp / "pool.csv", index=False)
+    airline.iloc[60:80][["text", "label"]].rename(columns={"text": "tweet"}).to_json(
+        tmp / "query.jsonl", orient="records", lines=True)
+    airline.iloc[80:][["text", "label"]].rename(columns={"text": "tweet"}).to_parquet(tmp / "test.parquet")
+    return tmp
+
+
+def user_files(files, **extra):
+    args = ["--pool", str(files / "pool.csv"), "--query", str(files / "query.jsonl"),
+            "--test", str(files / "test.parquet"), "-S", "data.text_column=tweet"]
+    return args + [a for k, v in extra.items() for a in ("-S", f"{k}={v}")]
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_target_is_refused_before_anything_runs(tmp_path):
+    result = taskselect("run", "--target", "imdb", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert_one_line_error(result, "data.target", "'imdb'", "airline_sentiment")
+    assert not (tmp_path / "data").exists()
+
+
+def test_unknown_method_is_named(tmp_path):
+    result = taskselect("run", "--methods", "tsds,magic", cwd=tmp_path)
+    assert_one_line_error(result, "select.methods.1", "'magic'")
+
+
+def test_missing_file_is_named_and_nothing_is_written(tmp_path, files):
+    args = ["prepare", "--data-dir", str(tmp_path / "data"), "--pool", str(tmp_path / "missing.csv"),
+            "--query", str(files / "query.jsonl"), "--test", str(files / "test.parquet")]
+    assert_one_line_error(taskselect(*args, cwd=tmp_path), "missing.csv: file not found")
+    assert not (tmp_path / "data" / "prepared").exists()
+
+
+def test_unknown_column_is_named(tmp_path, files):
+    args = ["prepare", "--data-dir", str(tmp_path / "data"), *user_files(files)]
+    result = taskselect(*args[:-2], "-S", "data.text_column=body", cwd=tmp_path)
+    assert_one_line_error(result, "pool.csv", "no column 'body'", "columns are tweet, label")
+
+
+def test_non_text_rows_and_single_class_labels_are_named(tmp_path, files):
+    bad = pd.read_csv(files / "pool.csv")
+    bad.loc[3, "tweet"] = None
+    bad.to_csv(tmp_path / "pool.csv", index=False)
+    args = ["prepare", "--data-dir", str(tmp_path / "data"), *user_files(files)]
+    args[args.index(str(files / "pool.csv"))] = str(tmp_path / "pool.csv")
+    assert_one_line_error(taskselect(*args, cwd=tmp_path), "pool.csv", "column 'tweet', row 4")
+
+    one_class = pd.read_parquet(files / "test.parquet").assign(label="negative")
+    one_class.to_parquet(tmp_path / "test.parquet")
+    args = ["prepare", "--data-dir", str(tmp_path / "data"), *user_files(files)]
+    args[args.index(str(files / "test.parquet"))] = str(tmp_path / "test.parquet")
+    assert_one_line_error(taskselect(*args, cwd=tmp_path), "test.parquet", "one class")
+
+
+def test_your_own_files_run_stage_by_stage_and_a_bad_budget_corrupts_nothing(tmp_path, files, embedding_cache):
+    common = ["--data-dir", str(tmp_path / "data"), "-S", f"embed.cache_dir={embedding_cache}",
+              "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "track.enabled=false"]
+    assert taskselect("prepare", *common, *user_files(files), cwd=tmp_path).returncode == 0
+    for stage in ("embed", "index"):
+        result = taskselect(stage, *common, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert taskselect("select", *common, "-S", "select.budgets=[30]", cwd=tmp_path).returncode == 0
+    selection = tmp_path / "data" / "selections" / "tsds-30-0" / "selection.parquet"
+    before = selection.read_bytes()
+
+    result = taskselect("select", *common, "-S", "select.budgets=[999999]", cwd=tmp_path)
+    assert_one_line_error(result, "budget 999999", "the pool has 180")
+    assert selection.read_bytes() == before
+    assert not (tmp_path / "data" / "selections" / "tsds-999999-0").exists()
+
+    for stage in ("finetune", "evaluate"):
+        result = taskselect(stage, *common, "-S", "select.budgets=[30]", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    result = taskselect("report", *common, "-S", "select.budgets=[30]", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = pd.read_json(tmp_path / "out" / "results.json")
+    assert set(records["method"]) == {"tsds", "random", "full"}
+    assert "macro-F1" in result.stdout
+
+
+def test_params_command_shows_overrides(tmp_path):
+    result = taskselect("params", "-S", "select.tsds.alpha=0.25", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "alpha: 0.25" in result.stdout
+    assert os.access(BIN / "taskselect", os.X_OK)

@@ -1,0 +1,90 @@
+"""End to end: the real Prefect flow on a small profile of the real data, real MiniLM, faiss, MLflow."""
+
+import json
+
+import faiss
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import small_profile
+from taskselect.config import load_params
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def flow_run(prefect_api, embedding_cache, tmp_path_factory):
+    from flows.pipeline import pipeline
+
+    tmp = tmp_path_factory.mktemp("flow")
+    params = load_params(None, small_profile(tmp, embedding_cache))
+    records = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out"))
+    return tmp, params, records
+
+
+def test_results_file_holds_a_record_per_method(flow_run):
+    tmp, params, records = flow_run
+    saved = json.loads((tmp / "out" / "results.json").read_text())
+    assert saved == records
+    by_method = {r["method"]: r for r in saved}
+    assert set(by_method) == {"tsds", "random", "full"}
+    pool_rows = len(pd.read_parquet(tmp / "data" / "prepared" / "pool.parquet"))
+    budget = round(0.1 * pool_rows)
+    assert by_method["tsds"]["n_selected"] == by_method["tsds"]["n_unique"] == budget
+    assert by_method["random"]["n_selected"] == budget
+    assert by_method["full"]["n_selected"] == pool_rows
+    for r in saved:
+        assert {"method", "budget", "seed", "n_selected", "n_unique", "f1_macro", "accuracy"} <= set(r)
+        assert 0 < r["f1_macro"] <= 1 and 0 < r["accuracy"] <= 1
+    # TSDS finds the task's rows among thirteen other sources; random cannot
+    assert by_method["tsds"]["target_share"] > by_method["random"]["target_share"] + 0.2
+
+
+def test_artifacts_are_consistent(flow_run):
+    tmp, _, _ = flow_run
+    data = tmp / "data"
+    pool = pd.read_parquet(data / "prepared" / "pool.parquet")
+    assert pool["id"].is_unique and pool["source"].nunique() >= 10
+    for split in ("pool", "query", "test"):
+        rows = len(pd.read_parquet(data / "prepared" / f"{split}.parquet"))
+        emb = np.load(data / "embeddings" / f"{split}.npy")
+        assert emb.shape == (rows, 384) and emb.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    assert faiss.read_index(str(data / "index" / "pool.faiss")).ntotal == len(pool)
+    selection = pd.read_parquet(data / "selections" / "tsds-0.1-0" / "selection.parquet")
+    assert selection["id"].isin(pool["id"]).all()
+    assert (pool["id"].iloc[selection["pool_row"]].to_numpy() == selection["id"].to_numpy()).all()
+    probs = np.load(data / "selections" / "tsds-0.1-0" / "probs.npy")
+    assert probs.shape == (len(pool),) and probs.sum() == pytest.approx(1)
+    assert (data / "models" / "tsds-0.1-0" / "head.joblib").is_file()
+    metrics = json.loads((data / "evaluations" / "tsds-0.1-0.json").read_text())
+    assert set(metrics["f1_per_class"]) == {"negative", "neutral", "positive"}
+
+
+def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
+    tmp, params, records = flow_run
+    mlflow.set_tracking_uri(params.track.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["taskselect-airline_sentiment"], output_format="list")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3
+    assert parents[0].data.params["select.tsds.alpha"] == str(params.select.tsds.alpha)
+    logged = {c.data.params["method"]: c.data.metrics["f1_macro"] for c in children}
+    assert logged == pytest.approx({r["method"]: r["f1_macro"] for r in records})
+
+
+def test_a_second_run_embeds_nothing_and_selects_the_same_rows(flow_run, embedding_cache):
+    from flows.pipeline import pipeline
+    from taskselect import stages
+
+    tmp, params, records = flow_run
+    first = pd.read_parquet(tmp / "data" / "selections" / "tsds-0.1-0" / "selection.parquet")
+    again = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
+    untimed = lambda rs: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rs]  # noqa: E731
+    assert untimed(again) == untimed(records)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp / "data" / "selections" / "tsds-0.1-0" / "selection.parquet"), first
+    )
+    assert stages.embed(params.embed, stages.Workspace(tmp / "data"))["embedded"] == 0
