@@ -360,3 +360,12 @@ def test_a_text_in_both_splits_stays_in_the_official_test_split():
     # TREC's official test set has 500 questions; 11 of them repeat a training question.
     rows = SOURCES["trec"].load()
     assert (rows["split"] == "test").sum() == 500
+
+
+def test_targets_share_the_rows_of_the_sources_they_do_not_target():
+    # So that a second target's pool is mostly served from the embedding cache.
+    airline = build_benchmark("airline_sentiment", CAP, N_QUERY, MAX_TEST, seed=0)
+    trec = build_benchmark("trec", CAP, N_QUERY, MAX_TEST, seed=0)
+    for source in ("sms", "20ng", "bbc"):
+        ids = lambda b: set(b.pool.loc[b.pool["source"] == source, "id"])  # noqa: E731
+        assert ids(airline) == ids(trec)

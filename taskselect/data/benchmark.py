@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +113,10 @@ def build_benchmark(
     for name in sorted(SOURCES):
         source_rows = hidden if name == target_source else SOURCES[name].load()
         candidates = _without_texts(source_rows[source_rows["split"] == "train"], held_out)
-        pool_parts.append(_with_source(_sample(candidates, cap_per_source, rng), name))
+        # Each source draws from its own stream: other targets' pools then share these rows,
+        # and their embeddings come from the cache.
+        source_rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        pool_parts.append(_with_source(_sample(candidates, cap_per_source, source_rng), name))
     pool = pd.concat(pool_parts, ignore_index=True)
 
     benchmark = Benchmark(

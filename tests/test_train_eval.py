@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from taskselect.index import build_index, read_index, write_index
+from taskselect.metrics import classification_metrics, predict_within
+from taskselect.selectors import resolve_budget
+from taskselect.selectors.tsds import TSDSSelector
+from taskselect.errors import TaskselectError
+from taskselect.trainers import Examples, HeadTrainer
+
+
+def blobs(n=60, seed=0):
+    """Three well-separated clusters of unit vectors with an off-task fourth label."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(8)[:4] * 3
+    labels = np.array(["negative", "neutral", "positive", "sms:spam"])[rng.integers(0, 4, n)]
+    x = centres[np.searchsorted(["negative", "neutral", "positive", "sms:spam"], labels)] + rng.normal(size=(n, 8))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return Examples(texts=[""] * n, embeddings=x, labels=labels)
+
+
+def test_head_learns_and_round_trips(tmp_path):
+    train, test = blobs(200, 0), blobs(100, 1)
+    head = HeadTrainer(C=10.0).fit(train)
+    assert head.classes_ == ["negative", "neutral", "positive", "sms:spam"]
+    predicted = np.asarray(head.classes_)[head.predict_scores(test).argmax(axis=1)]
+    assert (predicted == test.labels).mean() > 0.9
+    head.save(tmp_path)
+    np.testing.assert_array_equal(HeadTrainer.load(tmp_path).predict_scores(test), head.predict_scores(test))
+
+
+def test_a_single_label_selection_predicts_that_label():
+    only = Examples(texts=["a", "b"], embeddings=np.ones((2, 3), np.float32), labels=np.array(["positive"] * 2))
+    head = HeadTrainer().fit(only)
+    assert head.classes_ == ["positive"] and head.predict_scores(only).shape == (2, 1)
+
+
+def test_predictions_are_restricted_to_the_target_labels():
+    scores = np.array([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]])
+    classes = ["negative", "positive", "sms:spam"]
+    assert predict_within(scores, classes, ["negative", "positive"]).tolist() == ["positive", "negative"]
+    assert predict_within(scores, ["sms:ham", "sms:spam", "x"], ["negative", "positive"]).tolist() == ["negative"] * 2
+
+
+def test_macro_f1_counts_a_never_predicted_label_as_zero():
+    m = classification_metrics(["a", "b", "c", "c"], ["a", "b", "b", "b"], labels=["a", "b", "c"])
+    assert m["f1_per_class"] == {"a": 1.0, "b": pytest.approx(0.5), "c": 0.0}
+    assert m["f1_macro"] == pytest.approx(0.5) and m["accuracy"] == 0.5
+
+
+def test_index_search_equals_brute_force_and_survives_a_round_trip(tmp_path):
+    x = blobs(300).embeddings
+    write_index(build_index(x), tmp_path / "pool.faiss")
+    index = read_index(tmp_path / "pool.faiss")
+    sims, ids = index.search(x[:5], 10)
+    np.testing.assert_array_equal(ids, np.argsort(-(x[:5] @ x.T), axis=1, kind="stable")[:, :10])
+    with_index = TSDSSelector(max_k=50, kde_k=20).probabilities(x[:5], x, index=index)
+    np.testing.assert_allclose(with_index, TSDSSelector(max_k=50, kde_k=20).probabilities(x[:5], x), atol=1e-9)
+
+
+@pytest.mark.parametrize("budget, pool, size", [(0.05, 1000, 50), (0.0001, 1000, 1), (1.0, 1000, 1000), (250, 1000, 250)])
+def test_budget_is_a_count_or_a_fraction(budget, pool, size):
+    assert resolve_budget(budget, pool) == size
+
+
+def test_budget_larger_than_the_pool_is_refused():
+    with pytest.raises(TaskselectError, match="budget 2000: 2000 rows requested but the pool has 1000"):
+        resolve_budget(2000, 1000)
