@@ -11,9 +11,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from taskselect.config import Params
 from taskselect.stages import Workspace, plan_runs
+from taskselect.versioning import dvc_project
 from tasks import (
-    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, select_rows,
-    train_model, write_report,
+    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, record_in_dvc,
+    select_rows, train_model, write_report,
 )
 
 
@@ -31,8 +32,15 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
         selected = select_rows.submit(params.select, run, ws, wait_for=[indexed])
         trained = train_model.submit(params.finetune, run, ws, wait_for=[selected])
         evaluated.append(evaluate_model.submit(run, ws, wait_for=[trained]))
+    records = write_report(params, ws, Path(out_dir), wait_for=evaluated)
 
-    records = write_report(runs, ws, Path(out_dir), wait_for=evaluated)
+    tags = {"prefect_flow_run_id": str(flow_run.id)}
+    dvc_root = dvc_project(data_dir)
+    if dvc_root is not None and Path(out_dir).resolve() == dvc_root / "data" / "results":
+        recorded = record_in_dvc(dvc_root, params, flow_run.name)
+        tags |= {f"dvc.{path}": md5 for path, md5 in recorded["hashes"].items()}
+        if recorded["experiment"]:
+            tags["dvc.experiment"] = recorded["experiment"]
     if params.track.enabled:
-        log_to_mlflow(params, records, Path(out_dir) / "results.json", {"prefect_flow_run_id": str(flow_run.id)})
+        log_to_mlflow(ws, Path(out_dir), tags)
     return records

@@ -14,11 +14,11 @@ import logging  # noqa: E402
 logging.getLogger("taskselect").setLevel(logging.INFO)
 
 from tasks.stages import (  # noqa: E402
-    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, select_rows,
-    train_model, write_report,
+    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, record_in_dvc,
+    select_rows, train_model, write_report,
 )
 
 __all__ = [
     "build_pool_index", "embed_texts", "evaluate_model", "log_to_mlflow", "prepare_data",
-    "select_rows", "train_model", "write_report",
+    "record_in_dvc", "select_rows", "train_model", "write_report",
 ]

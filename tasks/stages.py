@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import task
 
-from taskselect import stages, tracking
+from taskselect import stages, tracking, versioning
 from taskselect.config import (
     DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams,
 )
@@ -44,10 +44,15 @@ def evaluate_model(run: Run, ws: Workspace) -> dict:
 
 
 @task(name="report")
-def write_report(runs: list[Run], ws: Workspace, out_dir: Path) -> list[dict]:
-    return stages.report(runs, ws, out_dir)
+def write_report(params: Params, ws: Workspace, out_dir: Path) -> list[dict]:
+    return stages.report(params, ws, out_dir)
 
 
-@task(name="track", retries=2, retry_delay_seconds=5)
-def log_to_mlflow(params: Params, records: list[dict], results_file: Path, tags: dict[str, str]) -> str:
-    return tracking.log_pipeline(params, records, results_file, tags)
+@task(name="record-in-dvc")
+def record_in_dvc(root: Path, params: Params, name: str) -> dict:
+    return versioning.record_run(root, params, name)
+
+
+@task(name="track")
+def log_to_mlflow(ws: Workspace, out_dir: Path, tags: dict[str, str]) -> str | None:
+    return tracking.log_pipeline_or_warn(ws.root, out_dir, tags)

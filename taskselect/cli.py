@@ -18,7 +18,7 @@ from taskselect.errors import TaskselectError
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
 )
 console = Console()
 
@@ -33,6 +33,7 @@ Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with 
 Method = Annotated[Optional[str], typer.Option(help="Only this method [default: all in params].")]
 Budget = Annotated[Optional[str], typer.Option(help="Only this budget: a row count or a fraction of the pool.")]
 Seed = Annotated[Optional[int], typer.Option(help="Only this seed.")]
+TrackingUri = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [default: the run's, $MLFLOW_TRACKING_URI, sqlite:///mlflow.db].")]
 
 
 def _params(params_file: Path | None, overrides: list[str] | None, **shortcuts) -> Params:
@@ -55,7 +56,7 @@ def _runs(params: Params, method: str | None, budget: str | None, seed: int | No
     from taskselect.stages import Run, plan_runs
 
     if method is not None and budget is not None and seed is not None:
-        return [Run(method, 1.0 if method == "full" else yaml.safe_load(budget), seed)]
+        return [Run(method, yaml.safe_load(budget), seed)]
     wanted_budget = yaml.safe_load(budget) if budget is not None else None
     runs = [
         r for r in plan_runs(params.select)
@@ -69,7 +70,11 @@ def _runs(params: Params, method: str | None, budget: str | None, seed: int | No
 
 
 def _log_to_console() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+    """Rich log lines on a terminal; plain unwrapped lines in files and CI logs."""
+    if sys.stderr.isatty():
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def print_results(records: list[dict]) -> None:
@@ -77,9 +82,9 @@ def print_results(records: list[dict]) -> None:
     table = Table(title="macro-F1 on the target test set", caption="on-task: selected rows with a target label")
     for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "accuracy"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    for r in sorted(records, key=lambda r: (r["method"] == "full", r["budget"], -r["f1_macro"], r["seed"])):
+    for r in sorted(records, key=lambda r: (r["budget"], r["method"] == "full", -r["f1_macro"], r["seed"])):
         table.add_row(
-            r["method"], "all" if r["method"] == "full" else r["budget_label"], str(r["seed"]),
+            r["method"], r["budget_label"], str(r["seed"]),
             str(r["n_selected"]), str(r["n_unique"]), f"{r['target_share']:.0%}",
             f"{r['f1_macro']:.4f}", f"{r['accuracy']:.4f}",
         )
@@ -160,15 +165,67 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 @app.command()
 def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
            out: OutDir = Path("data/results")) -> None:
-    """Collect every run's scores into OUT/results.json, print the table, log to MLflow."""
-    from taskselect import stages, tracking
+    """Collect every run's scores into OUT (results.json, metrics, plot), print the table, log to MLflow."""
+    from taskselect import stages, tracking, versioning
 
     _log_to_console()
     params = _params(params_file, overrides)
-    records = stages.report(stages.plan_runs(params.select), stages.Workspace(data_dir), out)
+    records = stages.report(params, stages.Workspace(data_dir), out)
     print_results(records)
     if params.track.enabled:
-        tracking.log_pipeline(params, records, out / "results.json")
+        root = versioning.dvc_project(data_dir)
+        hashes = versioning.lock_hashes(root) if root else {}
+        tracking.log_pipeline_or_warn(data_dir, out, {f"dvc.{p}": md5 for p, md5 in hashes.items()})
+
+
+@app.command()
+def track(data_dir: DataDir = Path("data"), out: OutDir = Path("data/results"),
+          tracking_uri: TrackingUri = None) -> None:
+    """Log a finished run (its files in DATA_DIR and OUT) to MLflow: e.g. after the server was down."""
+    from taskselect import tracking
+
+    _log_to_console()
+    run_id = tracking.log_pipeline(data_dir, out, uri=tracking_uri)
+    console.print(f"logged: parent run {run_id}")
+
+
+@app.command()
+def compare(
+    params_file: ParamsFile = None, overrides: Overrides = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: taskselect-<target>].")] = None,
+    parent: Annotated[Optional[str], typer.Option(help="Parent (pipeline) run id [default: the latest].")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Pool the selection runs of every pipeline run.")] = False,
+    filter_string: Annotated[str, typer.Option("--filter", help="MLflow filter on the selection runs, e.g. \"params.`select.tsds.alpha` = '0.5'\".")] = "",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown or json.")] = "table",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
+    from taskselect import tracking
+
+    if fmt not in ("table", "csv", "markdown", "json"):
+        raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
+    params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
+    summary = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent, filter_string, all_runs)
+    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", "delta_random", "delta_full"]]
+    shown = shown.rename(columns={"budget_label": "budget"})
+    if fmt == "csv":
+        sys.stdout.write(shown.to_csv(index=False, float_format="%.4f"))
+    elif fmt == "json":
+        sys.stdout.write(shown.to_json(orient="records", indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
+    else:
+        table = Table(title=f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
+        for column in ("method", "budget", "seeds", "macro-F1", "vs random", "vs full"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for row in shown.itertuples():
+            table.add_row(row.method, row.budget, str(row.seeds), f"{row.f1_macro:.4f} ± {row.f1_macro_std:.4f}",
+                          _signed(row.delta_random), _signed(row.delta_full))
+        console.print(table)
+
+
+def _signed(delta: float) -> str:
+    return "" if delta != delta else f"{delta:+.4f}"
 
 
 @app.command()

@@ -146,8 +146,10 @@ class TrackParams(_Section):
     """MLflow tracking."""
 
     enabled: bool = Field(True, description="Log runs to MLflow.")
-    tracking_uri: str = Field(
-        "sqlite:///mlflow.db", description="MLflow tracking URI (local SQLite file by default)."
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+        "(a local file, no server).",
     )
     experiment: str | None = Field(
         None, description="MLflow experiment name; default 'taskselect-<target>'."

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from taskselect.config import DataParams, EmbedParams, FinetuneParams, IndexParams, SelectParams
+from taskselect.config import DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams
 from taskselect.data import Benchmark, prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import build_index, read_index, write_index
-from taskselect.io import atomic_dir, read_json, write_json, write_npy, write_parquet
+from taskselect.io import atomic_dir, atomic_path, read_json, write_json, write_npy, write_parquet
 from taskselect.metrics import classification_metrics, predict_within
+from taskselect.report import f1_by_budget, metrics_tree, plot_f1_vs_budget, summarize
 from taskselect.selectors import budget_label, make_selector, resolve_budget
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
@@ -43,12 +45,20 @@ class Run:
 
 
 def plan_runs(params: SelectParams) -> list[Run]:
-    """Every (method, budget, seed) to run; `full` ignores the budget, so it runs once per seed."""
-    runs = []
-    for method in params.methods:
-        budgets = [1.0] if method == "full" else params.budgets
-        runs += [Run(method, b, s) for b in budgets for s in params.seeds]
-    return runs
+    """Every (method, budget, seed) to run, in the order of params.yaml's lists.
+
+    `full` trains on the whole pool at every budget: it is the reference each budget's
+    selections are compared against (and dvc.yaml's matrix stages expect one per budget).
+    """
+    return [Run(m, b, s) for m in params.methods for b in params.budgets for s in params.seeds]
+
+
+@contextmanager
+def timed(ws: "Workspace", name: str, **facts):
+    """Record the block's wall time (and `facts`, filled in by the block) in ws.timing(name)."""
+    started = time.perf_counter()
+    yield facts
+    write_json(ws.timing(name), {"seconds": round(time.perf_counter() - started, 3), **facts})
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,11 @@ class Workspace:
     def evaluation(self, run: Run) -> Path:
         return self.root / "evaluations" / f"{run.slug}.json"
 
+    def timing(self, name: str) -> Path:
+        """Wall times live apart from the artifacts: a rerun that reproduces an artifact byte
+        for byte must not look changed to DVC (and retrain everything downstream)."""
+        return self.root / "timings" / f"{name}.json"
+
     def load_embeddings(self, split: str) -> np.ndarray:
         path = self.embedding(split)
         if not path.is_file():
@@ -90,8 +105,9 @@ class Workspace:
 
 def prepare(params: DataParams, ws: Workspace) -> dict:
     """Build the benchmark (or read the user's files) into ws.prepared."""
-    benchmark = prepare_benchmark(params)
-    benchmark.save(ws.prepared)
+    with timed(ws, "prepare"):
+        benchmark = prepare_benchmark(params)
+        benchmark.save(ws.prepared)
     summary = {split: len(getattr(benchmark, split)) for split in SPLITS}
     log.info("prepared %s: %s, %d target labels", benchmark.task, summary, len(benchmark.target_labels))
     return summary
@@ -101,19 +117,20 @@ def embed(params: EmbedParams, ws: Workspace) -> dict:
     """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy)."""
     benchmark = Benchmark.load(ws.prepared)
     embedder = Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
-    started = time.perf_counter()
-    for split in SPLITS:
-        texts = getattr(benchmark, split)["text"].tolist()
-        write_npy(ws.embedding(split), embedder.encode(texts, desc=f"embedding {split}"))
-    summary = {"embedded": embedder.n_embedded, "seconds": round(time.perf_counter() - started, 2)}
+    with timed(ws, "embed") as facts:
+        for split in SPLITS:
+            texts = getattr(benchmark, split)["text"].tolist()
+            write_npy(ws.embedding(split), embedder.encode(texts, desc=f"embedding {split}"))
+        facts["embedded"] = embedder.n_embedded
     log.info("embeddings written to %s (%d texts newly embedded)", ws.embeddings, embedder.n_embedded)
-    return summary
+    return facts
 
 
 def index(params: IndexParams, ws: Workspace) -> dict:
     """Index the pool embeddings with faiss into ws.index."""
-    pool = ws.load_embeddings("pool")
-    write_index(build_index(pool, params.kind), ws.index)
+    with timed(ws, "index"):
+        pool = ws.load_embeddings("pool")
+        write_index(build_index(pool, params.kind), ws.index)
     return {"rows": int(pool.shape[0]), "kind": params.kind}
 
 
@@ -121,12 +138,11 @@ def select(params: SelectParams, run: Run, ws: Workspace) -> dict:
     """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy)."""
     benchmark = Benchmark.load(ws.prepared)
     pool = ws.load_embeddings("pool")
-    size = resolve_budget(run.budget, len(pool)) if run.method != "full" else len(pool)
-    started = time.perf_counter()
-    selection = make_selector(run.method, params).select(
-        ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
-    )
-    seconds = time.perf_counter() - started
+    size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
+    with timed(ws, f"select-{run.slug}"):
+        selection = make_selector(run.method, params).select(
+            ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
+        )
     rows, counts = np.unique(selection.indices, return_counts=True)
     chosen = benchmark.pool.iloc[rows][["id", "label", "source"]].reset_index(drop=True)
     chosen.insert(0, "pool_row", rows)
@@ -135,14 +151,14 @@ def select(params: SelectParams, run: Run, ws: Workspace) -> dict:
         "method": run.method, "budget": run.budget, "seed": run.seed, "size": size,
         "n_selected": selection.n_selected, "n_unique": selection.n_unique,
         "target_share": float(np.average(chosen["label"].isin(benchmark.target_labels), weights=counts)),
-        "seconds": round(seconds, 3), **selection.info,
+        **selection.info,
     }
     with atomic_dir(ws.selection(run)) as out:
         write_parquet(out / "selection.parquet", chosen)
         if selection.probs is not None:
             write_npy(out / "probs.npy", selection.probs)
         write_json(out / "selection.json", summary)
-    log.info("%s: %d rows selected (%d distinct) in %.2fs", run.slug, summary["n_selected"], summary["n_unique"], seconds)
+    log.info("%s: %d rows selected (%d distinct)", run.slug, summary["n_selected"], summary["n_unique"])
     return summary
 
 
@@ -163,16 +179,13 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
         embeddings=np.asarray(ws.load_embeddings("pool")[rows]),
         labels=benchmark.pool["label"].to_numpy()[rows],
     )
-    started = time.perf_counter()
-    trainer = make_trainer(params, seed=run.seed).fit(examples)
-    summary = {
-        "trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    with timed(ws, f"finetune-{run.slug}"):
+        trainer = make_trainer(params, seed=run.seed).fit(examples)
+    summary = {"trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_}
     with atomic_dir(ws.model(run)) as out:
         trainer.save(out)
         write_json(out / "model.json", summary)
-    log.info("%s: %s trained on %d rows in %.2fs", run.slug, params.trainer, len(examples), summary["seconds"])
+    log.info("%s: %s trained on %d rows", run.slug, params.trainer, len(examples))
     return summary
 
 
@@ -184,15 +197,21 @@ def evaluate(run: Run, ws: Workspace) -> dict:
         raise TaskselectError(f"{model_dir}: no trained model; run `taskselect finetune` first")
     trainer = load_trainer(read_json(model_dir / "model.json")["trainer"], model_dir)
     test = Examples(texts=benchmark.test["text"].tolist(), embeddings=np.asarray(ws.load_embeddings("test")))
-    predicted = predict_within(trainer.predict_scores(test), trainer.classes_, benchmark.target_labels)
+    with timed(ws, f"evaluate-{run.slug}"):
+        predicted = predict_within(trainer.predict_scores(test), trainer.classes_, benchmark.target_labels)
     metrics = classification_metrics(benchmark.test["label"], predicted, benchmark.target_labels)
     write_json(ws.evaluation(run), metrics)
     log.info("%s: macro-F1 %.4f, accuracy %.4f", run.slug, metrics["f1_macro"], metrics["accuracy"])
     return metrics
 
 
+def _seconds(ws: Workspace, name: str) -> float | None:
+    path = ws.timing(name)
+    return read_json(path)["seconds"] if path.is_file() else None
+
+
 def collect(runs: list[Run], ws: Workspace) -> list[dict]:
-    """One record per run: what was selected and how the model scored."""
+    """One record per run: what was selected, how the model scored, how long each stage took."""
     records = []
     for run in runs:
         path = ws.evaluation(run)
@@ -202,25 +221,34 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
         selection = read_json(ws.selection(run) / "selection.json")
         records.append({
             "method": run.method, "budget": run.budget, "budget_label": budget_label(run.budget),
-            "seed": run.seed, "n_selected": selection["n_selected"], "n_unique": selection["n_unique"],
-            "target_share": selection["target_share"], "f1_macro": metrics["f1_macro"],
-            "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"],
-            "f1_per_class": metrics["f1_per_class"], "select_seconds": selection["seconds"],
+            "seed": run.seed, "slug": run.slug, "n_selected": selection["n_selected"],
+            "n_unique": selection["n_unique"], "target_share": selection["target_share"],
+            "f1_macro": metrics["f1_macro"], "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"],
+            "f1_per_class": metrics["f1_per_class"],
+            **{f"{stage}_seconds": _seconds(ws, f"{stage}-{run.slug}") for stage in ("select", "finetune", "evaluate")},
         })
     return records
 
 
-def report(runs: list[Run], ws: Workspace, out_dir: Path) -> list[dict]:
-    """Write out_dir/results.json (a record per run) and out_dir/metrics.json (for DVC)."""
-    records = collect(runs, ws)
-    write_json(Path(out_dir) / "results.json", records)
-    metrics: dict[str, dict] = {}
-    for r in records:
-        key = r["method"] if r["method"] == "full" else f"{r['method']}@{r['budget_label']}"
-        metrics.setdefault(key, {"f1_macro": [], "accuracy": []})
-        metrics[key]["f1_macro"].append(r["f1_macro"])
-        metrics[key]["accuracy"].append(r["accuracy"])
-    write_json(Path(out_dir) / "metrics.json", {
-        key: {name: round(float(np.mean(v)), 4) for name, v in values.items()} for key, values in metrics.items()
+def report(params: Params, ws: Workspace, out_dir: Path) -> list[dict]:
+    """Write into out_dir: results.json (a record per run), summary.csv (the comparison table),
+    metrics.json (macro-F1 per method and budget, for `dvc metrics`), f1_vs_budget.csv (for
+    `dvc plots`), f1_vs_budget.png, and run.json (the parameters, so the run can be logged
+    to MLflow later from these files alone)."""
+    out_dir = Path(out_dir)
+    records = collect(plan_runs(params.select), ws)
+    summary = summarize(records)
+    meta = read_json(ws.prepared / "benchmark.json")
+    pool_size = meta["rows"]["pool"]
+    write_json(out_dir / "results.json", records)
+    with atomic_path(out_dir / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(out_dir / "metrics.json", metrics_tree(summary))
+    with atomic_path(out_dir / "f1_vs_budget.csv") as tmp:
+        f1_by_budget(summary, pool_size).to_csv(tmp, index=False, float_format="%.6g")
+    plot_f1_vs_budget(summary, pool_size, out_dir / "f1_vs_budget.png", title=f"{meta['task']}: macro-F1 versus budget")
+    stage_seconds = {f"{stage}_seconds": _seconds(ws, stage) for stage in ("prepare", "embed", "index")}
+    write_json(out_dir / "run.json", {
+        "task": meta["task"], "pool_size": pool_size, "params": params.model_dump(mode="json"), **stage_seconds,
     })
     return records

@@ -1,15 +1,40 @@
-"""Recording a pipeline run in MLflow: a parent run, a child run per selection."""
+"""Recording pipeline runs in MLflow, and reading them back to compare methods.
+
+Everything is logged from the files a pipeline run leaves on disk (data/ and the results
+directory), so a run whose logging failed (tracking server down) can be logged later with
+`taskselect track`, and nothing computed is lost.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from taskselect.config import Params
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Schema, TensorSpec
+
+from taskselect.config import Params, TrackParams
+from taskselect.errors import TaskselectError
+from taskselect.io import read_json
+from taskselect.report import summarize
 
 log = logging.getLogger(__name__)
+
+# A dead tracking server should fail a log attempt in seconds, not after minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "target_share",
+               "select_seconds", "finetune_seconds", "evaluate_seconds")
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -24,43 +49,180 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def tracking_uri(track: TrackParams) -> str:
+    """track.tracking_uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db (SQLite, no server)."""
+    return track.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+
+
 def experiment_name(params: Params) -> str:
     return params.track.experiment or f"taskselect-{params.data.task_name}"
 
 
-def _artifact_root(tracking_uri: str) -> str | None:
+def _artifact_root(uri: str) -> str | None:
     """Keep a local SQLite store's artifacts beside it, not wherever the process started."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
+    if urlparse(uri).scheme != "sqlite":
         return None
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    return (db.resolve().parent / "mlartifacts").as_uri()
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
 
 
-def log_pipeline(params: Params, records: list[dict], results_file: Path | None = None,
-                 tags: dict[str, str] | None = None) -> str:
-    """Log params and one child run per record; return the parent run id."""
-    import mlflow
-
+def _use_experiment(uri: str, name: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(params.track.tracking_uri)
-    name = experiment_name(params)
+    mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(name) is None:
-        mlflow.create_experiment(name, artifact_location=_artifact_root(params.track.tracking_uri))
+        mlflow.create_experiment(name, artifact_location=_artifact_root(uri))
     mlflow.set_experiment(name)
-    with mlflow.start_run(run_name=f"pipeline-{params.data.task_name}", tags=tags) as parent:
-        mlflow.log_params(flatten(params.model_dump(mode="json")))
-        if results_file is not None:
-            mlflow.log_artifact(str(results_file))
+
+
+def git_commit(directory: str | Path = ".") -> str | None:
+    """HEAD of the git checkout holding `directory` ('+dirty' if it has uncommitted changes)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True)
+
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _metric_key(name: str) -> str:
+    """MLflow keys admit letters, digits, _ - . / and spaces: 'trec:DESC' -> 'trec/DESC'."""
+    return name.replace(":", "/")
+
+
+def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str] | None = None,
+                 uri: str | None = None) -> str:
+    """Log the run whose results are in `out_dir` (artifacts in `data_dir`) to `uri` (default:
+    the run's own tracking URI); return the parent run id.
+
+    Parent run: every parameter, stage wall times, the comparison table, metrics.json and the
+    F1-versus-budget plot. A child run per (method, budget, seed): its metrics, the selected
+    row ids, its evaluation, and the trained model as an MLflow pyfunc model.
+    """
+    from taskselect.stages import Workspace
+
+    out_dir, ws = Path(out_dir), Workspace(Path(data_dir))
+    for name in ("run.json", "results.json"):
+        if not (out_dir / name).is_file():
+            raise TaskselectError(f"{out_dir / name}: not found; run `taskselect report` first")
+    run_info = read_json(out_dir / "run.json")
+    params = Params.model_validate(run_info["params"])
+    records = read_json(out_dir / "results.json")
+    uri = uri or tracking_uri(params.track)
+    _use_experiment(uri, experiment_name(params))
+    flat_params = flatten(params.model_dump(mode="json"))
+    base_tags = {"task": run_info["task"], **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})}
+    with mlflow.start_run(run_name=f"pipeline-{run_info['task']}", tags={**base_tags, "kind": "pipeline"}) as parent:
+        mlflow.log_params(flat_params)
+        mlflow.log_metrics({k: v for k, v in run_info.items() if k.endswith("_seconds") and v is not None})
+        mlflow.log_metric("pool_size", run_info["pool_size"])
+        for name in ("results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"):
+            if (out_dir / name).is_file():
+                mlflow.log_artifact(str(out_dir / name))
         for record in records:
-            with mlflow.start_run(
-                run_name=f"{record['method']}-{record['budget_label']}-{record['seed']}", nested=True,
-                tags={"method": record["method"], "budget": record["budget_label"]},
-            ):
-                mlflow.log_params({k: record[k] for k in ("method", "budget", "seed")})
-                mlflow.log_metrics({
-                    k: float(record[k])
-                    for k in ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "target_share")
-                })
-    log.info("logged to MLflow experiment %r, run %s", name, parent.info.run_id)
+            _log_child(ws, params, record, flat_params, base_tags)
+    log.info("logged to MLflow (%s), experiment %r, run %s", uri, experiment_name(params), parent.info.run_id)
     return parent.info.run_id
+
+
+def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: dict) -> None:
+    from taskselect.stages import Run
+
+    run = Run(record["method"], record["budget"], record["seed"])
+    selection_hash = base_tags.get(f"dvc.data/selections/{run.slug}")
+    tags = {**base_tags, "kind": "selection", "method": run.method, "budget": record["budget_label"],
+            "seed": str(run.seed), **({"dvc.selection": selection_hash} if selection_hash else {})}
+    with mlflow.start_run(run_name=run.slug, nested=True, tags=tags):
+        mlflow.log_params({**flat_params, "method": run.method, "budget": run.budget, "seed": run.seed})
+        mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
+        mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
+        mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
+        mlflow.log_artifact(str(ws.evaluation(run)), "evaluation")
+        if params.finetune.trainer == "head":
+            _log_head_model(ws, run)
+
+
+class HeadModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc: (n, dim) float32 sentence embeddings -> predicted task labels.
+
+    Predictions are restricted to the task's labels, as in evaluation, so the logged model
+    reproduces the logged F1 on the test set's embeddings.
+    """
+
+    def load_context(self, context) -> None:
+        from taskselect.trainers import HeadTrainer
+
+        self.trainer = HeadTrainer.load(Path(context.artifacts["model"]))
+        self.labels = read_json(context.artifacts["benchmark"])["target_labels"]
+
+    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
+        from taskselect.metrics import predict_within
+        from taskselect.trainers import Examples
+
+        x = np.asarray(model_input, dtype=np.float32)
+        scores = self.trainer.predict_scores(Examples(texts=[""] * len(x), embeddings=x))
+        return predict_within(scores, self.trainer.classes_, self.labels).astype(str)
+
+
+def _log_head_model(ws, run) -> None:
+    import importlib.metadata as md
+
+    dim = int(ws.load_embeddings("test").shape[1])
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), (-1, dim))]))
+    with warnings.catch_warnings():  # MLflow nags for type hints and an input example; the signature says it all
+        warnings.simplefilter("ignore", UserWarning)
+        mlflow.pyfunc.log_model(
+            name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")), signature=signature,
+            artifacts={"model": str(ws.model(run)), "benchmark": str(ws.prepared / "benchmark.json")},
+            # Explicit requirements: inferring them imports and probes the environment (slow).
+            pip_requirements=[f"taskselect=={md.version('taskselect')}", f"scikit-learn=={md.version('scikit-learn')}"],
+        )
+
+
+def child_runs(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
+               all_parents: bool = False) -> pd.DataFrame:
+    """The per-selection runs of one pipeline run (default: the latest), as results records."""
+    mlflow.set_tracking_uri(tracking_uri(track))
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}")
+    if parent is None and not all_parents:
+        parents = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.kind = 'pipeline'",
+                                     order_by=["start_time DESC"], max_results=1)
+        if parents.empty:
+            raise TaskselectError(f"experiment {experiment!r}: no pipeline runs")
+        parent = parents["run_id"].iloc[0]
+    clauses = ["tags.kind = 'selection'"] + ([f"tags.mlflow.parentRunId = '{parent}'"] if parent else [])
+    clauses += [filter_string] if filter_string else []
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(clauses))
+    if runs.empty:
+        raise TaskselectError(f"experiment {experiment!r}: no selection runs match")
+    return pd.DataFrame({
+        "method": runs["params.method"], "budget": runs["params.budget"].astype(float),
+        "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),
+        "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
+        "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
+    })
+
+
+def compare(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
+            all_parents: bool = False) -> pd.DataFrame:
+    """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from MLflow."""
+    runs = child_runs(track, experiment, parent, filter_string, all_parents)
+    runs["budget"] = [int(b) if b > 1 else b for b in runs["budget"]]
+    summary = summarize(runs.to_dict("records"))
+    order = summary["method"].map(lambda m: (m == "full", m != "tsds", m))
+    return summary.assign(_order=order).sort_values(["budget", "_order"]).drop(columns="_order").reset_index(drop=True)
+
+
+def log_pipeline_or_warn(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str] | None = None) -> str | None:
+    """log_pipeline, but a tracking failure only warns: the results stay on disk, and the
+    warning gives the command that logs them once the tracking server is back."""
+    try:
+        return log_pipeline(data_dir, out_dir, tags)
+    except Exception as exc:  # any failure of the tracking backend must not fail the pipeline
+        log.warning(
+            "MLflow logging failed (%s: %s). The results are safe in %s; log them later with: "
+            "taskselect track --data-dir %s --out %s",
+            type(exc).__name__, str(exc).splitlines()[0][:300], out_dir, data_dir, out_dir,
+        )
+        return None

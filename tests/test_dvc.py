@@ -1,16 +1,21 @@
-"""`dvc repro` on a fresh copy of the project runs the same stages through the CLI."""
+"""DVC on a fresh copy of the project: `dvc repro`, experiments, a remote, and agreement with Prefect."""
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from conftest import BIN, copy_project, small_profile
-from taskselect.config import apply_overrides
+from taskselect.config import load_params
+from taskselect.versioning import sync_params_file
 
 pytestmark = pytest.mark.e2e
+
+UPSTREAM = ("prepare", "embed", "index")
 
 
 def dvc(*args, cwd):
@@ -18,27 +23,91 @@ def dvc(*args, cwd):
     return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_dvc_repro_reproduces_the_pipeline_and_then_has_nothing_to_do(tmp_path, embedding_cache):
-    project = copy_project(tmp_path / "project")
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    apply_overrides(params, small_profile(project, embedding_cache))
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+def ran(result) -> set[str]:
+    """Stages a `dvc repro` actually ran."""
+    return {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")}
 
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def digests(root):
+    return {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "data").rglob("*")) if p.is_file() and ".gitignore" not in p.name}
+
+
+@pytest.fixture
+def project(tmp_path, embedding_cache):
+    """A fresh copy of the project, committed, with params.yaml set to the small profile."""
+    root = copy_project(tmp_path / "project")
+    sync_params_file(root, load_params(root / "params.yaml", small_profile(root, embedding_cache)))
+    git("init", "-q", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "fresh clone", cwd=root)
+    return root
+
+
+def test_repro_experiments_and_remote(project):
     first = dvc("repro", cwd=project)
     assert first.returncode == 0, first.stdout + first.stderr
-    for stage in ("prepare", "embed", "index", "select", "finetune", "evaluate", "report"):
-        assert f"Running stage '{stage}'" in first.stdout
+    assert set(UPSTREAM) | {"select@tsds-0.1-0", "finetune@random-0.1-0", "evaluate@full-0.1-0", "report"} <= ran(first)
     records = json.loads((project / "data" / "results" / "results.json").read_text())
     assert {r["method"] for r in records} == {"tsds", "random", "full"}
 
     second = dvc("repro", cwd=project)
-    assert second.returncode == 0
-    assert "Running stage" not in second.stdout
+    assert second.returncode == 0 and ran(second) == set()
     assert "up to date" in second.stdout
 
-    metrics = dvc("metrics", "show", "--json", cwd=project)
-    shown = json.loads(metrics.stdout)
-    values = next(iter(shown.values()))["data"]["data/results/metrics.json"]["data"]
-    assert values["tsds@10%"]["f1_macro"] == pytest.approx(
-        next(r["f1_macro"] for r in records if r["method"] == "tsds"), abs=1e-4)
+    # Only a TSDS parameter changes: nothing upstream of selection reruns.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["select"]["tsds"]["alpha"] = 0.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = dvc("status", "--json", cwd=project)
+    stale = set(json.loads(status.stdout))
+    assert "select@tsds-0.1-0" in stale and not stale & set(UPSTREAM)
+    third = dvc("repro", cwd=project)
+    assert third.returncode == 0, third.stderr
+    assert {"select@tsds-0.1-0", "finetune@tsds-0.1-0", "evaluate@tsds-0.1-0", "report"} <= ran(third)
+    assert not ran(third) & set(UPSTREAM)
+    git("checkout", "params.yaml", cwd=project)
+
+    experiment = dvc("exp", "run", "-S", "select.tsds.alpha=0.3", "-n", "alpha-0.3", cwd=project)
+    assert experiment.returncode == 0, experiment.stdout + experiment.stderr
+    shown = json.loads(dvc("exp", "show", "--json", cwd=project).stdout)
+    exps = [e for commit in shown for e in (commit.get("experiments") or [])]
+    exp = next(e for e in exps if e.get("name") == "alpha-0.3")["revs"][0]["data"]
+    assert exp["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"] == 0.3
+    assert 0 < exp["metrics"]["data/results/metrics.json"]["data"]["tsds"]["10%"]["f1_macro"] <= 1
+
+    before = digests(project)
+    assert dvc("push", cwd=project).returncode == 0
+    shutil.rmtree(project / ".dvc" / "cache")
+    for out in ("prepared", "embeddings", "index", "selections", "models", "evaluations"):
+        shutil.rmtree(project / "data" / out)
+    pulled = dvc("pull", cwd=project)
+    assert pulled.returncode == 0, pulled.stderr
+    assert digests(project) == before
+
+
+def test_a_prefect_run_leaves_dvc_up_to_date_and_records_other_parameters(project, prefect_api):
+    from flows.pipeline import pipeline
+
+    params = load_params(project / "params.yaml")
+    pipeline(params=params, data_dir=str(project / "data"), out_dir=str(project / "data" / "results"))
+    status = dvc("status", "--json", cwd=project)
+    assert json.loads(status.stdout) == {}, status.stdout
+    assert ran(dvc("repro", cwd=project)) == set()
+
+    # Other parameters: params.yaml now says how the artifacts were made, and the run is an experiment.
+    other = params.model_copy(deep=True)
+    other.select.tsds.alpha = 0.4
+    pipeline(params=other, data_dir=str(project / "data"), out_dir=str(project / "data" / "results"))
+    assert load_params(project / "params.yaml").select.tsds.alpha == 0.4
+    assert "# taskselect parameters" in (project / "params.yaml").read_text()  # comments kept
+    assert json.loads(dvc("status", "--json", cwd=project).stdout) == {}
+    shown = json.loads(dvc("exp", "show", "--json", cwd=project).stdout)
+    alphas = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"]
+              for commit in shown for e in (commit.get("experiments") or [])]
+    assert 0.4 in alphas

@@ -1,0 +1,92 @@
+"""Recording a pipeline run in the project's DVC repository.
+
+`dvc repro` records its runs itself. A run started elsewhere (the Prefect flow) writes the same
+artifacts, then calls `record_run`: params.yaml is brought up to the run's parameters (as
+`dvc exp run -S` would), `dvc commit` hashes every stage's deps and outs into dvc.lock (so
+`dvc status` is clean and `dvc repro` has nothing to do), and `dvc exp save` keeps the run
+as a DVC experiment that `dvc exp show` lists and `dvc exp apply` restores.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from ruamel.yaml import YAML
+
+from taskselect.config import Params, load_params
+
+log = logging.getLogger(__name__)
+
+# Untracked in git until the user commits them; an experiment must hold them anyway.
+EXPERIMENT_FILES = ("params.yaml", "dvc.lock", "data/results/metrics.json", "data/results/f1_vs_budget.csv",
+                    "data/results/f1_vs_budget.png")
+
+
+def dvc_project(data_dir: str | Path) -> Path | None:
+    """The DVC project whose dvc.yaml describes `data_dir` (that is, `data_dir` is ROOT/data)."""
+    data_dir = Path(data_dir).resolve()
+    root = data_dir.parent
+    if data_dir.name == "data" and (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir():
+        return root
+    return None
+
+
+def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
+
+
+def sync_params_file(root: Path, params: Params) -> bool:
+    """Write `params` into ROOT/params.yaml, keeping its comments; True if anything changed."""
+    path = root / "params.yaml"
+    if path.is_file() and load_params(path) == params:
+        return False
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 4096  # never fold a long value (paths, URIs) onto a second line
+    document = rt.load(path) if path.is_file() else {}
+    _merge(document, params.model_dump(mode="json"))
+    with open(path, "w") as fh:
+        rt.dump(document, fh)
+    return True
+
+
+def _merge(node, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(node.get(key), dict):
+            _merge(node[key], value)
+        elif node.get(key) != value:
+            node[key] = value
+
+
+def lock_hashes(root: Path) -> dict[str, str]:
+    """{out path: md5} for every output dvc.lock records (empty if there is no lock yet)."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", []) if "md5" in out}
+
+
+def record_run(root: Path, params: Params, name: str) -> dict:
+    """Make ROOT's DVC state describe the artifacts just written; keep them as experiment `name`.
+
+    Returns {"params_changed", "experiment" (None if it could not be saved), "hashes"}.
+    """
+    changed = sync_params_file(root, params)
+    if changed:
+        log.info("params.yaml updated to this run's parameters")
+    committed = dvc(root, "commit", "--force", "--quiet")
+    if committed.returncode != 0:
+        raise RuntimeError(f"dvc commit failed in {root}: {committed.stderr.strip()}")
+    includes = [arg for f in EXPERIMENT_FILES if (root / f).exists() for arg in ("--include-untracked", f)]
+    saved = dvc(root, "exp", "save", "--name", name, "--force", *includes)
+    experiment = name if saved.returncode == 0 else None
+    if experiment is None:  # e.g. a repository without a first commit
+        log.warning("not saved as a DVC experiment: %s", saved.stderr.strip().splitlines()[-1:])
+    else:
+        log.info("recorded in DVC: dvc.lock updated, experiment %r (dvc exp show)", name)
+    return {"params_changed": changed, "experiment": experiment, "hashes": lock_hashes(root)}
