@@ -9,6 +9,7 @@ import tasks  # noqa: F401  (first: it configures Prefect's logging before prefe
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from taskselect import tracking
 from taskselect.config import Params
@@ -43,21 +44,23 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
     embedded = run_cached(embed_texts, params.embed, ws, upstream=prepared)
     indexed = run_cached(build_pool_index, params.index, ws, upstream=embedded)
 
+    # quote(): Prefect links a task's arguments to earlier results by object identity, and strings
+    # such as 'tsds' in every Run would link each stage to all others; wait_for gives the real order.
     chains = []
     for run in runs:
-        selected = select_rows.submit(params.select, run, ws, wait_for=[indexed])
-        trained = train_model.submit(params.finetune, run, ws, wait_for=[selected])
-        chains.append((run, [selected, trained, evaluate_model.submit(run, ws, wait_for=[trained])]))
+        selected = select_rows.submit(quote(params.select), quote(run), ws, wait_for=[indexed])
+        trained = train_model.submit(quote(params.finetune), quote(run), ws, wait_for=[selected])
+        chains.append((run, [selected, trained, evaluate_model.submit(quote(run), ws, wait_for=[trained])]))
     for done, (run, chain) in enumerate(chains, 1):
         for future in chain:  # a stage that failed raises its own error here; those after it never ran
             metrics = future.result()
         logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(chains), run.slug, metrics["f1_macro"])
-    records = write_report(params, ws, Path(out_dir))
+    records = write_report(quote(params), ws, Path(out_dir), wait_for=[chain[-1] for _, chain in chains])
 
     tags = {"prefect_flow_run_id": str(flow_run.id)}
     dvc_root = dvc_project(data_dir)
     if dvc_root is not None and Path(out_dir).resolve() == dvc_root / "data" / "results":
-        recorded = record_in_dvc(dvc_root, params, flow_run.name)
+        recorded = record_in_dvc(dvc_root, quote(params), flow_run.name)
         tags |= {f"dvc.{path}": md5 for path, md5 in recorded["hashes"].items()}
         if recorded["experiment"]:
             tags["dvc.experiment"] = recorded["experiment"]

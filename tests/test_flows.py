@@ -1,6 +1,7 @@
 """The pieces of the Prefect layer, without a pipeline run: when a stage's outputs may be reused,
 the cache key of embed and index, the comparison table, and the sweep's checks."""
 
+import os
 import shutil
 from types import SimpleNamespace
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import taskselect
 from taskselect import stages
 from taskselect.config import EmbedParams, IndexParams, Params
 from taskselect.data import Benchmark
@@ -103,3 +105,10 @@ def test_a_sweep_refuses_what_it_cannot_run_before_running_anything(prefect_api,
     with pytest.raises(TaskselectError, match=message):
         sweep(targets=targets, params=params, root=str(tmp_path / "sweeps"))
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_serve_without_a_server_says_how_to_start_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path / "home")}
+    result = taskselect("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: PREFECT_API_URL is not set: start a server (`prefect server start`)")

@@ -96,7 +96,8 @@ def task_states(server, flow_run) -> dict[str, str]:
 
 
 def state_of(states: dict[str, str], task: str) -> str:
-    (state,) = [s for name, s in states.items() if name.startswith(f"{task}-")]
+    """The state of the one run of `task`: named 'embed-3fa' for embed, or exactly 'select-tsds-0.1-0'."""
+    (state,) = [s for name, s in states.items() if name == task or name.rsplit("-", 1)[0] == task]
     return state
 
 
@@ -199,7 +200,7 @@ def test_a_failing_stage_fails_the_run_with_its_error_and_keeps_what_was_made(se
     assert run.state.is_failed()
     assert "TaskselectError: budget 100000: 100000 rows requested but the pool has" in run.state.message
     states = task_states(server, run)
-    assert state_of(states, "select-tsds") == "Failed"
+    assert state_of(states, "select-tsds-100000-0") == "Failed"
     assert state_of(states, "embed") == "Cached" and state_of(states, "index") == "Cached"
     assert "publish" not in {name.rsplit("-", 1)[0] for name in states}
     assert runs.after_failure == runs.first_results  # the last good results are untouched
