@@ -19,9 +19,7 @@ from flows.sweep import sweep
 from taskselect.config import Params, load_params
 from taskselect.errors import TaskselectError
 
-DEPLOYMENT = "taskselect"
-PIPELINE_DEPLOYMENT = f"{pipeline.name}/{DEPLOYMENT}"
-SWEEP_DEPLOYMENT = f"{sweep.name}/{DEPLOYMENT}"
+DEPLOYMENT = "taskselect"  # the UI lists them as taskselect-pipeline/taskselect and taskselect-sweep/taskselect
 
 
 def deployments(params: Params) -> list[RunnerDeployment]:

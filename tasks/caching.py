@@ -2,7 +2,7 @@
 
 Prefect's default keys hash a task's arguments; here those are parameters and a Workspace, a
 path, so a key would not change when the files under it do. `StageInputs` hashes the content
-of the files the stage reads instead. A key alone still cannot see the stage's *outputs*: run A
+of the files the stage reads instead (its code included). A key alone still cannot see the stage's *outputs*: run A
 (airline) embeds, run B (trec) overwrites data/embeddings, run C (airline again) would be a
 cache hit and keep trec's vectors. So `run_cached` refreshes the cache unless the outputs in the
 workspace are the ones the stage made from its current inputs (taskselect.stages.outputs_current).

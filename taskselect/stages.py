@@ -30,6 +30,7 @@ from taskselect.trainers import Examples, load_trainer, make_trainer
 log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
+PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -109,28 +110,31 @@ class Workspace:
 
 
 def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
-    """(files read, files written) of a stage whose outputs can be reused across runs."""
+    """(files read, files written) of a stage whose outputs can be reused across runs. What it
+    reads includes its code, as in the stage's deps in dvc.yaml: new code makes new outputs."""
     if stage == "embed":
-        return [ws.prepared / f"{split}.parquet" for split in SPLITS], [ws.embedding(split) for split in SPLITS]
+        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + [PACKAGE / "embedding.py"]
+        return reads, [ws.embedding(split) for split in SPLITS]
     if stage == "index":
-        return [ws.embedding("pool")], [ws.index]
+        return [ws.embedding("pool"), PACKAGE / "index.py"], [ws.index]
     raise ValueError(f"stage {stage!r} keeps no manifest")
 
 
-def fingerprint(paths: list[Path], root: Path) -> dict[str, str | None]:
-    """{path relative to root: sha256 of its content, None if missing}."""
-    return {str(p.relative_to(root)): sha256_file(p) if p.is_file() else None for p in paths}
+def fingerprint(paths: list[Path]) -> dict[str, str | None]:
+    """{'directory/name': sha256 of the file's content, None if missing}; where the workspace
+    is does not matter, only what is in it."""
+    return {f"{p.parent.name}/{p.name}": sha256_file(p) if p.is_file() else None for p in paths}
 
 
 def stage_inputs(stage: str, params: BaseModel, ws: Workspace) -> dict:
     """What a stage's outputs are a function of: its parameters and the content of what it reads."""
-    inputs, _ = stage_files(stage, ws)
-    return {"params": params.model_dump(mode="json"), "inputs": fingerprint(inputs, ws.root)}
+    reads, _ = stage_files(stage, ws)
+    return {"params": params.model_dump(mode="json"), "inputs": fingerprint(reads)}
 
 
 def _write_manifest(stage: str, made_from: dict, ws: Workspace) -> None:
     _, outputs = stage_files(stage, ws)
-    write_json(ws.manifest(stage), {**made_from, "outputs": fingerprint(outputs, ws.root)})
+    write_json(ws.manifest(stage), {**made_from, "outputs": fingerprint(outputs)})
 
 
 def outputs_current(stage: str, params: BaseModel, ws: Workspace) -> bool:
@@ -143,7 +147,7 @@ def outputs_current(stage: str, params: BaseModel, ws: Workspace) -> bool:
     manifest = read_json(path)
     _, outputs = stage_files(stage, ws)
     made_from = {k: manifest.get(k) for k in ("params", "inputs")}
-    return made_from == stage_inputs(stage, params, ws) and manifest.get("outputs") == fingerprint(outputs, ws.root)
+    return made_from == stage_inputs(stage, params, ws) and manifest.get("outputs") == fingerprint(outputs)
 
 
 def prepare(params: DataParams, ws: Workspace) -> dict:

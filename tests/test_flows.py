@@ -48,6 +48,17 @@ def test_outputs_are_current_until_an_input_or_an_output_changes(indexed):
     assert not stages.outputs_current("index", params, ws)
 
 
+def test_new_code_for_a_stage_makes_its_outputs_stale(indexed, tmp_path, monkeypatch):
+    package = tmp_path / "taskselect"
+    package.mkdir()
+    shutil.copy(stages.PACKAGE / "index.py", package / "index.py")
+    monkeypatch.setattr(stages, "PACKAGE", package)
+    assert stages.outputs_current("index", IndexParams(), indexed)
+    with open(package / "index.py", "a") as fh:
+        fh.write("# a changed index\n")
+    assert not stages.outputs_current("index", IndexParams(), indexed)
+
+
 def test_embeddings_are_current_only_for_the_parameters_they_were_made_with(tmp_path, embedding_cache):
     ws = stages.Workspace(tmp_path / "data")
     frame = lambda texts: pd.DataFrame({  # noqa: E731

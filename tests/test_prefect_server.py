@@ -259,13 +259,16 @@ def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
         expect(page.get_by_text("taskselect-sweep").first).to_be_visible()
 
         page.goto(f"{server}/deployments/deployment/{runs.deployment.id}/run")
-        expect(page.get_by_text("Alignment vs diversity").first).to_be_visible()  # the form, with descriptions
+        expect(page.get_by_text("Alignment vs diversity").first).to_be_attached()  # the form, with descriptions
+        page.get_by_text("Which selections to make.").scroll_into_view_if_needed()
+        page.wait_for_load_state("networkidle")
         page.screenshot(path=shots / "prefect-run-form.png")
 
         page.goto(f"{server}/runs/flow-run/{runs.again.id}")
         expect(page.get_by_text(runs.again.name).first).to_be_visible()
         page.get_by_text("Artifacts", exact=True).click()
         expect(page.get_by_text("f1-comparison").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
         page.screenshot(path=shots / "prefect-flow-run.png")
 
         page.get_by_text("f1-comparison").first.click()
