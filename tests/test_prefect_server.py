@@ -251,7 +251,7 @@ def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
     tsds = [r["f1_macro"] for r in runs.first_results if r["method"] == "tsds"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
 
         page.goto(f"{server}/deployments")
@@ -260,7 +260,9 @@ def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
 
         page.goto(f"{server}/deployments/deployment/{runs.deployment.id}/run")
         expect(page.get_by_text("Alignment vs diversity").first).to_be_attached()  # the form, with descriptions
-        page.get_by_text("Which selections to make.").scroll_into_view_if_needed()
+        page.get_by_text("Which selections to make.").evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.mouse.move(700, 500)
+        page.mouse.wheel(0, -60)  # the section's title too
         page.wait_for_load_state("networkidle")
         page.screenshot(path=shots / "prefect-run-form.png")
 
