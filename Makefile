@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test dvc-repro mlflow-ui prefect-ui clean
+.PHONY: install run test dvc-repro mlflow-ui prefect-ui prefect-serve clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ mlflow-ui: install
 
 prefect-ui: install
 	$(BIN)/prefect server start
+
+prefect-serve: install  ## the deployments, run from the UI that `make prefect-ui` serves
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(BIN)/taskselect serve
 
 clean:
 	rm -rf $(VENV) .taskselect-cache mlflow.db mlartifacts

@@ -1,46 +1,76 @@
-"""The pipeline flow: prepare -> embed -> index -> (select -> finetune -> evaluate) per run -> report."""
+"""The pipeline flow: prepare -> embed -> index -> (select -> finetune -> evaluate) per run -> report,
+then the run is recorded in DVC and MLflow and its comparison published as Prefect artifacts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import tasks  # noqa: F401  (first: it configures Prefect's logging before prefect is imported)
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
+from taskselect import tracking
 from taskselect.config import Params
 from taskselect.stages import Workspace, plan_runs
 from taskselect.versioning import dvc_project
 from tasks import (
-    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, record_in_dvc,
-    select_rows, train_model, write_report,
+    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, publish_results, record_in_dvc,
+    run_cached, select_rows, train_model, write_report,
 )
 
 
 @flow(name="taskselect-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "data/results") -> list[dict]:
-    """Select training data for a task with each method, train on it, and compare macro-F1."""
-    ws = Workspace(Path(data_dir))
-    prepared = prepare_data(params.data, ws)
-    embedded = embed_texts(params.embed, ws, wait_for=[prepared])
-    indexed = build_pool_index(params.index, ws, wait_for=[embedded])
+    """Select training data for a task with each method, train on it, and compare macro-F1.
 
+    Args:
+        params: Every parameter of the run, one section per stage; select.methods x select.budgets
+            x select.seeds are the selections made and scored.
+        data_dir: Root of the artifacts, relative to where the flow runs. 'data' is the project's
+            DVC workspace: a run there is also recorded as a DVC experiment.
+        out_dir: Where results.json, summary.csv, metrics.json and f1_vs_budget.png are written.
+    """
+    logger = get_run_logger()
+    ws = Workspace(Path(data_dir))
     runs = plan_runs(params.select)
-    evaluated = []
+    logger.info("%s: %d selections (methods %s x budgets %s x seeds %s), artifacts in %s",
+                params.data.task_name, len(runs), params.select.methods, params.select.budgets,
+                params.select.seeds, ws.root.resolve())
+
+    prepared = prepare_data.submit(params.data, ws)
+    prepared.result()
+    embedded = run_cached(embed_texts, params.embed, ws, upstream=prepared)
+    indexed = run_cached(build_pool_index, params.index, ws, upstream=embedded)
+
+    # quote(): Prefect links a task's arguments to earlier results by object identity, and strings
+    # such as 'tsds' in every Run would link each stage to all others; wait_for gives the real order.
+    chains = []
     for run in runs:
-        selected = select_rows.submit(params.select, run, ws, wait_for=[indexed])
-        trained = train_model.submit(params.finetune, run, ws, wait_for=[selected])
-        evaluated.append(evaluate_model.submit(run, ws, wait_for=[trained]))
-    records = write_report(params, ws, Path(out_dir), wait_for=evaluated)
+        selected = select_rows.submit(quote(params.select), quote(run), ws, wait_for=[indexed])
+        trained = train_model.submit(quote(params.finetune), quote(run), ws, wait_for=[selected])
+        chains.append((run, [selected, trained, evaluate_model.submit(quote(run), ws, wait_for=[trained])]))
+    for done, (run, chain) in enumerate(chains, 1):
+        for future in chain:  # a stage that failed raises its own error here; those after it never ran
+            metrics = future.result()
+        logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(chains), run.slug, metrics["f1_macro"])
+    records = write_report(quote(params), ws, Path(out_dir), wait_for=[chain[-1] for _, chain in chains])
 
     tags = {"prefect_flow_run_id": str(flow_run.id)}
     dvc_root = dvc_project(data_dir)
     if dvc_root is not None and Path(out_dir).resolve() == dvc_root / "data" / "results":
-        recorded = record_in_dvc(dvc_root, params, flow_run.name)
+        recorded = record_in_dvc(dvc_root, quote(params), flow_run.name)
         tags |= {f"dvc.{path}": md5 for path, md5 in recorded["hashes"].items()}
         if recorded["experiment"]:
             tags["dvc.experiment"] = recorded["experiment"]
+    mlflow_run = None
     if params.track.enabled:
-        log_to_mlflow(ws, Path(out_dir), tags)
+        tracked = log_to_mlflow(ws, Path(out_dir), tags, tracking.tracking_uri(params.track), return_state=True)
+        if tracked.is_completed():
+            mlflow_run = tracked.result()
+        else:  # the results are on disk: a tracking server that stays down must not fail the run
+            logger.warning(tracking.relog_hint(data_dir, out_dir, tracked.result(raise_on_failure=False)))
+    publish_results(records, Path(out_dir), mlflow_run)
+    logger.info("results in %s", Path(out_dir).resolve())
     return records

@@ -1,4 +1,8 @@
-"""One Prefect task per pipeline stage; the work itself is in taskselect.stages."""
+"""One Prefect task per pipeline stage; the work itself is in taskselect.stages.
+
+embed and index are cached (tasks/caching.py); the steps that talk to other services (DVC's
+lock, an MLflow server) retry, and raise once their retries are spent.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from taskselect.config import (
     DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams,
 )
 from taskselect.stages import Run, Workspace
+from tasks.caching import StageInputs
 
 
 @task(name="prepare")
@@ -18,12 +23,12 @@ def prepare_data(params: DataParams, ws: Workspace) -> dict:
     return stages.prepare(params, ws)
 
 
-@task(name="embed")
+@task(name="embed", cache_policy=StageInputs(stage="embed"))
 def embed_texts(params: EmbedParams, ws: Workspace) -> dict:
     return stages.embed(params, ws)
 
 
-@task(name="index")
+@task(name="index", cache_policy=StageInputs(stage="index"))
 def build_pool_index(params: IndexParams, ws: Workspace) -> dict:
     return stages.index(params, ws)
 
@@ -48,11 +53,13 @@ def write_report(params: Params, ws: Workspace, out_dir: Path) -> list[dict]:
     return stages.report(params, ws, out_dir)
 
 
-@task(name="record-in-dvc")
+@task(name="record-in-dvc", retries=2, retry_delay_seconds=5)
 def record_in_dvc(root: Path, params: Params, name: str) -> dict:
     return versioning.record_run(root, params, name)
 
 
-@task(name="track")
-def log_to_mlflow(ws: Workspace, out_dir: Path, tags: dict[str, str]) -> str | None:
-    return tracking.log_pipeline_or_warn(ws.root, out_dir, tags)
+@task(name="track", retries=2, retry_delay_seconds=5)
+def log_to_mlflow(ws: Workspace, out_dir: Path, tags: dict[str, str], uri: str) -> dict:
+    """Log the run to MLflow; returns the parent run's id and where to look at it."""
+    run_id = tracking.log_pipeline(ws.root, out_dir, tags, uri=uri)
+    return {"run_id": run_id, "link": tracking.run_link(uri, run_id)}

@@ -201,6 +201,7 @@ def compare(
 ) -> None:
     """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
     from taskselect import tracking
+    from taskselect.report import comparison_rows
 
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
@@ -215,17 +216,13 @@ def compare(
     elif fmt == "markdown":
         sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
     else:
+        rows = comparison_rows(summary)
         table = Table(title=f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
-        for column in ("method", "budget", "seeds", "macro-F1", "vs random", "vs full"):
+        for column in rows[0]:
             table.add_column(column, justify="left" if column == "method" else "right")
-        for row in shown.itertuples():
-            table.add_row(row.method, row.budget, str(row.seeds), f"{row.f1_macro:.4f} ± {row.f1_macro_std:.4f}",
-                          _signed(row.delta_random), _signed(row.delta_full))
+        for row in rows:
+            table.add_row(*row.values())
         console.print(table)
-
-
-def _signed(delta: float) -> str:
-    return "" if delta != delta else f"{delta:+.4f}"
 
 
 @app.command()
@@ -243,6 +240,15 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     records = pipeline(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)
     console.print(f"results: {out / 'results.json'}")
+
+
+@app.command("serve")
+def serve_flows(params_file: ParamsFile = None, overrides: Overrides = None) -> None:
+    """Serve the pipeline and sweep flows on the Prefect server at $PREFECT_API_URL, to run from its UI."""
+    params = _params(params_file, overrides)
+    from flows.serve import main as serve
+
+    serve(params)
 
 
 def main() -> None:

@@ -153,6 +153,7 @@ class Embedder:
                     fresh.update(zip(chunk_keys, vectors))
                     self.n_embedded += len(chunk)
                     bar.update(len(chunk))
+                    log.info("%s: %d/%d embedded", desc, bar.n, len(pending))  # progress in log files and the Prefect UI
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([fresh[k] if k in fresh else self.cache.get([k])[0] for k in keys])

@@ -39,6 +39,28 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     return table
 
 
+def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary by budget, and within a budget tsds first and the full pool last."""
+    order = summary["method"].map(lambda m: (m == "full", m != "tsds", m))
+    return summary.assign(_order=order).sort_values(["budget", "_order"]).drop(columns="_order").reset_index(drop=True)
+
+
+def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
+    """The summary as the table a reader sees (`taskselect compare`, the Prefect artifact):
+    one row of display strings per method and budget, in reading order."""
+    return [
+        {"method": row.method, "budget": row.budget_label, "seeds": str(row.seeds),
+         "macro-F1 (mean ± std)": f"{row.f1_macro:.4f} ± {row.f1_macro_std:.4f}",
+         "Δ vs random": _signed(row.delta_random), "Δ vs full": _signed(row.delta_full)}
+        for row in reading_order(summary).itertuples()
+    ]
+
+
+def _signed(delta: float) -> str:
+    """'+0.0123'; empty where the baseline did not run (NaN)."""
+    return "" if delta != delta else f"{delta:+.4f}"
+
+
 def metrics_tree(summary: pd.DataFrame) -> dict:
     """{method: {budget_label: {f1_macro, f1_macro_std, accuracy}}}: what `dvc metrics show` lists."""
     tree: dict[str, dict] = {}

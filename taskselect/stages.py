@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from taskselect.config import DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams
 from taskselect.data import Benchmark, prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import build_index, read_index, write_index
-from taskselect.io import atomic_dir, atomic_path, read_json, write_json, write_npy, write_parquet
+from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
 from taskselect.metrics import classification_metrics, predict_within
 from taskselect.report import f1_by_budget, metrics_tree, plot_f1_vs_budget, summarize
 from taskselect.selectors import budget_label, make_selector, resolve_budget
@@ -29,6 +30,7 @@ from taskselect.trainers import Examples, load_trainer, make_trainer
 log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
+PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,56 @@ class Workspace:
         for byte must not look changed to DVC (and retrain everything downstream)."""
         return self.root / "timings" / f"{name}.json"
 
+    def manifest(self, stage: str) -> Path:
+        """What a stage last made its outputs from (see `outputs_current`); outside DVC's outputs."""
+        return self.root / "manifests" / f"{stage}.json"
+
     def load_embeddings(self, split: str) -> np.ndarray:
         path = self.embedding(split)
         if not path.is_file():
             raise TaskselectError(f"{path}: embeddings not found; run `taskselect embed` first")
         return np.load(path, mmap_mode="r")
+
+
+def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
+    """(files read, files written) of a stage whose outputs can be reused across runs. What it
+    reads includes its code, as in the stage's deps in dvc.yaml: new code makes new outputs."""
+    if stage == "embed":
+        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + [PACKAGE / "embedding.py"]
+        return reads, [ws.embedding(split) for split in SPLITS]
+    if stage == "index":
+        return [ws.embedding("pool"), PACKAGE / "index.py"], [ws.index]
+    raise ValueError(f"stage {stage!r} keeps no manifest")
+
+
+def fingerprint(paths: list[Path]) -> dict[str, str | None]:
+    """{'directory/name': sha256 of the file's content, None if missing}; where the workspace
+    is does not matter, only what is in it."""
+    return {f"{p.parent.name}/{p.name}": sha256_file(p) if p.is_file() else None for p in paths}
+
+
+def stage_inputs(stage: str, params: BaseModel, ws: Workspace) -> dict:
+    """What a stage's outputs are a function of: its parameters and the content of what it reads."""
+    reads, _ = stage_files(stage, ws)
+    return {"params": params.model_dump(mode="json"), "inputs": fingerprint(reads)}
+
+
+def _write_manifest(stage: str, made_from: dict, ws: Workspace) -> None:
+    _, outputs = stage_files(stage, ws)
+    write_json(ws.manifest(stage), {**made_from, "outputs": fingerprint(outputs)})
+
+
+def outputs_current(stage: str, params: BaseModel, ws: Workspace) -> bool:
+    """True if the stage's outputs in `ws` are exactly what it made from its current inputs
+    and `params`: the stage may then be skipped. False when an output is missing or was
+    since overwritten (another run, `dvc checkout`), or the inputs or parameters changed."""
+    path = ws.manifest(stage)
+    if not path.is_file():
+        return False
+    manifest = read_json(path)
+    _, outputs = stage_files(stage, ws)
+    made_from = {k: manifest.get(k) for k in ("params", "inputs")}
+    return made_from == stage_inputs(stage, params, ws) and manifest.get("outputs") == fingerprint(outputs)
 
 
 def prepare(params: DataParams, ws: Workspace) -> dict:
@@ -115,6 +162,7 @@ def prepare(params: DataParams, ws: Workspace) -> dict:
 
 def embed(params: EmbedParams, ws: Workspace) -> dict:
     """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy)."""
+    made_from = stage_inputs("embed", params, ws)
     benchmark = Benchmark.load(ws.prepared)
     embedder = Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
     with timed(ws, "embed") as facts:
@@ -122,15 +170,18 @@ def embed(params: EmbedParams, ws: Workspace) -> dict:
             texts = getattr(benchmark, split)["text"].tolist()
             write_npy(ws.embedding(split), embedder.encode(texts, desc=f"embedding {split}"))
         facts["embedded"] = embedder.n_embedded
+    _write_manifest("embed", made_from, ws)
     log.info("embeddings written to %s (%d texts newly embedded)", ws.embeddings, embedder.n_embedded)
     return facts
 
 
 def index(params: IndexParams, ws: Workspace) -> dict:
     """Index the pool embeddings with faiss into ws.index."""
+    made_from = stage_inputs("index", params, ws)
     with timed(ws, "index"):
         pool = ws.load_embeddings("pool")
         write_index(build_index(pool, params.kind), ws.index)
+    _write_manifest("index", made_from, ws)
     return {"rows": int(pool.shape[0]), "kind": params.kind}
 
 

@@ -24,7 +24,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
-from taskselect.report import summarize
+from taskselect.report import reading_order, summarize
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,15 @@ def experiment_name(params: Params) -> str:
     return params.track.experiment or f"taskselect-{params.data.task_name}"
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a sqlite:/// tracking URI, absolute; None for other stores."""
+    return Path(uri.removeprefix("sqlite:///")).resolve() if urlparse(uri).scheme == "sqlite" else None
+
+
 def _artifact_root(uri: str) -> str | None:
     """Keep a local SQLite store's artifacts beside it, not wherever the process started."""
-    if urlparse(uri).scheme != "sqlite":
-        return None
-    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+    db = _sqlite_file(uri)
+    return None if db is None else (db.parent / "mlartifacts").as_uri()
 
 
 def _use_experiment(uri: str, name: str) -> None:
@@ -209,9 +213,16 @@ def compare(track: TrackParams, experiment: str, parent: str | None = None, filt
     """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from MLflow."""
     runs = child_runs(track, experiment, parent, filter_string, all_parents)
     runs["budget"] = [int(b) if b > 1 else b for b in runs["budget"]]
-    summary = summarize(runs.to_dict("records"))
-    order = summary["method"].map(lambda m: (m == "full", m != "tsds", m))
-    return summary.assign(_order=order).sort_values(["budget", "_order"]).drop(columns="_order").reset_index(drop=True)
+    return reading_order(summarize(runs.to_dict("records")))
+
+
+def relog_hint(data_dir: str | Path, out_dir: str | Path, exc: BaseException) -> str:
+    """The warning for a run whose MLflow logging failed: why, and the command that logs it later."""
+    reason = (str(exc).splitlines() or [""])[0][:300]
+    return (
+        f"MLflow logging failed ({type(exc).__name__}: {reason}). The results are safe in {out_dir}; "
+        f"log them later with: taskselect track --data-dir {data_dir} --out {out_dir}"
+    )
 
 
 def log_pipeline_or_warn(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str] | None = None) -> str | None:
@@ -220,9 +231,15 @@ def log_pipeline_or_warn(data_dir: str | Path, out_dir: str | Path, tags: dict[s
     try:
         return log_pipeline(data_dir, out_dir, tags)
     except Exception as exc:  # any failure of the tracking backend must not fail the pipeline
-        log.warning(
-            "MLflow logging failed (%s: %s). The results are safe in %s; log them later with: "
-            "taskselect track --data-dir %s --out %s",
-            type(exc).__name__, str(exc).splitlines()[0][:300], out_dir, data_dir, out_dir,
-        )
+        log.warning("%s", relog_hint(data_dir, out_dir, exc))
         return None
+
+
+def run_link(uri: str, run_id: str) -> str:
+    """Where to look at a logged run: its page on a tracking server (http[s] URI), or the
+    command that opens a local store in the MLflow UI."""
+    if urlparse(uri).scheme in ("http", "https"):
+        experiment_id = mlflow.MlflowClient(uri).get_run(run_id).info.experiment_id
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    db = _sqlite_file(uri)
+    return f"mlflow ui --backend-store-uri {f'sqlite:///{db}' if db else uri}"

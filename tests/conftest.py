@@ -9,11 +9,14 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -57,3 +60,45 @@ def copy_project(dest: Path) -> Path:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, dest / name)
     return dest
+
+
+def committed_project(dest: Path, embedding_cache: Path) -> Path:
+    """A fresh copy of the project in `dest`, params.yaml set to the small profile, committed to git."""
+    from taskselect.config import load_params
+    from taskselect.versioning import sync_params_file
+
+    root = copy_project(dest)
+    sync_params_file(root, load_params(root / "params.yaml", small_profile(root, embedding_cache)))
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "fresh clone"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                       capture_output=True)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    """Poll `url` until it answers 200; fail with the end of the server's log if it dies or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"{url} did not come up: {log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

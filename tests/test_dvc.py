@@ -9,9 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BIN, copy_project, small_profile
+from conftest import BIN, committed_project
 from taskselect.config import load_params
-from taskselect.versioning import sync_params_file
 
 pytestmark = pytest.mark.e2e
 
@@ -41,12 +40,7 @@ def digests(root):
 @pytest.fixture
 def project(tmp_path, embedding_cache):
     """A fresh copy of the project, committed, with params.yaml set to the small profile."""
-    root = copy_project(tmp_path / "project")
-    sync_params_file(root, load_params(root / "params.yaml", small_profile(root, embedding_cache)))
-    git("init", "-q", cwd=root)
-    git("add", "-A", cwd=root)
-    git("commit", "-qm", "fresh clone", cwd=root)
-    return root
+    return committed_project(tmp_path / "project", embedding_cache)
 
 
 def test_repro_experiments_and_remote(project):

@@ -1,9 +1,7 @@
 """MLflow end to end: the pipeline logs to a real `mlflow server`; checked through its REST API."""
 
 import json
-import socket
 import subprocess
-import time
 
 import mlflow
 import numpy as np
@@ -11,19 +9,13 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import BIN, small_profile, taskselect
+from conftest import BIN, free_port, small_profile, stop, taskselect, wait_until_up
 from taskselect.config import load_params
 from taskselect.metrics import classification_metrics
 
 pytestmark = pytest.mark.e2e
 
 EXPERIMENT = "taskselect-airline_sentiment"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +28,9 @@ def server(tmp_path_factory):
              "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts")],
             stdout=log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            proc.kill()
-            pytest.fail(f"mlflow server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
+        wait_until_up(f"{url}/health", proc, tmp / "server.log", timeout=120)
         yield url
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -75,16 +75,23 @@ def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
     assert logged == pytest.approx({r["method"]: r["f1_macro"] for r in records})
 
 
-def test_a_second_run_embeds_nothing_and_selects_the_same_rows(flow_run, embedding_cache):
+def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_results(flow_run):
+    """The embed task is cached by its inputs; its outputs were changed behind its back (as another
+    run or `dvc checkout` would), so the rerun must not take the cache hit."""
     from flows.pipeline import pipeline
     from taskselect import stages
 
     tmp, params, records = flow_run
-    first = pd.read_parquet(tmp / "data" / "selections" / "tsds-0.1-0" / "selection.parquet")
+    ws = stages.Workspace(tmp / "data")
+    first = pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet")
+    test = np.load(ws.embedding("test"))
+    np.save(ws.embedding("test"), test[::-1].copy())
+    assert not stages.outputs_current("embed", params.embed, ws)
+
     again = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
     untimed = lambda rs: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rs]  # noqa: E731
     assert untimed(again) == untimed(records)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp / "data" / "selections" / "tsds-0.1-0" / "selection.parquet"), first
-    )
-    assert stages.embed(params.embed, stages.Workspace(tmp / "data"))["embedded"] == 0
+    np.testing.assert_array_equal(np.load(ws.embedding("test")), test)
+    pd.testing.assert_frame_equal(pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet"), first)
+    assert stages.outputs_current("embed", params.embed, ws) and stages.outputs_current("index", params.index, ws)
+    assert stages.embed(params.embed, ws)["embedded"] == 0  # every text came from the embedding cache

@@ -1,0 +1,52 @@
+"""What a flow run shows on its Artifacts tab in the Prefect UI: the F1 comparison, and where
+the results, the plot and the MLflow runs are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from taskselect.report import comparison_rows, summarize
+
+TABLE_KEY = "f1-comparison"
+SWEEP_TABLE_KEY = "sweep-f1-comparison"
+TABLE_DESCRIPTION = (
+    "macro-F1 on the task's test set, mean ± std over seeds; Δ: macro-F1 points against a random "
+    "selection of the same size and against the full pool"
+)
+
+
+@task(name="publish")
+def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None) -> None:
+    """The comparison table, and a note with the results directory, the plot and the MLflow run.
+
+    mlflow_run: {"run_id", "link"} of the parent run, None if the run was not logged.
+    """
+    create_table_artifact(comparison_rows(summarize(records)), key=TABLE_KEY, description=TABLE_DESCRIPTION)
+    out_dir = out_dir.resolve()
+    if mlflow_run is None:
+        mlflow_line = "not logged (tracking disabled, or it failed: the run's logs give the command that logs it)"
+    elif mlflow_run["link"].startswith("http"):
+        mlflow_line = f"[parent run {mlflow_run['run_id']}]({mlflow_run['link']}), one child run per selection"
+    else:
+        mlflow_line = (f"parent run `{mlflow_run['run_id']}`, one child run per selection; open it with "
+                       f"`{mlflow_run['link']}`")
+    create_markdown_artifact(
+        "\n".join([
+            "### taskselect results",
+            f"- results: `{out_dir}` (results.json, summary.csv, metrics.json)",
+            f"- plot: `{out_dir / 'f1_vs_budget.png'}`",
+            f"- MLflow: {mlflow_line}",
+        ]),
+        key="results", description="Where this run's results are",
+    )
+
+
+@task(name="publish-sweep")
+def publish_sweep(records_by_target: dict[str, list[dict]]) -> None:
+    """One comparison table over every target of a sweep."""
+    rows = [{"target": target, **row} for target, records in records_by_target.items()
+            for row in comparison_rows(summarize(records))]
+    create_table_artifact(rows, key=SWEEP_TABLE_KEY, description=TABLE_DESCRIPTION)

@@ -1,0 +1,125 @@
+"""The pieces of the Prefect layer, without a pipeline run: when a stage's outputs may be reused,
+the cache key of embed and index, the comparison table, and the sweep's checks."""
+
+import os
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import taskselect
+from taskselect import stages
+from taskselect.config import EmbedParams, IndexParams, Params
+from taskselect.data import Benchmark
+from taskselect.errors import TaskselectError
+from taskselect.io import write_npy
+from taskselect.report import comparison_rows, summarize
+
+
+@pytest.fixture
+def indexed(tmp_path):
+    """A workspace whose pool embeddings (random unit vectors) are indexed with real faiss."""
+    ws = stages.Workspace(tmp_path / "data")
+    pool = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    write_npy(ws.embedding("pool"), pool / np.linalg.norm(pool, axis=1, keepdims=True))
+    stages.index(IndexParams(), ws)
+    return ws
+
+
+def test_outputs_are_current_until_an_input_or_an_output_changes(indexed):
+    ws, params = indexed, IndexParams()
+    assert stages.outputs_current("index", params, ws)
+
+    pool = np.load(ws.embedding("pool"))
+    write_npy(ws.embedding("pool"), pool[::-1].copy())  # another run's embeddings
+    assert not stages.outputs_current("index", params, ws)
+    stages.index(params, ws)
+    assert stages.outputs_current("index", params, ws)
+
+    index = ws.index.read_bytes()
+    ws.index.write_bytes(index[:-1] + bytes([index[-1] ^ 1]))  # e.g. `dvc checkout` of another version
+    assert not stages.outputs_current("index", params, ws)
+    ws.index.unlink()
+    assert not stages.outputs_current("index", params, ws)
+    stages.index(params, ws)
+    ws.manifest("index").unlink()  # made by an older version, or by hand
+    assert not stages.outputs_current("index", params, ws)
+
+
+def test_new_code_for_a_stage_makes_its_outputs_stale(indexed, tmp_path, monkeypatch):
+    package = tmp_path / "taskselect"
+    package.mkdir()
+    shutil.copy(stages.PACKAGE / "index.py", package / "index.py")
+    monkeypatch.setattr(stages, "PACKAGE", package)
+    assert stages.outputs_current("index", IndexParams(), indexed)
+    with open(package / "index.py", "a") as fh:
+        fh.write("# a changed index\n")
+    assert not stages.outputs_current("index", IndexParams(), indexed)
+
+
+def test_embeddings_are_current_only_for_the_parameters_they_were_made_with(tmp_path, embedding_cache):
+    ws = stages.Workspace(tmp_path / "data")
+    frame = lambda texts: pd.DataFrame({  # noqa: E731
+        "id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": "positive", "source": "airline"})
+    Benchmark("tiny", frame(["great flight", "lost my bag", "what is the capital of Peru ?"]),
+              frame(["thanks @united"]), frame(["delayed again"]), ["positive"]).save(ws.prepared)
+    params = EmbedParams(cache_dir=str(embedding_cache))
+    stages.embed(params, ws)
+    assert stages.outputs_current("embed", params, ws)
+    assert not stages.outputs_current("embed", params.model_copy(update={"max_seq_length": 64}), ws)
+
+
+def stage_key(task, ws, params):
+    from tasks.caching import StageInputs
+
+    policy = task.cache_policy
+    assert isinstance(policy, StageInputs)
+    return policy.compute_key(SimpleNamespace(task=task), {"params": params, "ws": ws}, {})
+
+
+def test_the_cache_key_is_the_content_of_the_inputs_and_the_parameters_not_the_path(indexed, tmp_path):
+    from tasks import build_pool_index, embed_texts
+
+    key = stage_key(build_pool_index, indexed, IndexParams())
+    elsewhere = stages.Workspace(tmp_path / "copy")
+    shutil.copytree(indexed.root, elsewhere.root)
+    assert stage_key(build_pool_index, elsewhere, IndexParams()) == key
+    pool = np.load(elsewhere.embedding("pool"))
+    write_npy(elsewhere.embedding("pool"), pool[::-1].copy())
+    assert stage_key(build_pool_index, elsewhere, IndexParams()) != key
+    # embed reads other files, with other parameters
+    assert stage_key(embed_texts, indexed, EmbedParams()) != stage_key(embed_texts, indexed, EmbedParams(batch_size=8))
+
+
+def test_the_comparison_lists_each_budget_tsds_first_with_mean_std_and_deltas():
+    records = [
+        {"method": m, "budget": 0.1, "budget_label": "10%", "seed": s, "n_selected": 10, "f1_macro": f, "accuracy": f}
+        for m, s, f in [("full", 0, 0.7), ("random", 0, 0.5), ("random", 1, 0.6), ("tsds", 0, 0.8), ("tsds", 1, 0.6)]
+    ]
+    rows = comparison_rows(summarize(records))
+    assert [r["method"] for r in rows] == ["tsds", "random", "full"]
+    assert rows[0] == {"method": "tsds", "budget": "10%", "seeds": "2", "macro-F1 (mean ± std)": "0.7000 ± 0.1414",
+                       "Δ vs random": "+0.1500", "Δ vs full": "+0.0000"}
+    assert rows[2]["seeds"] == "1" and rows[2]["macro-F1 (mean ± std)"] == "0.7000 ± 0.0000"
+
+
+@pytest.mark.parametrize("targets, params, message", [
+    ([], Params(), "targets: expected at least one target"),
+    (["trec", "trec"], Params(), "names a target twice"),
+    (["trec"], Params.model_validate({"data": {"pool": "pool.csv"}}), "a sweep runs the packaged targets"),
+])
+def test_a_sweep_refuses_what_it_cannot_run_before_running_anything(prefect_api, tmp_path, targets, params, message):
+    from flows.sweep import sweep
+
+    with pytest.raises(TaskselectError, match=message):
+        sweep(targets=targets, params=params, root=str(tmp_path / "sweeps"))
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_serve_without_a_server_says_how_to_start_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path / "home")}
+    result = taskselect("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: PREFECT_API_URL is not set: start a server (`prefect server start`)")

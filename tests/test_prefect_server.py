@@ -1,0 +1,282 @@
+"""The Prefect UI end to end: a real `prefect server` (SQLite), the deployments served by
+`taskselect serve` from a fresh copy of the project, runs triggered through the API as the UI's
+Run button does, and the UI itself in headless Chromium."""
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pytest
+
+from conftest import BIN, committed_project, free_port, stop, wait_until_up
+from taskselect.config import load_params
+
+pytestmark = pytest.mark.e2e
+
+PIPELINE = "taskselect-pipeline/taskselect"
+SWEEP = "taskselect-sweep/taskselect"
+RUN_TIMEOUT = 900  # seconds; a run takes about a minute on a quiet machine
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`prefect server start` on a free port, its own PREFECT_HOME and SQLite database."""
+    tmp = tmp_path_factory.mktemp("prefect-server")
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp / 'prefect.db'}",
+           "PREFECT_UI_API_URL": f"{url}/api"}
+    env.pop("PREFECT_API_URL", None)
+    with open(tmp / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        wait_until_up(f"{url}/api/health", proc, tmp / "server.log")
+        yield url
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, embedding_cache):
+    return committed_project(tmp_path_factory.mktemp("served") / "project", embedding_cache)
+
+
+@pytest.fixture(scope="module")
+def served(server, project):
+    """`taskselect serve` run from the project copy (its code, its params.yaml) against the server."""
+    env = {**os.environ, "PREFECT_API_URL": f"{server}/api", "PREFECT_HOME": str(project.parent / "serve-home"),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONPATH": str(project)}
+    log_path = project.parent / "serve.log"
+    defaults = load_params(project / "params.yaml")  # runs in data/ write theirs into params.yaml (DVC)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(BIN / "taskselect"), "serve"], cwd=project, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        wait_until_up(f"{server}/api/deployments/name/{PIPELINE}", proc, log_path)
+        wait_until_up(f"{server}/api/deployments/name/{SWEEP}", proc, log_path)
+        yield defaults
+        stop(proc)
+
+
+@contextmanager
+def api(server):
+    """A client of the test's server; the session's temporary Prefect API stays untouched."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: f"{server}/api"}):
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+def trigger(server, deployment, parameters):
+    """What the UI's Run button does: a flow run of the deployment; waits for its final state."""
+    from prefect.deployments import run_deployment
+
+    with api(server):
+        return run_deployment(deployment, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=2)
+
+
+def task_states(server, flow_run) -> dict[str, str]:
+    """{task run name: state name} of a flow run."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with api(server) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+    return {run.name: run.state.name for run in task_runs}
+
+
+def state_of(states: dict[str, str], task: str) -> str:
+    """The state of the one run of `task`: named 'embed-3fa' for embed, or exactly 'select-tsds-0.1-0'."""
+    (state,) = [s for name, s in states.items() if name == task or name.rsplit("-", 1)[0] == task]
+    return state
+
+
+def artifacts(server, flow_run) -> dict[str, object]:
+    """{key: data} of the artifacts a flow run published."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with api(server) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+    return {a.key: json.loads(a.data) if a.type == "table" else a.data for a in found}
+
+
+def log_lines(server, flow_run) -> list[str]:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with api(server) as client:
+        return [entry.message for entry in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
+
+
+def untimed(records):
+    return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in records]
+
+
+@pytest.fixture(scope="module")
+def runs(server, served, project):
+    """A run with parameters changed in the form, one that fails in a stage, the first run again,
+    and a one-target sweep whose MLflow server is down."""
+    with api(server) as client:
+        deployment = client.read_deployment_by_name(PIPELINE)
+    params = copy.deepcopy(deployment.parameters["params"])  # the form starts from these
+    params["select"]["seeds"] = [0, 1]
+    params["select"]["tsds"]["alpha"] = 0.8
+    results = project / "data" / "results" / "results.json"
+
+    first = trigger(server, PIPELINE, {"params": params})
+    first_results = json.loads(results.read_text()) if results.is_file() else None
+    broken = copy.deepcopy(params)
+    broken["select"]["budgets"] = [100000]
+    failed = trigger(server, PIPELINE, {"params": broken})
+    after_failure = json.loads(results.read_text()) if results.is_file() else None
+    again = trigger(server, PIPELINE, {"params": params})
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    sweep_params = copy.deepcopy(params)
+    sweep_params["select"].update(methods=["tsds", "random"], seeds=[0])
+    sweep_params["track"]["tracking_uri"] = dead
+    sweep = trigger(server, SWEEP, {"targets": ["airline_sentiment"], "params": sweep_params})
+    return SimpleNamespace(deployment=deployment, params=params, first=first, first_results=first_results,
+                           failed=failed, after_failure=after_failure, again=again, sweep=sweep, dead=dead)
+
+
+def test_the_deployments_form_has_params_yaml_defaults_and_descriptions(server, served):
+    with api(server) as client:
+        deployment = client.read_deployment_by_name(PIPELINE)
+        sweep = client.read_deployment_by_name(SWEEP)
+    assert deployment.parameters["params"] == served.model_dump(mode="json")
+    assert deployment.parameters["params"]["data"]["cap_per_source"] == 150  # the copy's params.yaml
+    schema = deployment.parameter_openapi_schema
+    alpha = schema["definitions"]["TSDSParams"]["properties"]["alpha"]
+    assert alpha["description"].startswith("Alignment vs diversity") and alpha["maximum"] == 1
+    assert "DVC workspace" in schema["properties"]["data_dir"]["description"]
+    assert schema["definitions"]["DataParams"]["properties"]["target"]["enum"][0] == "airline_sentiment"
+    assert "targets" in sweep.parameter_openapi_schema["properties"]
+    assert sweep.parameters["params"] == deployment.parameters["params"]
+
+
+def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs, project):
+    run, records = runs.first, runs.first_results
+    assert run.state.is_completed(), run.state.message
+    assert {(r["method"], r["seed"]) for r in records} == {(m, s) for m in ("tsds", "random", "full") for s in (0, 1)}
+    assert json.loads((project / "data" / "results" / "run.json").read_text())["params"]["select"]["tsds"]["alpha"] == 0.8
+
+    states = task_states(server, run)
+    assert state_of(states, "embed") == "Completed" and state_of(states, "index") == "Completed"  # a fresh project
+    assert state_of(states, "publish") == "Completed"
+
+    published = artifacts(server, run)
+    table = {row["method"]: row for row in published["f1-comparison"]}
+    assert set(table) == {"tsds", "random", "full"}
+    tsds = [r["f1_macro"] for r in records if r["method"] == "tsds"]
+    random = [r["f1_macro"] for r in records if r["method"] == "random"]
+    assert table["tsds"]["seeds"] == "2" and table["tsds"]["budget"] == "10%"
+    assert table["tsds"]["macro-F1 (mean ± std)"] == f"{np.mean(tsds):.4f} ± {np.std(tsds, ddof=1):.4f}"
+    assert table["tsds"]["Δ vs random"] == f"{np.mean(tsds) - np.mean(random):+.4f}"
+
+    note = published["results"]
+    assert f"`{project / 'data' / 'results'}`" in note and "f1_vs_budget.png" in note
+    assert f"mlflow ui --backend-store-uri sqlite:///{project / 'mlflow.db'}" in note
+    parent_id = note.split("parent run `")[1].split("`")[0]
+    parent = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}").get_run(parent_id)
+    assert parent.data.tags["prefect_flow_run_id"] == str(run.id)
+
+    lines = log_lines(server, run)
+    assert any(line.startswith("6/6 scored: ") for line in lines)  # the flow's progress
+    assert any(line.startswith("prepared airline_sentiment") for line in lines)  # core logs reach the UI
+
+
+def test_a_failing_stage_fails_the_run_with_its_error_and_keeps_what_was_made(server, runs):
+    run = runs.failed
+    assert run.state.is_failed()
+    assert "TaskselectError: budget 100000: 100000 rows requested but the pool has" in run.state.message
+    states = task_states(server, run)
+    assert state_of(states, "select-tsds-100000-0") == "Failed"
+    assert state_of(states, "embed") == "Cached" and state_of(states, "index") == "Cached"
+    assert "publish" not in {name.rsplit("-", 1)[0] for name in states}
+    assert runs.after_failure == runs.first_results  # the last good results are untouched
+
+
+def test_a_rerun_takes_embed_and_index_from_the_cache_and_reproduces_the_results(server, runs, project):
+    run = runs.again
+    assert run.state.is_completed(), run.state.message
+    states = task_states(server, run)
+    assert state_of(states, "embed") == "Cached" and state_of(states, "index") == "Cached"
+    assert state_of(states, "select-tsds-0.1-1") == "Completed"
+    records = json.loads((project / "data" / "results" / "results.json").read_text())
+    assert untimed(records) == untimed(runs.first_results)
+
+
+def test_a_sweep_runs_a_subflow_per_target_and_outlives_a_dead_tracking_server(server, runs, project):
+    run = runs.sweep
+    assert run.state.is_completed(), run.state.message
+    workspace = project / "data" / "sweeps" / "airline_sentiment"
+    records = json.loads((workspace / "results" / "results.json").read_text())
+    assert {r["method"] for r in records} == {"tsds", "random"}
+    table = artifacts(server, run)["sweep-f1-comparison"]
+    assert [(row["target"], row["method"]) for row in table] == [("airline_sentiment", "tsds"), ("airline_sentiment", "random")]
+
+    with api(server) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+        (subflow,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
+    assert subflow.name == "sweep-airline_sentiment" and subflow.state.is_completed()
+    states = task_states(server, subflow)
+    assert state_of(states, "track") == "Failed"  # after its retries; the run goes on
+    warning = next(line for line in log_lines(server, subflow) if line.startswith("MLflow logging failed"))
+    assert f"taskselect track --data-dir {workspace.relative_to(project)} --out {workspace.relative_to(project) / 'results'}" in warning
+    assert "not logged" in artifacts(server, subflow)["results"]
+
+
+@pytest.mark.slow
+def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
+    """Headless Chromium (Debian's chromium package) on the server's UI. Screenshots go to
+    $TASKSELECT_SCREENSHOTS when set (the README's are made so), else to a temporary directory."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
+    shots = Path(os.environ.get("TASKSELECT_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    tsds = [r["f1_macro"] for r in runs.first_results if r["method"] == "tsds"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        page.goto(f"{server}/deployments")
+        expect(page.get_by_text("taskselect-pipeline").first).to_be_visible()
+        expect(page.get_by_text("taskselect-sweep").first).to_be_visible()
+
+        page.goto(f"{server}/deployments/deployment/{runs.deployment.id}/run")
+        expect(page.get_by_text("Alignment vs diversity").first).to_be_attached()  # the form, with descriptions
+        page.get_by_text("Which selections to make.").evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.mouse.move(700, 500)
+        page.mouse.wheel(0, -60)  # the section's title too
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=shots / "prefect-run-form.png")
+
+        page.goto(f"{server}/runs/flow-run/{runs.again.id}")
+        expect(page.get_by_text(runs.again.name).first).to_be_visible()
+        page.get_by_text("Artifacts", exact=True).click()
+        expect(page.get_by_text("f1-comparison").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=shots / "prefect-flow-run.png")
+
+        page.get_by_text("f1-comparison").first.click()
+        table = page.get_by_role("table")
+        expect(table).to_contain_text("macro-F1 (mean ± std)")
+        expect(table).to_contain_text("tsds")
+        expect(table).to_contain_text(f"{np.mean(tsds):.4f} ± {np.std(tsds, ddof=1):.4f}")
+        page.screenshot(path=shots / "prefect-f1-table.png")
+        browser.close()
