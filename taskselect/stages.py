@@ -113,7 +113,7 @@ def embed(params: EmbedParams, ws: Workspace) -> dict:
 def index(params: IndexParams, ws: Workspace) -> dict:
     """Index the pool embeddings with faiss into ws.index."""
     pool = ws.load_embeddings("pool")
-    write_index(build_index(pool, params.kind), ws.index)
+    write_index(build_index(pool, params), ws.index)
     return {"rows": int(pool.shape[0]), "kind": params.kind}
 
 
