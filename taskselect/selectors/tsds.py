@@ -70,6 +70,7 @@ class WaterFilling:
         # a query whose whole list is in its prefix cannot go on (infinite slope).
         spread = np.full((self.M, self.K), np.inf)
         spread[:, :-1] = d[:, 1:] * self.S[:, :-1] - dw[:, :-1]
+        # rows of S are sorted, so sorting all M K breakpoints merges M sorted runs (timsort)
         self.order = np.argsort(self.S, axis=None, kind="stable")
         increments = np.diff(spread, axis=1, prepend=0.0).ravel()[self.order]
         self.total_spread = np.cumsum(increments)
@@ -80,15 +81,13 @@ class WaterFilling:
             np.where(starts, np.arange(self.K), 0), axis=1
         )
 
-    def _stops(self, alpha: float) -> np.ndarray:
-        with np.errstate(invalid="ignore"):  # 0 * inf at alpha = 0: the isinf test decides
-            return np.isinf(self.total_spread) | (
-                alpha * self.total_spread >= (1.0 - alpha) * self.M * self.C
-            )
-
     def level(self, alpha: float) -> float:
         """The optimal level s for this alpha."""
-        return float(self.S.flat[self.order[int(np.argmax(self._stops(alpha)))]])
+        with np.errstate(invalid="ignore"):  # 0 * inf at alpha = 0: the isinf test decides
+            stops = np.isinf(self.total_spread) | (
+                alpha * self.total_spread >= (1.0 - alpha) * self.M * self.C
+            )
+        return float(self.S.flat[self.order[int(np.argmax(stops))]])
 
     def masses(self, alpha: float) -> np.ndarray:
         """(M, K) float64 transport plan g: mass query i sends to its k-th neighbour.
