@@ -113,8 +113,17 @@ def run_case(case: dict) -> dict:
         print(f"    run {repeat + 1}/{case['repeats']}: " + ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items()),
               file=sys.stderr, flush=True)
     result["seconds"] = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mib"] = peak_rss_mib()
     return result
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it does not start from the
+    parent's size after fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_subprocess(case: dict) -> dict:

@@ -9,6 +9,12 @@ from taskselect.selectors import tsds
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector, WaterFilling, kde_densities
 
 
+def gaussian(n_query, n_pool, dim, seed):
+    """(query, pool): random float32 embeddings."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_query, dim)).astype(np.float32), rng.normal(size=(n_pool, dim)).astype(np.float32)
+
+
 @st.composite
 def instances(draw, ties=False):
     """A random restricted TSDS instance: sorted distances, densities >= 1, alpha, C.
@@ -158,9 +164,7 @@ def test_exact_duplicates_share_mass_under_knn_kde(alpha):
 
 
 def test_each_query_carries_one_over_m_on_real_size_lists():
-    rng = np.random.default_rng(2)
-    pool = rng.normal(size=(3000, 16)).astype(np.float32)
-    query = rng.normal(size=(40, 16)).astype(np.float32)
+    query, pool = gaussian(40, 3000, 16, seed=2)
     selector = TSDSSelector(alpha=0.6, sigma=4.0, max_k=500, kde_k=100)
     plan = selector.plan(query, pool)
     for alpha in (0.0, 0.3, 0.6, 0.9, 0.999, 1.0):
@@ -203,9 +207,7 @@ def test_densities_do_not_depend_on_how_many_pairs_are_held_at_once(monkeypatch)
 
 
 def test_selection_is_deterministic_and_spends_the_budget_on_distinct_rows():
-    rng = np.random.default_rng(5)
-    pool = rng.normal(size=(500, 8)).astype(np.float32)
-    query = rng.normal(size=(10, 8)).astype(np.float32)
+    query, pool = gaussian(10, 500, 8, seed=5)
     selector = TSDSSelector(alpha=0.99, C=1.0, sigma=0.5, max_k=100, kde_k=50, replace=False)
     a = selector.select(query, pool, size=60, seed=7)
     b = selector.select(query, pool, size=60, seed=7)
@@ -216,9 +218,7 @@ def test_selection_is_deterministic_and_spends_the_budget_on_distinct_rows():
 
 
 def test_alpha_is_lowered_to_the_largest_value_whose_support_holds_the_budget():
-    rng = np.random.default_rng(6)
-    pool = rng.normal(size=(800, 8)).astype(np.float32)
-    query = rng.normal(size=(10, 8)).astype(np.float32)
+    query, pool = gaussian(10, 800, 8, seed=6)
     selector = TSDSSelector(alpha=0.99, sigma=2.0, max_k=200, kde_k=50)
     plan = selector.plan(query, pool)
     assert np.count_nonzero(selector.distribution(plan)) < 150
@@ -235,9 +235,7 @@ def test_alpha_is_lowered_to_the_largest_value_whose_support_holds_the_budget():
 
 
 def test_plan_round_trips_and_refuses_a_selector_it_was_not_made_for(tmp_path):
-    rng = np.random.default_rng(7)
-    pool = rng.normal(size=(300, 8)).astype(np.float32)
-    query = rng.normal(size=(6, 8)).astype(np.float32)
+    query, pool = gaussian(6, 300, 8, seed=7)
     selector = TSDSSelector(alpha=0.5, sigma=2.0, max_k=80, kde_k=30)
     plan = selector.plan(query, pool)
     plan.save(tmp_path / "plan.npz")
@@ -300,7 +298,8 @@ def test_selection_never_fails_on_round_off(case, replace, metric, alpha):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"alpha": 1.5}, "alpha 1.5"), ({"alpha": -0.1}, "alpha"), ({"C": 0}, "C 0"), ({"C": -2}, "C -2"),
-     ({"sigma": -1}, "sigma"), ({"max_k": 0}, "max_k"), ({"kde_k": 0}, "kde_k"), ({"metric": "ip"}, "metric")],
+     ({"sigma": -1}, "sigma"), ({"sigma": float("nan")}, "sigma nan"), ({"max_k": 0}, "max_k 0"),
+     ({"max_k": 2.5}, "max_k 2.5: expected an integer"), ({"kde_k": 0}, "kde_k"), ({"metric": "ip"}, "metric")],
 )
 def test_bad_parameters_are_named(kwargs, message):
     with pytest.raises(TaskselectError, match=message):

@@ -271,11 +271,12 @@ class _Cells:
         total, count = np.zeros(u), np.zeros(u, dtype=np.int64)
         for c in tqdm(range(self.n_cells), desc="KDE", unit="cell", disable=self.n_cells == 1):
             cols = members[member_bounds[c]:member_bounds[c + 1]]
+            y, y_norms = x[cols], norms[cols]
             rows_of_cell = probers[bounds[c]:bounds[c + 1]]
             step = max(1, KDE_PAIRS_AT_ONCE // max(1, cols.size))
             for s in tqdm(range(0, rows_of_cell.size, step), desc="KDE", unit="block", disable=self.n_cells > 1):
                 rows = rows_of_cell[s:s + step]
-                squared = norms[rows][:, None] + norms[cols][None, :] - 2.0 * (x[rows] @ x[cols].T)
+                squared = norms[rows][:, None] + y_norms[None, :] - 2.0 * (x[rows] @ y.T)
                 i, j = np.nonzero(squared < radius)
                 others = rows[i] != cols[j]  # the point itself is the 1 every density starts from
                 i, values = i[others], kernel(squared[i[others], j[others]])
@@ -394,11 +395,10 @@ class TSDSSelector:
             raise TaskselectError(f"C {self.C}: expected a value > 0")
         if not self.sigma >= 0:
             raise TaskselectError(f"sigma {self.sigma}: expected a value >= 0")
-        for name in ("max_k", "kde_k", "kde_nprobe"):
-            if getattr(self, name) < 1:
-                raise TaskselectError(f"{name} {getattr(self, name)}: expected an integer >= 1")
-        if self.kde_exact_max < 0:
-            raise TaskselectError(f"kde_exact_max {self.kde_exact_max}: expected an integer >= 0")
+        for name, least in (("max_k", 1), ("kde_k", 1), ("kde_nprobe", 1), ("kde_exact_max", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+                raise TaskselectError(f"{name} {value!r}: expected an integer >= {least}")
         if self.metric not in ("l2", "cosine"):
             raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
 
