@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from taskselect.config import Params, dump_params, load_params
+from taskselect.config import Params, TSDSParams, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
 
 app = typer.Typer(
@@ -223,6 +223,90 @@ def compare(
         for row in rows:
             table.add_row(*row.values())
         console.print(table)
+
+
+def _load_npy(path: Path, option: str):
+    """An array from a .npy file, memory-mapped; a missing or unreadable file is a one-line error."""
+    import numpy as np
+
+    if not path.is_file():
+        raise TaskselectError(f"{path}: file not found ({option})")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise TaskselectError(f"{path}: not a .npy array ({option}): {str(exc).splitlines()[0]}") from None
+    if not isinstance(array, np.ndarray):
+        raise TaskselectError(f"{path}: expected one array in a .npy file ({option}), got an archive")
+    return array
+
+
+_TSDS = TSDSParams.model_fields
+
+
+@app.command("select-embeddings")
+def select_embeddings(
+    query: Annotated[Path, typer.Option("--query", help="Query embeddings .npy (M, dim): examples of the task.")],
+    candidates: Annotated[Path, typer.Option("--candidates", help="Candidate embeddings .npy (N, dim): the pool.")],
+    size: Annotated[int, typer.Option("--size", help="Rows to select.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for indices.npy, probs.npy and selection.json.")],
+    alpha: Annotated[float, typer.Option(help=_TSDS["alpha"].description)] = _TSDS["alpha"].default,
+    C: Annotated[float, typer.Option("--C", help=_TSDS["C"].description)] = _TSDS["C"].default,
+    sigma: Annotated[float, typer.Option(help=_TSDS["sigma"].description)] = _TSDS["sigma"].default,
+    max_k: Annotated[Optional[int], typer.Option(
+        "--max-k", help=f"{_TSDS['max_k'].description} (default {_TSDS['max_k'].default}, or N if smaller)")] = None,
+    kde_k: Annotated[Optional[int], typer.Option(
+        "--kde-k", help=f"{_TSDS['kde_k'].description} (default {_TSDS['kde_k'].default}, or N if smaller)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
+    replace: Annotated[bool, typer.Option("--replace/--no-replace", help=_TSDS["replace"].description)] = _TSDS["replace"].default,
+    metric: Annotated[str, typer.Option(help="Distance: l2 or cosine.")] = _TSDS["metric"].default,
+    index: Annotated[str, typer.Option(help="Candidate search: flat (exact), ivf or hnsw (approximate, recall logged).")] = "flat",
+) -> None:
+    """Select SIZE rows of your own candidate embeddings for the task your query embeddings show (TSDS).
+
+    Writes OUT/indices.npy (selected candidate rows, int64), OUT/probs.npy (the selection
+    distribution, float64, one per candidate) and OUT/selection.json (what was done).
+    """
+    import time
+
+    from taskselect.index import build_index, unit_rows
+    from taskselect.io import write_json, write_npy
+    from taskselect.selectors import TSDSSelector
+    from taskselect.selectors.tsds import check_embeddings
+
+    _log_to_console()
+    pool = check_embeddings(f"{candidates} (--candidates)", _load_npy(candidates, "--candidates"))
+    queries = check_embeddings(f"{query} (--query)", _load_npy(query, "--query"), dim=pool.shape[1])
+    n = len(pool)
+    for option, value in (("--max-k", max_k), ("--kde-k", kde_k)):
+        if value is not None and value > n:
+            raise TaskselectError(f"{option} {value}: more than the {n} candidates")
+    selector = TSDSSelector(
+        alpha=alpha, C=C, sigma=sigma, metric=metric, replace=replace,
+        max_k=max_k or min(_TSDS["max_k"].default, n), kde_k=kde_k or min(_TSDS["kde_k"].default, n),
+    )
+    started = time.perf_counter()
+    faiss_index = None
+    if index != "flat":
+        index_params = validate_params({"index": {"kind": index}}, "--index").index
+        faiss_index = build_index(unit_rows(pool) if metric == "cosine" else pool, index_params,
+                                  metric="ip" if metric == "cosine" else "l2")
+    selection = selector.select(queries, pool, size, seed, index=faiss_index)
+    summary = {
+        "query": str(query), "candidates": str(candidates), "size": size, "seed": seed,
+        "n_selected": selection.n_selected, "n_unique": selection.n_unique,
+        "seconds": round(time.perf_counter() - started, 3),
+        "params": {"alpha": alpha, "C": C, "sigma": sigma, "max_k": selector.max_k, "kde_k": selector.kde_k,
+                   "metric": metric, "replace": replace, "index": index},
+        **selection.info,
+    }
+    write_npy(out / "indices.npy", selection.indices.astype("int64"))
+    write_npy(out / "probs.npy", selection.probs)
+    write_json(out / "selection.json", summary)
+    console.print(
+        f"selected {selection.n_selected} of {n} candidates ({selection.n_unique} distinct, "
+        f"alpha {selection.info['alpha_effective']:.4g}) in {summary['seconds']:.1f}s -> {out}",
+        highlight=False,
+    )
 
 
 @app.command()

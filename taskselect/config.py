@@ -84,9 +84,24 @@ class EmbedParams(_Section):
 
 
 class IndexParams(_Section):
-    """Nearest-neighbour index over the pool embeddings."""
+    """Nearest-neighbour index over the pool embeddings: exact, or approximate for large pools."""
 
-    kind: Literal["flat"] = Field("flat", description="faiss index type (exact inner product).")
+    kind: Literal["flat", "ivf", "hnsw"] = Field(
+        "flat",
+        description="faiss index: 'flat' (exact), 'ivf' (inverted lists) or 'hnsw' (graph); "
+        "approximate kinds log their recall@k against exact search.",
+    )
+    nlist: int | None = Field(
+        None, ge=1, description="ivf: number of cells; null = 4 * sqrt(pool rows), at most rows / 39."
+    )
+    nprobe: int = Field(
+        256, ge=1, description="ivf: cells searched per query; they should hold several times max_k rows."
+    )
+    hnsw_m: int = Field(32, ge=2, description="hnsw: links per node.")
+    ef_construction: int = Field(200, ge=1, description="hnsw: candidate list size while building.")
+    ef_search: int = Field(
+        128, ge=1, description="hnsw: candidate list size while searching (at least k is used)."
+    )
 
 
 class TSDSParams(_Section):
@@ -106,6 +121,21 @@ class TSDSParams(_Section):
         False,
         description="Draw with replacement as the paper (duplicates possible); "
         "False spends the whole budget on distinct rows.",
+    )
+    lower_alpha: bool = Field(
+        True,
+        description="Without replacement, when fewer rows than the budget have non-zero "
+        "probability: lower alpha until enough do (true) or stop with an error (false).",
+    )
+    kde_exact_max: int = Field(
+        50000,
+        ge=0,
+        description="Densities are exact while the queries' neighbours number at most this many "
+        "distinct rows; above, each row compares itself only with rows in its kde_nprobe "
+        "nearest k-means cells (approximate, much faster) (rows).",
+    )
+    kde_nprobe: int = Field(
+        8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
     )
 
 

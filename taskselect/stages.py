@@ -180,7 +180,7 @@ def index(params: IndexParams, ws: Workspace) -> dict:
     made_from = stage_inputs("index", params, ws)
     with timed(ws, "index"):
         pool = ws.load_embeddings("pool")
-        write_index(build_index(pool, params.kind), ws.index)
+        write_index(build_index(pool, params), ws.index)
     _write_manifest("index", made_from, ws)
     return {"rows": int(pool.shape[0]), "kind": params.kind}
 

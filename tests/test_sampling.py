@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskselect.errors import TaskselectError
 from taskselect.selectors.sampling import (
@@ -54,3 +56,28 @@ def test_same_seed_same_sample():
     c = sample_without_replacement(p, 10, np.random.default_rng(4))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+@st.composite
+def distributions(draw):
+    """Probabilities spanning many orders of magnitude, with zeros, not quite summing to 1."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1, 300))
+    p = 10.0 ** rng.uniform(-draw(st.sampled_from([1, 20, 300])), 0, n)
+    p[rng.random(n) < draw(st.sampled_from([0.0, 0.5, 0.95]))] = 0.0
+    if not p.any():
+        p[rng.integers(n)] = 1.0
+    p = p / p.sum() * (1 + draw(st.sampled_from([0.0, 1e-15, -1e-15])))
+    return p, draw(st.integers(1, int(np.count_nonzero(p))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(distributions(), st.integers(0, 2**32 - 1))
+def test_sampling_never_fails_on_round_off(case, seed):
+    p, size = case
+    rows = sample_without_replacement(p, size, np.random.default_rng(seed))
+    assert rows.size == np.unique(rows).size == size and (p[rows] > 0).all()
+    pi = inclusion_probabilities(p, size)
+    assert pi.sum() == pytest.approx(size) and pi.max() <= 1.0 and (pi[p == 0] == 0).all()
+    draws = sample_with_replacement(p, size, np.random.default_rng(seed))
+    assert draws.size == size and (p[draws] > 0).all()

@@ -6,7 +6,7 @@ from taskselect.config import SelectParams
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import Selection, Selector, budget_label, resolve_budget
 from taskselect.selectors.baselines import FullSelector, RandomSelector
-from taskselect.selectors.tsds import TSDSSelector
+from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
 METHODS = ("tsds", "random", "full")
 
@@ -23,6 +23,6 @@ def make_selector(method: str, params: SelectParams) -> Selector:
 
 
 __all__ = [
-    "METHODS", "FullSelector", "RandomSelector", "Selection", "Selector", "TSDSSelector",
+    "METHODS", "FullSelector", "RandomSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector",
     "budget_label", "make_selector", "resolve_budget",
 ]
