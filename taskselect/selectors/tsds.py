@@ -258,23 +258,36 @@ class _Cells:
         closer than sqrt(radius) among the cells it probes.
 
         Cell by cell: the points probing a cell against the cell's members, one matrix product
-        per block of at most KDE_PAIRS_AT_ONCE distances.
+        per block of at most KDE_PAIRS_AT_ONCE distances (one cell: the upper triangle only).
         """
         u = len(x)
         norms = np.einsum("ij,ij->i", x, x)
+        total, count = np.zeros(u), np.zeros(u, dtype=np.int64)
+        if self.centroids is None:  # one cell: each pair once, credited to both (half the products)
+            step = max(1, KDE_PAIRS_AT_ONCE // u)
+            for start in tqdm(range(0, u, step), desc="KDE", unit="block", disable=u <= step):
+                rows, cols = np.arange(start, min(u, start + step)), np.arange(start, u)
+                squared = norms[rows][:, None] + norms[cols][None, :] - 2.0 * (x[rows] @ x[cols].T)
+                i, j = np.nonzero(squared < radius)
+                pair = cols[j] > rows[i]
+                i, j = i[pair], j[pair]
+                values = kernel(squared[i, j])
+                for ends, at in ((i, rows), (j, cols)):
+                    total[at] += np.bincount(ends, weights=values, minlength=at.size)
+                    count[at] += np.bincount(ends, minlength=at.size)
+            return total, count
         cell = self.probes.ravel()
         by_cell = np.argsort(cell, kind="stable")
         probers = by_cell // self.nprobe  # the points probing each cell, cell after cell
         bounds = np.searchsorted(cell[by_cell], np.arange(self.n_cells + 1))
         members = np.argsort(self.probes[:, 0], kind="stable")
         member_bounds = np.searchsorted(self.probes[members, 0], np.arange(self.n_cells + 1))
-        total, count = np.zeros(u), np.zeros(u, dtype=np.int64)
-        for c in tqdm(range(self.n_cells), desc="KDE", unit="cell", disable=self.n_cells == 1):
+        for c in tqdm(range(self.n_cells), desc="KDE", unit="cell"):
             cols = members[member_bounds[c]:member_bounds[c + 1]]
             y, y_norms = x[cols], norms[cols]
             rows_of_cell = probers[bounds[c]:bounds[c + 1]]
             step = max(1, KDE_PAIRS_AT_ONCE // max(1, cols.size))
-            for s in tqdm(range(0, rows_of_cell.size, step), desc="KDE", unit="block", disable=self.n_cells > 1):
+            for s in range(0, rows_of_cell.size, step):
                 rows = rows_of_cell[s:s + step]
                 squared = norms[rows][:, None] + y_norms[None, :] - 2.0 * (x[rows] @ y.T)
                 i, j = np.nonzero(squared < radius)
