@@ -220,6 +220,15 @@ def kde_densities(
     return density, info
 
 
+def _squared_distances(a: np.ndarray, a_norms: np.ndarray, b: np.ndarray, b_norms: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) float32 squared L2 distances |a|^2 + |b|^2 - 2 a.b, built in place."""
+    squared = a @ b.T
+    squared *= -2.0
+    squared += a_norms[:, None]
+    squared += b_norms[None, :]
+    return squared
+
+
 @dataclass(frozen=True)
 class _Cells:
     """Points grouped into cells; point i looks for neighbours in cells probes[i] (its own first).
@@ -267,7 +276,7 @@ class _Cells:
             step = max(1, KDE_PAIRS_AT_ONCE // u)
             for start in tqdm(range(0, u, step), desc="KDE", unit="block", disable=u <= step):
                 rows, cols = np.arange(start, min(u, start + step)), np.arange(start, u)
-                squared = norms[rows][:, None] + norms[cols][None, :] - 2.0 * (x[rows] @ x[cols].T)
+                squared = _squared_distances(x[start:start + rows.size], norms[rows], x[start:], norms[start:])
                 i, j = np.nonzero(squared < radius)
                 pair = cols[j] > rows[i]
                 i, j = i[pair], j[pair]
@@ -289,7 +298,7 @@ class _Cells:
             step = max(1, KDE_PAIRS_AT_ONCE // max(1, cols.size))
             for s in range(0, rows_of_cell.size, step):
                 rows = rows_of_cell[s:s + step]
-                squared = norms[rows][:, None] + y_norms[None, :] - 2.0 * (x[rows] @ y.T)
+                squared = _squared_distances(x[rows], norms[rows], y, y_norms)
                 i, j = np.nonzero(squared < radius)
                 others = rows[i] != cols[j]  # the point itself is the 1 every density starts from
                 i, values = i[others], kernel(squared[i[others], j[others]])
