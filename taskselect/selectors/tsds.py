@@ -478,7 +478,7 @@ class TSDSSelector:
         """
         self._check_plan(plan)
         n = plan.n_candidates
-        self._check_size(size, n)
+        self.check_size(size, n)
         solver = WaterFilling(plan.distances, plan.densities, self.C)
         alpha = self.alpha
         p = _marginal(plan.ids, solver.masses(alpha), n)
@@ -493,10 +493,11 @@ class TSDSSelector:
     def select(
         self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None
     ) -> Selection:
-        self._check_size(size, len(candidates))  # fail before the search
+        self.check_size(size, len(candidates))  # fail before the search
         return self.draw(self.plan(query, candidates, index), size, seed)
 
-    def _check_size(self, size: int, n: int) -> None:
+    def check_size(self, size: int, n: int) -> None:
+        """Refuse a budget that cannot be drawn from n candidates."""
         if size < 1:
             raise TaskselectError(f"size {size}: expected at least 1 row")
         if size > n and not self.replace:
