@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DIM = 384
 SECTION = "## Selection speed"
 TSDS = {"alpha": 0.9, "C": 1.0, "sigma": 0.75, "max_k": 5000, "kde_k": 1000}
+SIZES = "10000,100000,1000000"
 BASELINE_FULL_KDE_MAX = 150_000  # larger unions: the baseline's exact KDE is timed on a sample
 
 
@@ -231,7 +232,8 @@ def section(results: list[dict], solves: list[dict], accuracy: list[dict], args,
         SECTION, "",
         f"Machine: {machine()}. Load average before / after: {load[0]:.2f} / {load[1]:.2f}"
         + (" (other jobs were running: timings are pessimistic)" if max(load) > 1.5 else "") + ".",
-        f"Command: `PYTHONPATH=. python benchmarks/selection.py{' --quick' if args.quick else ''}` "
+        f"Command: `PYTHONPATH=. python benchmarks/selection.py{' --quick' if args.quick else ''}"
+        f"{'' if args.quick or args.sizes == SIZES else ' --sizes ' + args.sizes}` "
         f"({time.strftime('%Y-%m-%d')}).", "",
         "TSDS with max_k 5000, kde_k 1000, sigma 0.75, alpha 0.9, C 1, budget 1% of N drawn without "
         "replacement (ours; alpha lowered when the support is too small) or with replacement (baseline). "
@@ -241,8 +243,8 @@ def section(results: list[dict], solves: list[dict], accuracy: list[dict], args,
         "Python loops over queries and neighbour pairs and an exact kde_k-NN search for every union "
         "row. Seconds are medians of the runs shown; peak memory is the process's max RSS, input "
         "embeddings included (N x 384 float32 = 1.5 GiB at 1M).", "",
-        "| N | M | impl | index | union | search s | KDE s | solve+sample s | total s | peak MiB | runs | recall | p vs heap |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N | M | impl | index | union | densities | search s | KDE s | solve+sample s | total s | peak MiB | runs | recall | p vs heap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r["seconds"]
@@ -251,8 +253,10 @@ def section(results: list[dict], solves: list[dict], accuracy: list[dict], args,
         if r.get("extrapolated"):  # the baseline stopped after timing part of its KDE
             kde, total = f"{kde} (extrapolated)", f">= {total}"
         s_solve = fmt(s.get("solve+sample"), 2)
+        union = f"{r['union']:,}" if "union" in r else ""
         lines.append(
-            f"| {r['label_n']} | {r['m']} | {r['impl']} | {r['index']} | {r.get('union', '')} | {fmt(search)} "
+            f"| {r['label_n']} | {r['m']} | {r['impl']} | {r['index']} | {union} "
+            f"| {r.get('kde', 'exact')} | {fmt(search)} "
             f"| {kde} | {s_solve} | {total} | {fmt(r['peak_mib'], 0)} | {r['repeats']} "
             f"| {fmt(r.get('recall'), 3) if r['impl'] == 'ours' else ''} | {r.get('p_diff', '')} |"
         )
@@ -310,6 +314,7 @@ def write_section(path: Path, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k candidates only; skip the 1M accuracy check")
+    parser.add_argument("--sizes", default=SIZES, help="candidate counts N, comma-separated")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case below 1M candidates")
     parser.add_argument("--cache", type=Path, default=ROOT / ".taskselect-cache" / "bench", help="random vectors")
     parser.add_argument("--real", type=Path, default=ROOT / "data" / "embeddings", help="MiniLM pool.npy and query.npy")
@@ -321,7 +326,7 @@ def main() -> None:
         return
 
     load_before = os.getloadavg()[0]
-    sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
+    sizes = [10_000] if args.quick else [int(n) for n in args.sizes.split(",")]
     pool_path = random_unit(args.cache / f"pool-{max(sizes)}.npy", max(sizes), seed=0)
     query_path = random_unit(args.cache / "query-1000.npy", 1000, seed=1)
     cases = []
@@ -332,10 +337,11 @@ def main() -> None:
                       "label_n": f"{n:,}", "union_hint": min(n, m * TSDS["max_k"])}
             cases.append(common | {"impl": "ours", "index": "flat", "repeats": repeats})
             cases.append(common | {"impl": "heap", "index": "flat", "repeats": 1 if n >= 100_000 else repeats})
+        if n == 100_000:  # exact densities too, to compare exact with exact
+            cases.append(common | {"impl": "ours", "index": "flat", "repeats": 1, "kde_exact_max": 10**9})
+            cases.append(common | {"impl": "ours", "index": "hnsw", "repeats": 1})
         if n >= 100_000:
             cases.append(common | {"impl": "ours", "index": "ivf", "repeats": 1})
-        if n == 100_000:
-            cases.append(common | {"impl": "ours", "index": "hnsw", "repeats": 1})
     real = args.real / "pool.npy"
     if real.is_file():
         n_real, m_real = len(np.load(real, mmap_mode="r")), len(np.load(args.real / "query.npy", mmap_mode="r"))
@@ -344,6 +350,7 @@ def main() -> None:
                   "union_hint": min(n_real, m_real * TSDS["max_k"])}
         cases.append(common | {"impl": "ours", "index": "flat", "repeats": args.repeats})
         cases.append(common | {"impl": "heap", "index": "flat", "repeats": args.repeats})
+        cases += [common | {"impl": "ours", "index": kind, "repeats": 1} for kind in ("ivf", "hnsw")]
     else:
         print(f"{real} not found: run `taskselect prepare && taskselect embed` for the MiniLM rows", file=sys.stderr)
 
@@ -351,7 +358,8 @@ def main() -> None:
     for number, case in enumerate(cases, 1):
         tag = f"{case['label_n']} x {case['m']} {case['impl']}/{case['index']}"
         print(f"[{number}/{len(cases)}] {tag} ...", file=sys.stderr, flush=True)
-        case["save_p"] = str(args.cache / f"p-{case['n']}-{case['m']}-{case['impl']}-{case['index']}.npy")
+        exact_kde = "-exact" if "kde_exact_max" in case else ""
+        case["save_p"] = str(args.cache / f"p-{case['n']}-{case['m']}-{case['impl']}-{case['index']}{exact_kde}.npy")
         result = case | in_subprocess(case)
         ours = Path(case["save_p"].replace("-heap-", "-ours-"))
         if case["impl"] == "heap" and not result.get("extrapolated") and ours.is_file():

@@ -282,8 +282,10 @@ def select_embeddings(
             raise TaskselectError(f"{option} {value}: more than the {n} candidates")
     selector = TSDSSelector(
         alpha=alpha, C=C, sigma=sigma, metric=metric, replace=replace,
-        max_k=max_k or min(_TSDS["max_k"].default, n), kde_k=kde_k or min(_TSDS["kde_k"].default, n),
+        max_k=min(_TSDS["max_k"].default, n) if max_k is None else max_k,
+        kde_k=min(_TSDS["kde_k"].default, n) if kde_k is None else kde_k,
     )
+    selector.check_size(size, n)  # before building an index
     started = time.perf_counter()
     faiss_index = None
     if index != "flat":

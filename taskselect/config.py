@@ -98,7 +98,7 @@ class IndexParams(_Section):
         256, ge=1, description="ivf: cells searched per query; they should hold several times max_k rows."
     )
     hnsw_m: int = Field(32, ge=2, description="hnsw: links per node.")
-    ef_construction: int = Field(200, ge=1, description="hnsw: candidate list size while building.")
+    ef_construction: int = Field(40, ge=1, description="hnsw: candidate list size while building.")
     ef_search: int = Field(
         128, ge=1, description="hnsw: candidate list size while searching (at least k is used)."
     )

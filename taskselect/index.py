@@ -63,12 +63,10 @@ def build_index(
         index.cp.max_points_per_centroid = KMEANS_POINTS_PER_CELL
         index.train(x)  # k-means on a sample drawn with faiss' fixed seed: deterministic
         index.nprobe = min(params.nprobe, nlist)
-    elif params.kind == "hnsw":
+    else:  # hnsw (IndexParams allows nothing else)
         index = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss_metric)
         index.hnsw.efConstruction = params.ef_construction
         index.hnsw.efSearch = params.ef_search
-    else:
-        raise TaskselectError(f"index.kind {params.kind!r}: expected 'flat', 'ivf' or 'hnsw'")
     index.add(x)
     log.info("%s index over %d rows built in %.1fs", params.kind, n, time.perf_counter() - started)
     return index
@@ -168,17 +166,23 @@ def nearest(
     _check_index(index, candidates, metric)
     kind = index_kind(index)
     started = time.perf_counter()
-    scores, ids = index.search(queries, k)
+    if kind == "hnsw":  # a graph search returns at most efSearch rows
+        params = faiss.SearchParametersHNSW(efSearch=max(index.hnsw.efSearch, k))
+        scores, ids = index.search(queries, k, params=params)
+    else:
+        scores, ids = index.search(queries, k)
+    distances = to_distances(scores, index.metric_type, metric)
     short = np.flatnonzero((ids < 0).any(axis=1))
     if short.size:  # an IVF probe can hold fewer than k rows: those queries are searched exactly
         log.warning("%s index returned fewer than %d neighbours for %d queries (raise nprobe); "
                     "searched them exactly", kind, k, short.size)
-        scores[short], ids[short], _ = _exact(candidates, queries[short], k, metric)
+        exact_scores, ids[short], exact_metric = _exact(candidates, queries[short], k, metric)
+        distances[short] = to_distances(exact_scores, exact_metric, metric)
     log.info("%s search: %d queries x %d neighbours in %.1fs", kind, len(queries), k, time.perf_counter() - started)
     recall = 1.0 if kind == "flat" else _recall(candidates, queries, ids, metric, seed)
     if kind != "flat":
         log.info("%s index: recall@%d %.4f against exact search", kind, k, recall)
-    return Neighbours(ids.astype(np.int64), to_distances(scores, index.metric_type, metric), kind, recall)
+    return Neighbours(ids.astype(np.int64), distances, kind, recall)
 
 
 def _check_index(index: faiss.Index, candidates: np.ndarray, metric: Metric) -> None:

@@ -35,14 +35,26 @@ def test_every_index_kind_finds_true_neighbours_and_reports_its_recall(kind, met
     assert (found.recall == 1.0) if kind == "flat" else (0.3 < found.recall <= 1.0)
 
 
-def test_an_ivf_probe_too_small_for_k_falls_back_to_exact_search(caplog):
+@pytest.mark.parametrize("index_metric", ["ip", "l2"])
+def test_an_ivf_probe_too_small_for_k_falls_back_to_exact_search(caplog, index_metric):
     pool, query = unit(2000), unit(10, seed=2)
-    index = build_index(pool, IndexParams(kind="ivf", nlist=40, nprobe=1), metric="l2")
+    index = build_index(pool, IndexParams(kind="ivf", nlist=40, nprobe=1), metric=index_metric)
     with caplog.at_level(logging.WARNING):
         found = nearest(pool, query, 500, "l2", index=index)
     assert "fewer than 500 neighbours for 10 queries" in caplog.text
-    np.testing.assert_array_equal(found.ids, nearest(pool, query, 500, "l2").ids)
+    exact = nearest(pool, query, 500, "l2")
+    np.testing.assert_array_equal(found.ids, exact.ids)
+    np.testing.assert_allclose(found.distances, exact.distances, atol=1e-5)
     assert (found.ids >= 0).all() and found.recall == 1.0
+
+
+def test_hnsw_returns_k_neighbours_even_when_k_exceeds_ef_search(caplog):
+    pool, query = unit(3000), unit(10, seed=4)
+    index = build_index(pool, IndexParams(kind="hnsw", ef_search=16))
+    with caplog.at_level(logging.WARNING):
+        found = nearest(pool, query, 1000, "l2", index=index)
+    assert "fewer than" not in caplog.text  # the graph search itself found them all
+    assert (found.ids >= 0).all() and found.recall > 0.9 and index.hnsw.efSearch == 16
 
 
 def test_selection_records_the_recall_of_an_approximate_index():

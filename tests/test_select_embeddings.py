@@ -61,6 +61,7 @@ def test_with_replacement_and_an_approximate_index(arrays, tmp_path):
         (None, ("--size", "401"), ["size 401: more than the 400 candidates"]),
         (None, ("--alpha", "1.5"), ["alpha 1.5: expected a value in [0, 1]"]),
         (None, ("--max-k", "401"), ["--max-k 401: more than the 400 candidates"]),
+        (None, ("--max-k", "0"), ["max_k 0: expected an integer >= 1"]),
         (None, ("--metric", "dot"), ["metric 'dot'"]),
         (None, ("--index", "lsh"), ["--index: index.kind"]),
     ],

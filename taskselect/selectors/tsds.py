@@ -220,6 +220,15 @@ def kde_densities(
     return density, info
 
 
+def _squared_distances(a: np.ndarray, a_norms: np.ndarray, b: np.ndarray, b_norms: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) float32 squared L2 distances |a|^2 + |b|^2 - 2 a.b, built in place."""
+    squared = a @ b.T
+    squared *= -2.0
+    squared += a_norms[:, None]
+    squared += b_norms[None, :]
+    return squared
+
+
 @dataclass(frozen=True)
 class _Cells:
     """Points grouped into cells; point i looks for neighbours in cells probes[i] (its own first).
@@ -258,25 +267,38 @@ class _Cells:
         closer than sqrt(radius) among the cells it probes.
 
         Cell by cell: the points probing a cell against the cell's members, one matrix product
-        per block of at most KDE_PAIRS_AT_ONCE distances.
+        per block of at most KDE_PAIRS_AT_ONCE distances (one cell: the upper triangle only).
         """
         u = len(x)
         norms = np.einsum("ij,ij->i", x, x)
+        total, count = np.zeros(u), np.zeros(u, dtype=np.int64)
+        if self.centroids is None:  # one cell: each pair once, credited to both (half the products)
+            step = max(1, KDE_PAIRS_AT_ONCE // u)
+            for start in tqdm(range(0, u, step), desc="KDE", unit="block", disable=u <= step):
+                rows, cols = np.arange(start, min(u, start + step)), np.arange(start, u)
+                squared = _squared_distances(x[start:start + rows.size], norms[rows], x[start:], norms[start:])
+                i, j = np.nonzero(squared < radius)
+                pair = cols[j] > rows[i]
+                i, j = i[pair], j[pair]
+                values = kernel(squared[i, j])
+                for ends, at in ((i, rows), (j, cols)):
+                    total[at] += np.bincount(ends, weights=values, minlength=at.size)
+                    count[at] += np.bincount(ends, minlength=at.size)
+            return total, count
         cell = self.probes.ravel()
         by_cell = np.argsort(cell, kind="stable")
         probers = by_cell // self.nprobe  # the points probing each cell, cell after cell
         bounds = np.searchsorted(cell[by_cell], np.arange(self.n_cells + 1))
         members = np.argsort(self.probes[:, 0], kind="stable")
         member_bounds = np.searchsorted(self.probes[members, 0], np.arange(self.n_cells + 1))
-        total, count = np.zeros(u), np.zeros(u, dtype=np.int64)
-        for c in tqdm(range(self.n_cells), desc="KDE", unit="cell", disable=self.n_cells == 1):
+        for c in tqdm(range(self.n_cells), desc="KDE", unit="cell"):
             cols = members[member_bounds[c]:member_bounds[c + 1]]
             y, y_norms = x[cols], norms[cols]
             rows_of_cell = probers[bounds[c]:bounds[c + 1]]
             step = max(1, KDE_PAIRS_AT_ONCE // max(1, cols.size))
-            for s in tqdm(range(0, rows_of_cell.size, step), desc="KDE", unit="block", disable=self.n_cells > 1):
+            for s in range(0, rows_of_cell.size, step):
                 rows = rows_of_cell[s:s + step]
-                squared = norms[rows][:, None] + y_norms[None, :] - 2.0 * (x[rows] @ y.T)
+                squared = _squared_distances(x[rows], norms[rows], y, y_norms)
                 i, j = np.nonzero(squared < radius)
                 others = rows[i] != cols[j]  # the point itself is the 1 every density starts from
                 i, values = i[others], kernel(squared[i[others], j[others]])
@@ -456,7 +478,7 @@ class TSDSSelector:
         """
         self._check_plan(plan)
         n = plan.n_candidates
-        self._check_size(size, n)
+        self.check_size(size, n)
         solver = WaterFilling(plan.distances, plan.densities, self.C)
         alpha = self.alpha
         p = _marginal(plan.ids, solver.masses(alpha), n)
@@ -471,10 +493,11 @@ class TSDSSelector:
     def select(
         self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None
     ) -> Selection:
-        self._check_size(size, len(candidates))  # fail before the search
+        self.check_size(size, len(candidates))  # fail before the search
         return self.draw(self.plan(query, candidates, index), size, seed)
 
-    def _check_size(self, size: int, n: int) -> None:
+    def check_size(self, size: int, n: int) -> None:
+        """Refuse a budget that cannot be drawn from n candidates."""
         if size < 1:
             raise TaskselectError(f"size {size}: expected at least 1 row")
         if size > n and not self.replace:
