@@ -30,7 +30,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
     for run in runs:
         selected = select_rows.submit(params.select, run, ws, wait_for=[indexed])
         trained = train_model.submit(params.finetune, run, ws, wait_for=[selected])
-        evaluated.append(evaluate_model.submit(run, ws, wait_for=[trained]))
+        evaluated.append(evaluate_model.submit(params.evaluate, run, ws, wait_for=[trained]))
 
     records = write_report(runs, ws, Path(out_dir), wait_for=evaluated)
     if params.track.enabled:

@@ -57,10 +57,13 @@ def log_pipeline(params: Params, records: list[dict], results_file: Path | None 
                 run_name=f"{record['method']}-{record['budget_label']}-{record['seed']}", nested=True,
                 tags={"method": record["method"], "budget": record["budget_label"]},
             ):
-                mlflow.log_params({k: record[k] for k in ("method", "budget", "seed")})
+                mlflow.log_params({k: record[k] for k in ("method", "budget", "seed", "trainer")})
                 mlflow.log_metrics({
-                    k: float(record[k])
-                    for k in ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "target_share")
+                    **{k: float(record[k]) for k in (
+                        "f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_on_task", "target_share",
+                        "train_seconds",
+                    )},
+                    "f1_macro_ci_low": record["f1_macro_ci"][0], "f1_macro_ci_high": record["f1_macro_ci"][1],
                 })
     log.info("logged to MLflow experiment %r, run %s", name, parent.info.run_id)
     return parent.info.run_id
