@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = "model.safetensors"
 SETTINGS = "trainer.json"
+# One fine-tune at a time per process: dropout draws from torch's process-wide generator, so two
+# fits in threads (the Prefect flow's task runner) would interleave draws and lose determinism;
+# and on a CPU one fit already uses every core.
+_FIT_LOCK = threading.Lock()
 
 
 class MeanPoolClassifier(torch.nn.Module):
@@ -147,8 +152,14 @@ class TransformerTrainer:
         targets = np.searchsorted(self.classes_, labels)
         texts = list(examples.texts)
         train, val = split_validation(texts, self.val_fraction, self.seed)
-        val_texts = [texts[i] for i in val]
 
+        with _FIT_LOCK:
+            self._train(texts, targets, train, val)
+        return self
+
+    def _train(self, texts: list[str], targets: np.ndarray, train: np.ndarray, val: np.ndarray) -> None:
+        """Build the network from the backbone and run the epochs on rows `train`, validating on `val`."""
+        val_texts = [texts[i] for i in val]
         path = resolve_model_path(self.model)
         torch.manual_seed(self.seed)
         hf_logging.set_verbosity_error()  # "weights newly initialised": the head is, by design
@@ -193,7 +204,6 @@ class TransformerTrainer:
         if best_state is not None:
             self._net.load_state_dict(best_state)
         self.history_ = {**history, "steps": len(history["step_loss"]), "epochs_run": len(history["train_loss"])}
-        return self
 
     def _scores(self, texts: list[str]) -> np.ndarray:
         """(n, len(classes_)) float64 softmax probabilities, batched by text length."""
