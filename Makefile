@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test dvc-repro mlflow-ui prefect-ui prefect-serve clean
+.PHONY: install run test bench dvc-repro mlflow-ui prefect-ui prefect-serve clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: install  ## the default pipeline as a Prefect flow
 
 test: install
 	$(BIN)/pytest
+
+bench: install  ## the selection-quality benchmark; rewrites BENCHMARKS.md's quality section
+	$(BIN)/taskselect bench
 
 dvc-repro: install  ## the same pipeline through DVC
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro

@@ -50,7 +50,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
     for run in runs:
         selected = select_rows.submit(quote(params.select), quote(run), ws, wait_for=[indexed])
         trained = train_model.submit(quote(params.finetune), quote(run), ws, wait_for=[selected])
-        chains.append((run, [selected, trained, evaluate_model.submit(quote(run), ws, wait_for=[trained])]))
+        chains.append((run, [selected, trained, evaluate_model.submit(quote(params.evaluate), quote(run), ws, wait_for=[trained])]))
     for done, (run, chain) in enumerate(chains, 1):
         for future in chain:  # a stage that failed raises its own error here; those after it never ran
             metrics = future.result()

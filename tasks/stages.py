@@ -12,7 +12,7 @@ from prefect import task
 
 from taskselect import stages, tracking, versioning
 from taskselect.config import (
-    DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams,
+    DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams,
 )
 from taskselect.stages import Run, Workspace
 from tasks.caching import StageInputs
@@ -44,8 +44,8 @@ def train_model(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
 
 
 @task(name="evaluate", task_run_name="evaluate-{run.slug}")
-def evaluate_model(run: Run, ws: Workspace) -> dict:
-    return stages.evaluate(run, ws)
+def evaluate_model(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
+    return stages.evaluate(params, run, ws)
 
 
 @task(name="report")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from taskselect.config import Params, TSDSParams, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
+from taskselect.report import comparison_rows, summarize
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
@@ -41,6 +43,7 @@ def _params(params_file: Path | None, overrides: list[str] | None, **shortcuts) 
     named = {
         "target": "data.target", "pool": "data.pool", "query": "data.query", "test": "data.test",
         "methods": "select.methods", "budgets": "select.budgets", "seeds": "select.seeds",
+        "trainer": "finetune.trainer",
     }
     extra = []
     for name, value in shortcuts.items():
@@ -78,16 +81,33 @@ def _log_to_console() -> None:
 
 
 def print_results(records: list[dict]) -> None:
-    """The comparison table: one row per run, best macro-F1 first within each budget."""
-    table = Table(title="macro-F1 on the target test set", caption="on-task: selected rows with a target label")
-    for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "accuracy"):
+    """The comparison table: one row per run, best macro-F1 first within each budget; with
+    several seeds, also their mean and standard deviation per method and budget."""
+    table = Table(title="macro-F1 on the target test set",
+                  caption="on-task: selected rows with a target label; 95% CI: bootstrap over test rows")
+    for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "95% CI", "accuracy"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for r in sorted(records, key=lambda r: (r["budget"], r["method"] == "full", -r["f1_macro"], r["seed"])):
+        low, high = r["f1_macro_ci"]
         table.add_row(
             r["method"], r["budget_label"], str(r["seed"]),
-            str(r["n_selected"]), str(r["n_unique"]), f"{r['target_share']:.0%}",
-            f"{r['f1_macro']:.4f}", f"{r['accuracy']:.4f}",
+            str(r["n_selected"]), str(r["n_unique"]), f"{r['n_on_task']} ({r['target_share']:.0%})",
+            f"{r['f1_macro']:.4f}", f"{low:.3f}-{high:.3f}", f"{r['accuracy']:.4f}",
         )
+    console.print(table)
+    summary = summarize(records)
+    if (summary["seeds"] > 1).any():
+        print_comparison(summary, "mean ± standard deviation over seeds")
+
+
+def print_comparison(summary, title: str) -> None:
+    """report.comparison_rows as a table: macro-F1 mean ± std per method and budget, deltas."""
+    rows = comparison_rows(summary)
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in rows:
+        table.add_row(*row.values())
     console.print(table)
 
 
@@ -159,7 +179,7 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
     _log_to_console()
     params = _params(params_file, overrides)
     for run in _runs(params, method, budget, seed):
-        stages.evaluate(run, stages.Workspace(data_dir))
+        stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -201,8 +221,6 @@ def compare(
 ) -> None:
     """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
     from taskselect import tracking
-    from taskselect.report import comparison_rows
-
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
@@ -216,13 +234,7 @@ def compare(
     elif fmt == "markdown":
         sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
     else:
-        rows = comparison_rows(summary)
-        table = Table(title=f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
-        for column in rows[0]:
-            table.add_column(column, justify="left" if column == "method" else "right")
-        for row in rows:
-            table.add_row(*row.values())
-        console.print(table)
+        print_comparison(summary, f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
 
 
 def _load_npy(path: Path, option: str):
@@ -317,10 +329,11 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
         test: Test = None,
         methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods, e.g. tsds,random,full.")] = None,
         budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets, e.g. 0.01,0.05,500.")] = None,
-        seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = None) -> None:
+        seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = None,
+        trainer: Annotated[Optional[str], typer.Option(help="head (frozen embeddings, seconds) or transformer (fine-tunes MiniLM, minutes).")] = None) -> None:
     """Run the whole pipeline as a Prefect flow and print the comparison table."""
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
-                     methods=methods, budgets=budgets, seeds=seeds)
+                     methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
     from flows.pipeline import pipeline
 
     records = pipeline(params=params, data_dir=str(data_dir), out_dir=str(out))
@@ -335,6 +348,39 @@ def serve_flows(params_file: ParamsFile = None, overrides: Overrides = None) -> 
     from flows.serve import main as serve
 
     serve(params)
+
+
+def _floats(text: str | None) -> tuple | None:
+    return None if text is None else tuple(yaml.safe_load(f"[{text}]"))
+
+
+@app.command()
+def bench(params_file: ParamsFile = None, overrides: Overrides = None,
+          part: Annotated[Optional[list[str]], typer.Option(help="Only this part: sweep, ablation or transformer (repeatable) [default: all].")] = None,
+          targets: Annotated[Optional[str], typer.Option(help="Comma-separated targets of the sweep [default: all four].")] = None,
+          budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets of the sweep [default: 0.01,0.02,0.05,0.1].")] = None,
+          seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds of the sweep and the ablation [default: 0,1,2].")] = None,
+          transformer_seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds of the transformer part [default: 0].")] = None,
+          out: Annotated[Path, typer.Option("--out", help="Records and figures.")] = Path("benchmarks/quality"),
+          data_dir: Annotated[Path, typer.Option("--data-dir", help="Artifacts, one workspace per target.")] = Path("data/bench"),
+          markdown: Annotated[Path, typer.Option(help="File whose 'Selection quality' section is rewritten.")] = Path("BENCHMARKS.md")) -> None:
+    """Selection-quality benchmark: targets x budgets x methods x seeds, a TSDS ablation and the
+    transformer trainer, through the real stages; rewrites the quality section of BENCHMARKS.md."""
+    from taskselect.bench import PARTS, QualityBench, render, write_section
+
+    _log_to_console()
+    parts = tuple(part or PARTS)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise TaskselectError(f"--part {unknown[0]!r}: expected one of {', '.join(PARTS)}")
+    params = _params(params_file, overrides)
+    chosen = {"targets": tuple(targets.split(",")) if targets else None, "budgets": _floats(budgets),
+              "seeds": _floats(seeds), "transformer_seeds": _floats(transformer_seeds)}
+    runner = QualityBench(params, out, data_dir, **{k: v for k, v in chosen.items() if v is not None})
+    started = time.perf_counter()
+    runner.run(parts)
+    write_section(markdown, render(out, markdown.resolve().parent))
+    console.print(f"{markdown}: '## Selection quality' rewritten ({time.perf_counter() - started:.0f} s)")
 
 
 def main() -> None:

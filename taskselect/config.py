@@ -165,11 +165,48 @@ class HeadParams(_Section):
     max_iter: int = Field(1000, ge=1, description="L-BFGS iterations at most.")
 
 
+class TransformerParams(_Section):
+    """Fine-tuning the whole MiniLM backbone with a linear head on its mean pooling (CPU)."""
+
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Backbone: 'all-MiniLM-L6-v2' (packaged) or a local model directory.",
+    )
+    max_length: int = Field(128, ge=8, le=512, description="Tokens kept per text; longer texts are truncated.")
+    batch_size: int = Field(32, ge=1, description="Texts per optimisation step.")
+    epochs: int = Field(5, ge=1, description="Passes over the training rows at most.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Optimisation steps at most; null lets `epochs` decide."
+    )
+    learning_rate: float = Field(1e-4, gt=0, description="Peak AdamW learning rate (linear warmup, then decay).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorms).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of the steps warming the learning rate up.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the pooled embedding before the head.")
+    val_fraction: float = Field(
+        0.1, ge=0, lt=1,
+        description="Share of the distinct selected texts held out for early stopping; 0 keeps the last epoch.",
+    )
+    patience: int = Field(2, ge=1, description="Epochs without a lower validation loss before stopping.")
+
+
 class FinetuneParams(_Section):
     """How a model is trained on a selection."""
 
-    trainer: Literal["head"] = Field("head", description="Trainer: 'head' on frozen embeddings.")
+    trainer: Literal["head", "transformer"] = Field(
+        "head",
+        description="'head': logistic regression on frozen embeddings (seconds); "
+        "'transformer': fine-tune MiniLM itself (minutes on a CPU).",
+    )
     head: HeadParams = Field(default_factory=HeadParams)
+    transformer: TransformerParams = Field(default_factory=TransformerParams)
+
+
+class EvaluateParams(_Section):
+    """Scoring on the target test set."""
+
+    n_boot: int = Field(1000, ge=1, description="Bootstrap resamples of the test set for the macro-F1 interval.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap interval.")
+    seed: int = Field(0, description="Seed of the bootstrap resampling.")
 
 
 class TrackParams(_Section):
@@ -194,6 +231,7 @@ class Params(_Section):
     index: IndexParams = Field(default_factory=IndexParams)
     select: SelectParams = Field(default_factory=SelectParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     track: TrackParams = Field(default_factory=TrackParams)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,10 @@ def predict_within(scores: np.ndarray, classes: list[str], labels: list[str]) ->
 
 
 def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
-    """Macro-F1, micro-F1 and accuracy over the target `labels`, plus F1 per label."""
+    """Macro-F1, micro-F1 and accuracy over the target `labels`, F1 per label, confusion matrix.
+
+    confusion[i][j]: test rows of labels[i] predicted as labels[j] (counts).
+    """
     y_true = np.asarray(y_true, dtype=str)
     y_pred = np.asarray(y_pred, dtype=str)
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
@@ -34,5 +37,37 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
         "f1_micro": float(f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=0)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "f1_per_class": {label: float(f) for label, f in zip(labels, per_class)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_test": int(y_true.size),
     }
+
+
+def macro_f1_bootstrap(
+    y_true, y_pred, labels: list[str], n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro-F1 over `labels`: test rows resampled with replacement.
+
+    n_boot resamples of the test set's size; returns (low, high) at the `confidence` level
+    (0.95 = 2.5th and 97.5th percentiles). Same inputs and seed, same interval.
+    """
+    y_true = np.asarray(y_true, dtype=str)
+    y_pred = np.asarray(y_pred, dtype=str)
+    code = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    # Labels outside `labels` (never predicted, but possible in y_true) get code k: they add
+    # false negatives to nobody and count as neither TP nor FP for a target label.
+    t = np.array([code.get(y, k) for y in y_true])
+    p = np.array([code.get(y, k) for y in y_pred])
+    draws = np.random.default_rng(seed).integers(0, t.size, size=(n_boot, t.size))
+    # counts[b, i, j]: rows of true code i predicted as j in resample b
+    cells = (k + 1) ** 2
+    pair = (t * (k + 1) + p)[draws] + cells * np.arange(n_boot)[:, None]
+    counts = np.bincount(pair.ravel(), minlength=n_boot * cells).reshape(n_boot, k + 1, k + 1)
+    tp = counts[:, np.arange(k), np.arange(k)]
+    true_per_label = counts[:, :k, :].sum(axis=2)
+    pred_per_label = counts[:, :, :k].sum(axis=1)
+    denominator = true_per_label + pred_per_label
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(f1.mean(axis=1), [tail, 100 - tail])
+    return float(low), float(high)

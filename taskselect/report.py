@@ -6,33 +6,28 @@ that DVC shows, the Prefect artifact and the MLflow parent run.
 
 from __future__ import annotations
 
-import os
-
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from taskselect.io import atomic_path  # noqa: E402
+import pandas as pd
 
 BASELINES = ("random", "full")
+OPTIONAL_MEANS = ("f1_micro", "n_unique", "n_on_task", "target_share")
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
-    """One row per (method, budget): F1 mean and std over seeds, deltas vs the baselines.
+    """One row per (method, budget): means and standard deviations over seeds, deltas vs the baselines.
 
-    Columns: method, budget, budget_label, seeds, n_selected, f1_macro, f1_macro_std,
-    accuracy, delta_random, delta_full (macro-F1 points, NaN where the baseline did not run).
+    Columns: method, budget, budget_label, seeds (how many), n_selected, f1_macro, f1_macro_std,
+    accuracy, accuracy_std, delta_random, delta_full (macro-F1 difference, NaN where the
+    baseline did not run), and the means of f1_micro, n_unique, n_on_task and target_share
+    where the records have them. A single seed has std 0.
     """
     frame = pd.DataFrame(records)
     grouped = frame.groupby(["method", "budget", "budget_label"], sort=False)
-    table = grouped.agg(
-        seeds=("seed", "nunique"), n_selected=("n_selected", "mean"),
-        f1_macro=("f1_macro", "mean"), f1_macro_std=("f1_macro", "std"), accuracy=("accuracy", "mean"),
-    ).reset_index()
-    table["f1_macro_std"] = table["f1_macro_std"].fillna(0.0)
+    spec = {"seeds": ("seed", "nunique"), "n_selected": ("n_selected", "mean"),
+            "f1_macro": ("f1_macro", "mean"), "f1_macro_std": ("f1_macro", "std"),
+            "accuracy": ("accuracy", "mean"), "accuracy_std": ("accuracy", "std")}
+    spec |= {name: (name, "mean") for name in OPTIONAL_MEANS if name in frame}
+    table = grouped.agg(**spec).reset_index()
+    table[["f1_macro_std", "accuracy_std"]] = table[["f1_macro_std", "accuracy_std"]].fillna(0.0)
     for baseline in BASELINES:
         reference = table[table["method"] == baseline].set_index("budget")["f1_macro"]
         table[f"delta_{baseline}"] = table["f1_macro"] - table["budget"].map(reference)
@@ -78,29 +73,3 @@ def f1_by_budget(summary: pd.DataFrame, pool_size: int) -> pd.DataFrame:
     wide.index = [b if isinstance(b, float) and b <= 1 else b / pool_size for b in wide.index]
     wide.index.name = "budget"
     return wide.reset_index()
-
-
-def plot_f1_vs_budget(summary: pd.DataFrame, pool_size: int, path: str | os.PathLike, title: str = "") -> None:
-    """PNG: macro-F1 (mean, band = +-1 std over seeds) against the budget, a line per method;
-    the full pool is a horizontal line."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for method, rows in summary.groupby("method", sort=False):
-        x = np.array([b if b <= 1 else b / pool_size for b in rows["budget"]]) * 100
-        order = np.argsort(x)
-        x, mean, std = x[order], rows["f1_macro"].to_numpy()[order], rows["f1_macro_std"].to_numpy()[order]
-        if method == "full":
-            ax.axhline(mean.mean(), color="black", linestyle="--", label="full pool")
-            continue
-        ax.plot(x, mean, marker="o", label=method)
-        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("training rows selected (% of the pool)")
-    ax.set_ylabel("macro-F1 on the task's test set")
-    if summary["budget"].nunique() > 1:
-        ax.set_xscale("log")
-    ax.set_title(title or "macro-F1 versus budget")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

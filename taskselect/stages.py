@@ -16,15 +16,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from taskselect.config import DataParams, EmbedParams, FinetuneParams, IndexParams, Params, SelectParams
+from taskselect.config import DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams
 from taskselect.data import Benchmark, prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import build_index, read_index, write_index
 from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
-from taskselect.metrics import classification_metrics, predict_within
-from taskselect.report import f1_by_budget, metrics_tree, plot_f1_vs_budget, summarize
-from taskselect.selectors import budget_label, make_selector, resolve_budget
+from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
+from taskselect.plots import plot_confusion, plot_f1_vs_budget
+from taskselect.report import f1_by_budget, metrics_tree, summarize
+from taskselect.selectors import Selector, budget_label, make_selector, resolve_budget
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,18 @@ def timed(ws: "Workspace", name: str, **facts):
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where each artifact lives under `root` (DVC tracks these paths)."""
+    """Where each artifact lives under `root` (DVC tracks these paths).
+
+    runs_root: where selections, models and evaluations go (default: root); runs with other
+        selection or training parameters can share root's prepared data, embeddings and index.
+    """
 
     root: Path = Path("data")
+    runs_root: Path | None = None
+
+    @property
+    def runs(self) -> Path:
+        return self.root if self.runs_root is None else self.runs_root
 
     @property
     def prepared(self) -> Path:
@@ -85,13 +95,14 @@ class Workspace:
         return self.root / "index" / "pool.faiss"
 
     def selection(self, run: Run) -> Path:
-        return self.root / "selections" / run.slug
+        return self.runs / "selections" / run.slug
 
     def model(self, run: Run) -> Path:
-        return self.root / "models" / run.slug
+        return self.runs / "models" / run.slug
 
     def evaluation(self, run: Run) -> Path:
-        return self.root / "evaluations" / f"{run.slug}.json"
+        """Directory of metrics.json and confusion.png."""
+        return self.runs / "evaluations" / run.slug
 
     def timing(self, name: str) -> Path:
         """Wall times live apart from the artifacts: a rerun that reproduces an artifact byte
@@ -185,24 +196,28 @@ def index(params: IndexParams, ws: Workspace) -> dict:
     return {"rows": int(pool.shape[0]), "kind": params.kind}
 
 
-def select(params: SelectParams, run: Run, ws: Workspace) -> dict:
-    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy)."""
+def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
+    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy).
+
+    selector: used instead of the one `params` configure for run.method (the benchmark passes
+        one that keeps its neighbour search between runs).
+    """
     benchmark = Benchmark.load(ws.prepared)
     pool = ws.load_embeddings("pool")
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
     with timed(ws, f"select-{run.slug}"):
-        selection = make_selector(run.method, params).select(
+        selection = (selector or make_selector(run.method, params)).select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
         )
     rows, counts = np.unique(selection.indices, return_counts=True)
     chosen = benchmark.pool.iloc[rows][["id", "label", "source"]].reset_index(drop=True)
     chosen.insert(0, "pool_row", rows)
     chosen["count"] = counts
+    on_task = int(counts[chosen["label"].isin(benchmark.target_labels).to_numpy()].sum())
     summary = {
         "method": run.method, "budget": run.budget, "seed": run.seed, "size": size,
         "n_selected": selection.n_selected, "n_unique": selection.n_unique,
-        "target_share": float(np.average(chosen["label"].isin(benchmark.target_labels), weights=counts)),
-        **selection.info,
+        "n_on_task": on_task, "target_share": on_task / selection.n_selected, **selection.info,
     }
     with atomic_dir(ws.selection(run)) as out:
         write_parquet(out / "selection.parquet", chosen)
@@ -232,7 +247,8 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
     )
     with timed(ws, f"finetune-{run.slug}"):
         trainer = make_trainer(params, seed=run.seed).fit(examples)
-    summary = {"trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_}
+    summary = {"trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_,
+               "history": trainer.history_}
     with atomic_dir(ws.model(run)) as out:
         trainer.save(out)
         write_json(out / "model.json", summary)
@@ -240,19 +256,35 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
     return summary
 
 
-def evaluate(run: Run, ws: Workspace) -> dict:
-    """Score the run's model on the target test set; predictions restricted to target labels."""
+def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
+    """Score the run's model on the target test set into ws.evaluation(run).
+
+    Predictions are restricted to the target labels. Writes metrics.json (macro- and micro-F1,
+    accuracy, F1 per label, a bootstrap interval of macro-F1, the confusion matrix) and
+    confusion.png.
+    """
     benchmark = Benchmark.load(ws.prepared)
     model_dir = ws.model(run)
     if not (model_dir / "model.json").is_file():
         raise TaskselectError(f"{model_dir}: no trained model; run `taskselect finetune` first")
-    trainer = load_trainer(read_json(model_dir / "model.json")["trainer"], model_dir)
+    trained = read_json(model_dir / "model.json")
+    trainer = load_trainer(trained["trainer"], model_dir)
     test = Examples(texts=benchmark.test["text"].tolist(), embeddings=np.asarray(ws.load_embeddings("test")))
+    labels = benchmark.target_labels
     with timed(ws, f"evaluate-{run.slug}"):
-        predicted = predict_within(trainer.predict_scores(test), trainer.classes_, benchmark.target_labels)
-    metrics = classification_metrics(benchmark.test["label"], predicted, benchmark.target_labels)
-    write_json(ws.evaluation(run), metrics)
-    log.info("%s: macro-F1 %.4f, accuracy %.4f", run.slug, metrics["f1_macro"], metrics["accuracy"])
+        predicted = predict_within(trainer.predict_scores(test), trainer.classes_, labels)
+    metrics = classification_metrics(benchmark.test["label"], predicted, labels)
+    low, high = macro_f1_bootstrap(benchmark.test["label"], predicted, labels, params.n_boot, params.confidence, params.seed)
+    metrics.update({"f1_macro_ci": [low, high], "confidence": params.confidence, "labels": labels,
+                    "trainer": trained["trainer"]})
+    with atomic_dir(ws.evaluation(run)) as out:
+        write_json(out / "metrics.json", metrics)
+        plot_confusion(
+            np.asarray(metrics["confusion"]), labels, out / "confusion.png",
+            title=f"{benchmark.task}: {run.method} {budget_label(run.budget) if run.method != 'full' else 'full pool'}, "
+            f"seed {run.seed}, {trained['trainer']} (macro-F1 {metrics['f1_macro']:.3f})",
+        )
+    log.info("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f", run.slug, metrics["f1_macro"], low, high, metrics["accuracy"])
     return metrics
 
 
@@ -261,11 +293,15 @@ def _seconds(ws: Workspace, name: str) -> float | None:
     return read_json(path)["seconds"] if path.is_file() else None
 
 
+# What every selection.json holds; the rest is the method's own (e.g. TSDS's alpha_effective).
+SELECTION_FACTS = ("method", "budget", "seed", "size", "n_selected", "n_unique", "n_on_task", "target_share")
+
+
 def collect(runs: list[Run], ws: Workspace) -> list[dict]:
     """One record per run: what was selected, how the model scored, how long each stage took."""
     records = []
     for run in runs:
-        path = ws.evaluation(run)
+        path = ws.evaluation(run) / "metrics.json"
         if not path.is_file():
             raise TaskselectError(f"{path}: evaluation not found; run `taskselect evaluate` first")
         metrics = read_json(path)
@@ -273,21 +309,26 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
         records.append({
             "method": run.method, "budget": run.budget, "budget_label": budget_label(run.budget),
             "seed": run.seed, "slug": run.slug, "n_selected": selection["n_selected"],
-            "n_unique": selection["n_unique"], "target_share": selection["target_share"],
-            "f1_macro": metrics["f1_macro"], "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"],
-            "f1_per_class": metrics["f1_per_class"],
+            "n_unique": selection["n_unique"], "n_on_task": selection["n_on_task"],
+            "target_share": selection["target_share"], "trainer": metrics["trainer"],
+            "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"], "f1_micro": metrics["f1_micro"],
+            "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],
+            "select_info": {k: v for k, v in selection.items() if k not in SELECTION_FACTS},
             **{f"{stage}_seconds": _seconds(ws, f"{stage}-{run.slug}") for stage in ("select", "finetune", "evaluate")},
         })
     return records
 
 
-def report(params: Params, ws: Workspace, out_dir: Path) -> list[dict]:
+def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None = None) -> list[dict]:
     """Write into out_dir: results.json (a record per run), summary.csv (the comparison table),
     metrics.json (macro-F1 per method and budget, for `dvc metrics`), f1_vs_budget.csv (for
     `dvc plots`), f1_vs_budget.png, and run.json (the parameters, so the run can be logged
-    to MLflow later from these files alone)."""
+    to MLflow later from these files alone).
+
+    runs: the runs to report (default: every run params.select plans).
+    """
     out_dir = Path(out_dir)
-    records = collect(plan_runs(params.select), ws)
+    records = collect(plan_runs(params.select) if runs is None else runs, ws)
     summary = summarize(records)
     meta = read_json(ws.prepared / "benchmark.json")
     pool_size = meta["rows"]["pool"]

@@ -33,7 +33,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "target_share",
+RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_on_task", "target_share",
                "select_seconds", "finetune_seconds", "evaluate_seconds")
 
 
@@ -139,9 +139,11 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
     with mlflow.start_run(run_name=run.slug, nested=True, tags=tags):
         mlflow.log_params({**flat_params, "method": run.method, "budget": run.budget, "seed": run.seed})
         mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
+        low, high = record["f1_macro_ci"]
+        mlflow.log_metrics({"f1_macro_ci_low": low, "f1_macro_ci_high": high})
         mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
-        mlflow.log_artifact(str(ws.evaluation(run)), "evaluation")
+        mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
         if params.finetune.trainer == "head":
             _log_head_model(ws, run)
 

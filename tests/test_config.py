@@ -33,6 +33,8 @@ def test_overrides_are_typed_and_win(tmp_path):
         ("select.methods=[tsds, magic]", "select.methods.1"),
         ("select.budgets=[12.5]", "neither a whole row count nor a fraction"),
         ("no-equals-sign", "expected KEY=VALUE"),
+        ("finetune.trainer=bert", "finetune.trainer: Input should be 'head' or 'transformer'"),
+        ("finetune.transformer.val_fraction=1", "finetune.transformer.val_fraction: Input should be less than 1"),
     ],
 )
 def test_bad_parameters_name_the_parameter(override, message):

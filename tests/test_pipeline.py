@@ -59,8 +59,12 @@ def test_artifacts_are_consistent(flow_run):
     probs = np.load(data / "selections" / "tsds-0.1-0" / "probs.npy")
     assert probs.shape == (len(pool),) and probs.sum() == pytest.approx(1)
     assert (data / "models" / "tsds-0.1-0" / "head.joblib").is_file()
-    metrics = json.loads((data / "evaluations" / "tsds-0.1-0.json").read_text())
+    metrics = json.loads((data / "evaluations" / "tsds-0.1-0" / "metrics.json").read_text())
     assert set(metrics["f1_per_class"]) == {"negative", "neutral", "positive"}
+    low, high = metrics["f1_macro_ci"]
+    assert low < metrics["f1_macro"] < high and high - low < 0.3
+    assert np.sum(metrics["confusion"]) == metrics["n_test"]
+    assert (data / "evaluations" / "tsds-0.1-0" / "confusion.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):

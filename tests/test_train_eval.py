@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from taskselect.index import build_index, read_index, write_index
-from taskselect.metrics import classification_metrics, predict_within
+from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.selectors import resolve_budget
 from taskselect.selectors.tsds import TSDSSelector
 from taskselect.errors import TaskselectError
@@ -66,3 +66,55 @@ def test_budget_is_a_count_or_a_fraction(budget, pool, size):
 def test_budget_larger_than_the_pool_is_refused():
     with pytest.raises(TaskselectError, match="budget 2000: 2000 rows requested but the pool has 1000"):
         resolve_budget(2000, 1000)
+
+
+def test_bootstrap_interval_brackets_macro_f1_and_narrows_with_more_rows():
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+
+    def noisy(n):
+        truth = np.asarray(labels)[rng.integers(0, 3, n)]
+        return truth, np.where(rng.random(n) < 0.7, truth, np.asarray(labels)[rng.integers(0, 3, n)])
+
+    truth, predicted = noisy(300)
+    point = classification_metrics(truth, predicted, labels)["f1_macro"]
+    low, high = macro_f1_bootstrap(truth, predicted, labels, n_boot=500, seed=1)
+    assert low < point < high
+    assert (low, high) == macro_f1_bootstrap(truth, predicted, labels, n_boot=500, seed=1)
+    assert macro_f1_bootstrap(truth, predicted, labels, n_boot=500, seed=2) != (low, high)
+    big_low, big_high = macro_f1_bootstrap(*noisy(3000), labels, n_boot=500, seed=1)
+    assert big_high - big_low < (high - low) / 2  # ~ 1 / sqrt(n)
+
+
+def test_bootstrap_resample_scores_as_sklearn_does():
+    """One resample at confidence 0 is that resample's macro-F1, as sklearn computes it,
+    including a label never predicted and a true label outside the task's labels."""
+    from sklearn.metrics import f1_score
+
+    truth = np.array(["a", "b", "c", "c", "x", "a", "b", "b"])
+    predicted = np.array(["a", "b", "b", "b", "a", "a", "a", "b"])
+    low, high = macro_f1_bootstrap(truth, predicted, ["a", "b", "c"], n_boot=1, confidence=1e-9, seed=4)
+    rows = np.random.default_rng(4).integers(0, truth.size, size=(1, truth.size))[0]
+    expected = f1_score(truth[rows], predicted[rows], labels=["a", "b", "c"], average="macro", zero_division=0)
+    assert low == pytest.approx(expected) and high == pytest.approx(expected)
+
+
+def test_confusion_matrix_rows_are_true_labels():
+    m = classification_metrics(["a", "a", "b", "c"], ["a", "b", "b", "b"], labels=["a", "b", "c"])
+    assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+
+
+def test_summary_is_mean_and_sample_std_over_seeds_with_deltas():
+    from taskselect.report import summarize
+
+    def record(method, budget, seed, f1):
+        return {"method": method, "budget": budget, "budget_label": "x", "seed": seed, "f1_macro": f1,
+                "f1_micro": f1, "accuracy": f1, "n_selected": 10, "n_unique": 10, "n_on_task": 5, "target_share": 0.5}
+
+    records = [record("tsds", 0.05, s, f) for s, f in enumerate([0.6, 0.7, 0.8])]
+    records += [record("random", 0.05, s, f) for s, f in enumerate([0.5, 0.5, 0.5])] + [record("full", 0.05, 0, 0.9)]
+    tsds, rand, full = summarize(records).to_dict("records")
+    assert tsds["seeds"] == 3 and tsds["f1_macro"] == pytest.approx(0.7) and tsds["n_on_task"] == 5
+    assert tsds["f1_macro_std"] == pytest.approx(0.1) and tsds["accuracy_std"] == pytest.approx(0.1)
+    assert tsds["delta_random"] == pytest.approx(0.2) and tsds["delta_full"] == pytest.approx(-0.2)
+    assert full["f1_macro"] == 0.9 and full["f1_macro_std"] == 0.0 and rand["f1_macro_std"] == 0.0

@@ -1,7 +1,8 @@
-"""Trainers: fit a classifier on a selection. `head` is fast; a transformer fine-tune can join."""
+"""Trainers: fit a classifier on a selection. `head` is fast; `transformer` fine-tunes MiniLM."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -10,19 +11,28 @@ from taskselect.errors import TaskselectError
 from taskselect.trainers.base import Examples, Trainer
 from taskselect.trainers.head import HeadTrainer
 
-TRAINERS = {"head": HeadTrainer}
+# Imported on first use: the transformer trainer pulls in torch (seconds), the head does not.
+TRAINERS = {
+    "head": "taskselect.trainers.head:HeadTrainer",
+    "transformer": "taskselect.trainers.transformer:TransformerTrainer",
+}
+
+
+def trainer_class(name: str) -> type:
+    if name not in TRAINERS:
+        raise TaskselectError(f"finetune.trainer {name!r}: expected one of {', '.join(TRAINERS)}")
+    module, _, cls = TRAINERS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def make_trainer(params: FinetuneParams, seed: int) -> Trainer:
-    if params.trainer not in TRAINERS:
-        raise TaskselectError(f"finetune.trainer {params.trainer!r}: expected one of {', '.join(TRAINERS)}")
-    return TRAINERS[params.trainer](**getattr(params, params.trainer).model_dump(), seed=seed)
+    return trainer_class(params.trainer)(**getattr(params, params.trainer).model_dump(), seed=seed)
 
 
 def load_trainer(name: str, directory: str | os.PathLike) -> Trainer:
     if not Path(directory).is_dir():
         raise TaskselectError(f"{directory}: no trained model; run `taskselect finetune` first")
-    return TRAINERS[name].load(directory)
+    return trainer_class(name).load(directory)
 
 
-__all__ = ["Examples", "HeadTrainer", "TRAINERS", "Trainer", "load_trainer", "make_trainer"]
+__all__ = ["Examples", "HeadTrainer", "TRAINERS", "Trainer", "load_trainer", "make_trainer", "trainer_class"]

@@ -30,9 +30,11 @@ class Trainer(Protocol):
     """Fits a classifier on a selection and scores new rows.
 
     classes_: labels the model can predict, in the column order of predict_scores.
+    history_: what fitting went through (iterations, losses per epoch, ...), JSON-serialisable.
     """
 
     classes_: list[str]
+    history_: dict
 
     def fit(self, examples: Examples) -> "Trainer": ...
 
@@ -41,3 +43,8 @@ class Trainer(Protocol):
         ...
 
     def save(self, directory: str | os.PathLike) -> None: ...
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Trainer":
+        """The trainer `save` wrote into `directory`, ready to predict."""
+        ...

@@ -26,6 +26,7 @@ class HeadTrainer:
         self.max_iter = max_iter
         self.seed = seed
         self.classes_: list[str] = []
+        self.history_: dict = {}
         self._model: LogisticRegression | None = None
 
     def fit(self, examples: Examples) -> "HeadTrainer":
@@ -39,6 +40,7 @@ class HeadTrainer:
         self._model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
         self._model.fit(examples.embeddings, labels)
         self.classes_ = [str(c) for c in self._model.classes_]
+        self.history_ = {"iterations": int(self._model.n_iter_.max())}
         return self
 
     def predict_scores(self, examples: Examples) -> np.ndarray:

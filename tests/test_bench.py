@@ -1,0 +1,99 @@
+"""`taskselect bench`: the quality benchmark through the real stages, rendered into BENCHMARKS.md."""
+
+import json
+
+import pytest
+
+from conftest import small_profile, taskselect
+from taskselect.bench import QualityBench, TSDSSetting, budget_reaching, deltas, render, write_section
+from taskselect.config import load_params
+from taskselect.errors import TaskselectError
+from taskselect.report import summarize
+
+
+def row(method, budget, f1, std=0.0):
+    return {"method": method, "budget": budget, "f1_macro": f1, "f1_macro_std": std}
+
+
+def test_budget_reaching_95_percent_of_full_and_deltas_in_points():
+    summary = [row("tsds", 0.01, 0.60), row("tsds", 0.02, 0.66), row("tsds", 0.05, 0.70),
+               row("random", 0.02, 0.55), row("random", 0.05, 0.66), row("full", 1.0, 0.69)]
+    assert budget_reaching(summary) == 0.02  # 0.66 >= 0.95 * 0.69 = 0.6555
+    assert budget_reaching(summary, share=1.0) == 0.05
+    assert budget_reaching([r for r in summary if r["method"] != "full"]) is None
+    assert deltas(summary) == {0.02: pytest.approx(11.0), 0.05: pytest.approx(4.0)}
+    assert deltas(summary, budgets=(0.1,)) == {0.1: None}
+
+
+def test_section_is_created_then_replaced_and_other_sections_are_kept(tmp_path):
+    md = tmp_path / "BENCHMARKS.md"
+    write_section(md, "first\n")
+    md.write_text(md.read_text() + "\n## Selection speed\n\nsomeone else's table\n")
+    write_section(md, "second\n")
+    text = md.read_text()
+    assert "second" in text and "first" not in text
+    assert text.count("## Selection quality") == 1 and "someone else's table" in text
+
+    (tmp_path / "other.md").write_text("## Selection quality\n\nhand-written\n")
+    with pytest.raises(TaskselectError, match="without the bench markers"):
+        write_section(tmp_path / "other.md", "x\n")
+
+
+def test_unknown_part_is_refused(tmp_path):
+    result = taskselect("bench", "--part", "speed", cwd=tmp_path)
+    assert result.returncode == 2 and "--part 'speed': expected one of sweep, ablation, transformer" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def swept(embedding_cache, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    overrides = [a for o in small_profile(tmp, embedding_cache) for a in ("-S", o)]
+    result = taskselect(
+        "bench", "--part", "sweep", "--targets", "airline_sentiment", "--budgets", "0.05,0.1", "--seeds", "0,1",
+        "--out", str(tmp / "out"), "--data-dir", str(tmp / "data"), "--markdown", str(tmp / "BENCHMARKS.md"),
+        *overrides, cwd=tmp,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp
+
+
+@pytest.mark.e2e
+def test_sweep_writes_records_plot_and_section(swept):
+    out = swept / "out"
+    records = json.loads((out / "sweep" / "airline_sentiment" / "results.json").read_text())
+    runs = {(r["method"], r["budget"], r["seed"]) for r in records}
+    # the head on the full pool has no randomness: one run, not one per budget and seed
+    assert runs == {(m, b, s) for m in ("tsds", "random") for b in (0.05, 0.1) for s in (0, 1)} | {("full", 0.05, 0)}
+    assert (out / "f1_vs_budget_airline_sentiment.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "confusion_airline_sentiment_tsds-0.05-0.png").is_file()
+
+    summary = summarize(records).to_dict("records")
+    tsds = next(r for r in summary if r["method"] == "tsds" and r["budget"] == 0.1)
+    rand = next(r for r in summary if r["method"] == "random" and r["budget"] == 0.1)
+    text = (swept / "BENCHMARKS.md").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("| 10% |"))
+    assert f"{tsds['f1_macro']:.3f} ± {tsds['f1_macro_std']:.3f}" in line
+    assert f"{100 * (tsds['f1_macro'] - rand['f1_macro']):+.1f}" in line
+    assert "![macro-F1 against budget, airline_sentiment](out/f1_vs_budget_airline_sentiment.png)" in text
+    assert "The bar is met on" in text and "| sweep |" in text
+
+
+@pytest.mark.e2e
+def test_ablation_and_transformer_parts_render_from_their_records(swept, embedding_cache):
+    params = load_params(None, small_profile(swept, embedding_cache) + [
+        "finetune.transformer.max_steps=1", "finetune.transformer.max_length=32", "finetune.transformer.batch_size=8",
+    ])
+    bench = QualityBench(
+        params, swept / "out", swept / "data", seeds=(0,), ablation_budgets=(0.1,),
+        grid=(TSDSSetting(0.9, 0.75), TSDSSetting(0.5, 0.0)), transformer_budgets=(0.1,), transformer_seeds=(0,),
+        transformer_methods=("tsds",),
+    )
+    bench.run(("ablation", "transformer"))
+    text = render(swept / "out", swept)
+    assert "| sweep |" in text and "| ablation |" in text and "| transformer |" in text
+    ablation = json.loads((swept / "out" / "ablation" / "alpha0.5-sigma0-C1" / "results.json").read_text())
+    assert f"| 0.5 | 0 | 1 | false | {ablation[0]['f1_macro']:.3f} ± 0.000 |" in text
+    transformer = json.loads((swept / "out" / "transformer" / "results.json").read_text())
+    assert [r["method"] for r in transformer] == ["tsds"]
+    assert all(r["trainer"] == "transformer" and r["finetune_seconds"] > 0 for r in transformer)
+    assert "### Fine-tuning MiniLM" in text
