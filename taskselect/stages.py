@@ -205,10 +205,13 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     benchmark = Benchmark.load(ws.prepared)
     pool = ws.load_embeddings("pool")
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
-    with timed(ws, f"select-{run.slug}"):
+    with timed(ws, f"select-{run.slug}") as facts:
         selection = (selector or make_selector(run.method, params)).select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
         )
+        # Wall times go with the timing, not into selection.json: a DVC output must not change
+        # when the same rows are selected again.
+        facts |= {k: selection.info.pop(k) for k in [k for k in selection.info if k.endswith("_seconds")]}
     rows, counts = np.unique(selection.indices, return_counts=True)
     chosen = benchmark.pool.iloc[rows][["id", "label", "source"]].reset_index(drop=True)
     chosen.insert(0, "pool_row", rows)
