@@ -1,7 +1,8 @@
 """One Prefect task per pipeline stage; the work itself is in taskselect.stages.
 
-embed and index are cached (tasks/caching.py), embed's shards fan out (embed_in_shards); the steps that talk to other services (DVC's
-lock, an MLflow server) retry, and raise once their retries are spent.
+embed and index are cached (tasks/caching.py), and embed's shards fan out over the task runner
+(embed_in_shards); the steps that talk to other services (DVC's lock, an MLflow server) retry,
+and raise once their retries are spent.
 """
 
 from __future__ import annotations

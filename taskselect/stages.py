@@ -182,40 +182,43 @@ def make_embedder(params: EmbedParams) -> Embedder:
     return Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
 
 
-def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard, embedder: Embedder | None = None) -> dict:
-    """Embed one shard's texts into the shard cache, unless a finished run already did.
+def _shard_vectors(embedder: Embedder, ws: Workspace, shard: Shard) -> tuple[np.ndarray, bool]:
+    """The shard's vectors, memory-mapped from the cache (embedded first unless already there),
+    and whether they were embedded now."""
+    texts = read_column(ws.prepared / f"{shard.split}.parquet", "text", shard.start, shard.stop)
+    return embedder.encode_shard(texts, desc=f"embedding {shard.name}")
+
+
+def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard) -> dict:
+    """Embed one shard's texts into the shard cache, unless a finished run already did (the
+    unit of work a cluster's workers share; `embed` then assembles the splits).
 
     Returns {"shard", "rows", "embedded": whether it was embedded now, "texts": texts newly
-    run through the model (fewer than rows when the text cache has some)}. The vectors
-    stay in the cache: `embed` assembles the splits from it.
+    run through the model (fewer than rows when the text cache has some)}.
     """
-    embedder = embedder or make_embedder(params)
-    before = embedder.n_embedded
-    texts = read_column(ws.prepared / f"{shard.split}.parquet", "text", shard.start, shard.stop)
-    _, made = embedder.encode_shard(texts, desc=f"embedding {shard.name}")
-    return {"shard": shard.name, "rows": shard.rows, "embedded": made, "texts": embedder.n_embedded - before}
+    embedder = make_embedder(params)
+    _, made = _shard_vectors(embedder, ws, shard)
+    return {"shard": shard.name, "rows": shard.rows, "embedded": made, "texts": embedder.n_embedded}
 
 
 def embed(params: EmbedParams, ws: Workspace) -> dict:
     """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy).
 
-    Shard by shard: a shard already in the cache (from this run's workers, or a run that was
-    stopped part-way) is not embedded again. Each split's .npy is assembled from its shards'
-    memory-mapped vectors, one shard in memory at a time.
+    Shard by shard: a shard already in the cache (embedded by a cluster's workers, or by a run
+    that was stopped part-way) is not embedded again. Each split's .npy is assembled from its
+    shards' memory-mapped vectors, one shard in memory at a time.
     """
     made_from = stage_inputs("embed", params, ws)
     shards = embed_shards(params, ws)
     embedder = make_embedder(params)
     with timed(ws, "embed") as facts:
-        done = [embed_shard(params, ws, shard, embedder) for shard in tqdm(shards, desc="shards", unit="shard")]
-        facts |= {"shards": len(shards), "shards_embedded": sum(d["embedded"] for d in done),
+        done = [_shard_vectors(embedder, ws, shard) for shard in tqdm(shards, desc="shards", unit="shard")]
+        facts |= {"shards": len(shards), "shards_embedded": sum(made for _, made in done),
                   "embedded": embedder.n_embedded}
         for split in SPLITS:
-            parts = [s for s in shards if s.split == split]
-            path = ws.prepared / f"{split}.parquet"
-            vectors = [embedder.encode_shard(read_column(path, "text", s.start, s.stop))[0] for s in parts]
+            vectors = [v for shard, (v, _) in zip(shards, done) if shard.split == split]
             dim = vectors[0].shape[1] if vectors else embedder.dim  # memory-mapped: nothing is read yet
-            write_rows(ws.embedding(split), vectors, sum(s.rows for s in parts), dim)
+            write_rows(ws.embedding(split), vectors, sum(len(v) for v in vectors), dim)
     _write_manifest("embed", made_from, ws)
     log.info("embeddings written to %s: %d of %d shards embedded now (%d texts), the rest were cached",
              ws.embeddings, facts["shards_embedded"], len(shards), embedder.n_embedded)

@@ -52,8 +52,8 @@ def shard_files(cache):
 
 def test_a_killed_embedding_reruns_only_the_unfinished_shards(tmp_path):
     cache = tmp_path / "cache"
-    profile = [f"embed.cache_dir={cache}", "data.cap_per_source=20", "data.n_query=30", "data.max_test=40",
-               "embed.shard_rows=16"]
+    profile = [f"embed.cache_dir={cache}", "data.cap_per_source=12", "data.n_query=10", "data.max_test=20",
+               "embed.shard_rows=8"]
     params = load_params(None, profile)
     ws = stages.Workspace(tmp_path / "data")
     stages.prepare(params.data, ws)
