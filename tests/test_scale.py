@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN, small_profile
+from conftest import BIN, small_profile, untimed
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.embedding import Embedder
@@ -88,12 +88,6 @@ def test_a_killed_embedding_reruns_only_the_unfinished_shards(tmp_path):
         np.testing.assert_allclose(vectors[rows], Embedder().encode(texts.iloc[rows].tolist()), atol=1e-5)
     again = stages.embed(params.embed, ws)
     assert (again["shards_embedded"], again["embedded"]) == (0, 0)
-
-
-def untimed(records: list[dict]) -> list[dict]:
-    """Records without their wall times."""
-    return [{k: {**v, "kde_seconds": None} if k == "select_info" else v for k, v in r.items() if not k.endswith("seconds")}
-            for r in records]
 
 
 @pytest.fixture(scope="module")
