@@ -127,9 +127,10 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def in_subprocess(case: dict) -> dict:
+def in_subprocess(case: dict, script: str = __file__) -> dict:
+    """`script --worker CASE` in a fresh process: its last line of output, as JSON."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(case)],
+    done = subprocess.run([sys.executable, script, "--worker", json.dumps(case)],
                           env=env, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -297,14 +298,14 @@ def section(results: list[dict], solves: list[dict], accuracy: list[dict], args,
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md, keeping the others."""
+def write_section(path: Path, text: str, heading: str = SECTION) -> None:
+    """Replace (or append) a benchmark's section of BENCHMARKS.md, keeping the others."""
     old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    start = old.find(SECTION)
+    start = old.find(heading)
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        following = old.find("\n## ", start + len(SECTION))
+        following = old.find("\n## ", start + len(heading))
         new = old[:start] + text + (old[following + 1:] if following >= 0 else "")
     tmp = path.with_suffix(".tmp")
     tmp.write_text(new)

@@ -17,11 +17,11 @@ logging.getLogger("taskselect").setLevel(logging.INFO)
 from tasks.artifacts import publish_results, publish_sweep  # noqa: E402
 from tasks.caching import run_cached  # noqa: E402
 from tasks.stages import (  # noqa: E402
-    build_pool_index, embed_texts, evaluate_model, log_to_mlflow, prepare_data, record_in_dvc,
+    build_pool_index, embed_in_shards, embed_texts, evaluate_model, log_to_mlflow, prepare_data, record_in_dvc,
     select_rows, train_model, write_report,
 )
 
 __all__ = [
-    "build_pool_index", "embed_texts", "evaluate_model", "log_to_mlflow", "prepare_data", "publish_results",
+    "build_pool_index", "embed_in_shards", "embed_texts", "evaluate_model", "log_to_mlflow", "prepare_data", "publish_results",
     "publish_sweep", "record_in_dvc", "run_cached", "select_rows", "train_model", "write_report",
 ]

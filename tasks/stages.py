@@ -1,21 +1,25 @@
 """One Prefect task per pipeline stage; the work itself is in taskselect.stages.
 
-embed and index are cached (tasks/caching.py); the steps that talk to other services (DVC's
-lock, an MLflow server) retry, and raise once their retries are spent.
+embed and index are cached (tasks/caching.py), and embed's shards fan out over the task runner
+(embed_in_shards); the steps that talk to other services (DVC's lock, an MLflow server) retry,
+and raise once their retries are spent.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
 from taskselect import stages, tracking, versioning
 from taskselect.config import (
     DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams,
 )
+from taskselect.shards import Shard
 from taskselect.stages import Run, Workspace
-from tasks.caching import StageInputs
+from tasks.caching import StageInputs, run_cached
 
 
 @task(name="prepare")
@@ -23,9 +27,29 @@ def prepare_data(params: DataParams, ws: Workspace) -> dict:
     return stages.prepare(params, ws)
 
 
+@task(name="embed-shard", task_run_name="embed-{shard.name}")
+def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard) -> dict:
+    return stages.embed_shard(params, ws, shard)
+
+
 @task(name="embed", cache_policy=StageInputs(stage="embed"))
 def embed_texts(params: EmbedParams, ws: Workspace) -> dict:
     return stages.embed(params, ws)
+
+
+def embed_in_shards(params: EmbedParams, ws: Workspace, upstream: PrefectFuture) -> PrefectFuture:
+    """The embed stage with its shards fanned out over the flow's task runner (the workers of a
+    Dask cluster, or threads): each shard is embedded into the cache by its own task, then the
+    cached `embed` task assembles the splits. Skipped, like `embed`, while its outputs are current.
+    """
+    logger = get_run_logger()
+    if not stages.outputs_current("embed", params, ws):
+        shards = stages.embed_shards(params, ws)
+        futures = [embed_shard.submit(quote(params), ws, quote(shard), wait_for=[upstream]) for shard in shards]
+        done = [future.result() for future in futures]
+        logger.info("embed: %d of %d shards embedded now (%d texts), the rest were cached",
+                    sum(d["embedded"] for d in done), len(shards), sum(d["texts"] for d in done))
+    return run_cached(embed_texts, params, ws, upstream=upstream)
 
 
 @task(name="index", cache_policy=StageInputs(stage="index"))

@@ -331,13 +331,20 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
         methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods, e.g. tsds,random,full.")] = None,
         budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets, e.g. 0.01,0.05,500.")] = None,
         seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = None,
-        trainer: Annotated[Optional[str], typer.Option(help="head (frozen embeddings, seconds) or transformer (fine-tunes MiniLM, minutes).")] = None) -> None:
-    """Run the whole pipeline as a Prefect flow and print the comparison table."""
+        trainer: Annotated[Optional[str], typer.Option(help="head (frozen embeddings, seconds) or transformer (fine-tunes MiniLM, minutes).")] = None,
+        cluster: Annotated[Optional[str], typer.Option(help="Run the tasks on the Dask cluster whose scheduler is at this address (tcp://host:8786); the data directory must be shared.")] = None,
+        workers: Annotated[Optional[int], typer.Option(help="Run the tasks on a local Dask cluster of this many worker processes.")] = None) -> None:
+    """Run the whole pipeline as a Prefect flow and print the comparison table.
+
+    Tasks run in threads of this process, or on a Dask cluster (--cluster, --workers): embedding
+    shards, selections, training and scoring then run in parallel on its workers."""
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
                      methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    from flows.engine import task_runner
     from flows.pipeline import pipeline
 
-    records = pipeline(params=params, data_dir=str(data_dir), out_dir=str(out))
+    runner = task_runner(cluster, workers)
+    records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)
     console.print(f"results: {out / 'results.json'}")
 

@@ -81,15 +81,24 @@ class EmbedParams(_Section):
         ".taskselect-cache/embeddings",
         description="Content-addressed cache: a text embedded once is never embedded again.",
     )
+    shard_rows: int = Field(
+        8192, ge=1,
+        description="Rows per shard: each split is read and embedded shard by shard (in parallel "
+        "on a Dask cluster), and each finished shard is cached, so a stopped run resumes (rows).",
+    )
 
 
 class IndexParams(_Section):
     """Nearest-neighbour index over the pool embeddings: exact, or approximate for large pools."""
 
-    kind: Literal["flat", "ivf", "hnsw"] = Field(
-        "flat",
+    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto",
         description="faiss index: 'flat' (exact), 'ivf' (inverted lists) or 'hnsw' (graph); "
-        "approximate kinds log their recall@k against exact search.",
+        "'auto': flat up to flat_max_rows pool rows, ivf above. Approximate kinds log their "
+        "recall@k against exact search.",
+    )
+    flat_max_rows: int = Field(
+        1_000_000, ge=1, description="auto: pools of more rows than this get an ivf index (rows)."
     )
     nlist: int | None = Field(
         None, ge=1, description="ivf: number of cells; null = 4 * sqrt(pool rows), at most rows / 39."

@@ -1,15 +1,19 @@
 """Sentence embeddings with a content-addressed cache.
 
 A text is embedded once per (model, max_seq_length): its vector is stored under the hash of
-both and the text, in shards written as they finish, so a second run (or a run resumed after
-a crash) embeds only what it has never seen.
+both and the text, in files written as they finish, so a second run (or a run resumed after
+a crash) embeds only what it has never seen. A pool is embedded shard by shard
+(`Embedder.encode_shard`): each shard's vectors are also kept whole, as one memory-mappable
+.npy named by the hash of its texts.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.io import atomic_path
+from taskselect.io import atomic_path, write_npy
 
 # Models come from installed packages; a name that is not a local path must never reach a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,8 +52,27 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
+_loaded = threading.local()
+
+
+def load_model(path: Path, max_seq_length: int):
+    """The sentence-transformers model at `path`, loaded once per thread: a process embedding
+    shard after shard (a Dask worker) loads it once, and no tokenizer is shared between threads."""
+    models = _loaded.__dict__.setdefault("models", {})
+    if (path, max_seq_length) not in models:
+        from sentence_transformers import SentenceTransformer
+
+        log.info("loading %s", path)
+        model = SentenceTransformer(str(path), device="cpu")
+        model.max_seq_length = max_seq_length
+        models[path, max_seq_length] = model
+    return models[path, max_seq_length]
+
+
+@functools.cache
 def model_fingerprint(path: Path) -> str:
-    """Hash of every file of the model: the cache must not outlive a change of weights."""
+    """Hash of every file of the model: the cache must not outlive a change of weights (nor a
+    process, which computes it once)."""
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(file.relative_to(path)).encode())
@@ -60,30 +83,57 @@ def model_fingerprint(path: Path) -> str:
 
 
 class EmbeddingCache:
-    """Vectors keyed by content hash, stored as .npz shards in `directory`."""
+    """Vectors keyed by content hash, stored as .npz files in `directory`, and whole shards'
+    vectors keyed by the hash of their texts, stored as memory-mappable .npy files in
+    `directory`/shards.
+
+    Only the keys are held in memory (read on first use); vectors are read from their file when
+    asked for, so the cache costs memory in proportion to the texts it holds, not their vectors.
+    """
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
-        self._index: dict[str, np.ndarray] = {}
-        for shard in sorted(self.directory.glob("*.npz")):
-            with np.load(shard) as data:
-                self._index.update(zip(data["keys"].tolist(), data["vectors"]))
+
+    @cached_property
+    def _where(self) -> dict[str, tuple[Path, int]]:
+        where: dict[str, tuple[Path, int]] = {}
+        for file in sorted(self.directory.glob("*.npz")):
+            with np.load(file) as data:
+                where.update((key, (file, row)) for row, key in enumerate(data["keys"].tolist()))
+        return where
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._where)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._index
+        return key in self._where
 
     def get(self, keys: list[str]) -> np.ndarray:
-        return np.stack([self._index[k] for k in keys])
+        """(len(keys), dim) vectors of `keys`, each file read once."""
+        by_file: dict[Path, list[tuple[int, int]]] = {}
+        for position, key in enumerate(keys):
+            file, row = self._where[key]
+            by_file.setdefault(file, []).append((position, row))
+        out = None
+        for file, pairs in by_file.items():
+            positions, rows = map(list, zip(*pairs))
+            with np.load(file) as data:
+                vectors = data["vectors"][rows]
+            if out is None:
+                out = np.empty((len(keys), vectors.shape[1]), dtype=vectors.dtype)
+            out[positions] = vectors
+        return out
 
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
-        """Store a shard atomically; an interrupted write leaves the cache as it was."""
-        with atomic_path(self.directory / f"{uuid.uuid4().hex}.npz") as tmp:
+        """Store vectors atomically; an interrupted write leaves the cache as it was."""
+        file = self.directory / f"{uuid.uuid4().hex}.npz"
+        with atomic_path(file) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, keys=np.array(keys), vectors=vectors)
-        self._index.update(zip(keys, vectors))
+        self._where.update((key, (file, row)) for row, key in enumerate(keys))
+
+    def shard_path(self, key: str) -> Path:
+        return self.directory / "shards" / f"{key}.npy"
 
 
 class Embedder:
@@ -114,12 +164,7 @@ class Embedder:
 
     @cached_property
     def model(self):
-        from sentence_transformers import SentenceTransformer
-
-        log.info("loading %s", self.model_path)
-        model = SentenceTransformer(str(self.model_path), device="cpu")
-        model.max_seq_length = self.max_seq_length
-        return model
+        return load_model(self.model_path, self.max_seq_length)
 
     @property
     def dim(self) -> int:
@@ -156,4 +201,30 @@ class Embedder:
                     log.info("%s: %d/%d embedded", desc, bar.n, len(pending))  # progress in log files and the Prefect UI
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([fresh[k] if k in fresh else self.cache.get([k])[0] for k in keys])
+        cached = [i for i, k in enumerate(keys) if k not in fresh]
+        vectors = self.cache.get([keys[i] for i in cached]) if cached else None
+        out = np.empty((len(keys), next(iter(fresh.values())).size if fresh else vectors.shape[1]), np.float32)
+        if cached:
+            out[cached] = vectors
+        for i, k in enumerate(keys):
+            if k in fresh:
+                out[i] = fresh[k]
+        return out
+
+    def encode_shard(self, texts: list[str], desc: str = "embedding") -> tuple[np.ndarray, bool]:
+        """One shard's (len(texts), dim) float32 vectors, memory-mapped from the cache, and
+        whether they were made now.
+
+        The shard is cached as one .npy file under the hash of its texts: a run that stopped
+        part-way finds the shards it finished and embeds only the others.
+        """
+        if self.cache is None:
+            raise ValueError("encode_shard needs a cache_dir")
+        digest = hashlib.sha256(self.namespace.encode())
+        for text in texts:
+            digest.update(self.key(text).encode())
+        path = self.cache.shard_path(digest.hexdigest())
+        made = not path.is_file()
+        if made:
+            write_npy(path, self.encode(texts, desc=desc))
+        return np.load(path, mmap_mode="r"), made

@@ -68,9 +68,9 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> None:
+def write_parquet(path: str | os.PathLike, frame: pd.DataFrame, row_group_size: int | None = None) -> None:
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False, row_group_size=row_group_size)
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -15,17 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
+from tqdm.auto import tqdm
 
 from taskselect.config import DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams
 from taskselect.data import Benchmark, prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
-from taskselect.index import build_index, read_index, write_index
+from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
 from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
 from taskselect.selectors import Selector, budget_label, make_selector, resolve_budget
+from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
 log = logging.getLogger(__name__)
@@ -124,7 +126,7 @@ def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
     """(files read, files written) of a stage whose outputs can be reused across runs. What it
     reads includes its code, as in the stage's deps in dvc.yaml: new code makes new outputs."""
     if stage == "embed":
-        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + [PACKAGE / "embedding.py"]
+        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + [PACKAGE / "embedding.py", PACKAGE / "shards.py"]
         return reads, [ws.embedding(split) for split in SPLITS]
     if stage == "index":
         return [ws.embedding("pool"), PACKAGE / "index.py"], [ws.index]
@@ -171,29 +173,71 @@ def prepare(params: DataParams, ws: Workspace) -> dict:
     return summary
 
 
+def embed_shards(params: EmbedParams, ws: Workspace) -> list[Shard]:
+    """Every shard of pool, query and test, in order (reads only the Parquet files' metadata)."""
+    return [shard for split in SPLITS for shard in plan_shards(ws.prepared / f"{split}.parquet", split, params.shard_rows)]
+
+
+def make_embedder(params: EmbedParams) -> Embedder:
+    return Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
+
+
+def _shard_vectors(embedder: Embedder, ws: Workspace, shard: Shard) -> tuple[np.ndarray, bool]:
+    """The shard's vectors, memory-mapped from the cache (embedded first unless already there),
+    and whether they were embedded now."""
+    texts = read_column(ws.prepared / f"{shard.split}.parquet", "text", shard.start, shard.stop)
+    return embedder.encode_shard(texts, desc=f"embedding {shard.name}")
+
+
+def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard) -> dict:
+    """Embed one shard's texts into the shard cache, unless a finished run already did (the
+    unit of work a cluster's workers share; `embed` then assembles the splits).
+
+    Returns {"shard", "rows", "embedded": whether it was embedded now, "texts": texts newly
+    run through the model (fewer than rows when the text cache has some)}.
+    """
+    embedder = make_embedder(params)
+    _, made = _shard_vectors(embedder, ws, shard)
+    return {"shard": shard.name, "rows": shard.rows, "embedded": made, "texts": embedder.n_embedded}
+
+
 def embed(params: EmbedParams, ws: Workspace) -> dict:
-    """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy)."""
+    """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy).
+
+    Shard by shard: a shard already in the cache (embedded by a cluster's workers, or by a run
+    that was stopped part-way) is not embedded again. Each split's .npy is assembled from its
+    shards' memory-mapped vectors, one shard in memory at a time.
+    """
     made_from = stage_inputs("embed", params, ws)
-    benchmark = Benchmark.load(ws.prepared)
-    embedder = Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
+    shards = embed_shards(params, ws)
+    embedder = make_embedder(params)
     with timed(ws, "embed") as facts:
+        done = [_shard_vectors(embedder, ws, shard) for shard in tqdm(shards, desc="shards", unit="shard")]
+        facts |= {"shards": len(shards), "shards_embedded": sum(made for _, made in done),
+                  "embedded": embedder.n_embedded}
         for split in SPLITS:
-            texts = getattr(benchmark, split)["text"].tolist()
-            write_npy(ws.embedding(split), embedder.encode(texts, desc=f"embedding {split}"))
-        facts["embedded"] = embedder.n_embedded
+            vectors = [v for shard, (v, _) in zip(shards, done) if shard.split == split]
+            dim = vectors[0].shape[1] if vectors else embedder.dim  # memory-mapped: nothing is read yet
+            write_rows(ws.embedding(split), vectors, sum(len(v) for v in vectors), dim)
     _write_manifest("embed", made_from, ws)
-    log.info("embeddings written to %s (%d texts newly embedded)", ws.embeddings, embedder.n_embedded)
+    log.info("embeddings written to %s: %d of %d shards embedded now (%d texts), the rest were cached",
+             ws.embeddings, facts["shards_embedded"], len(shards), embedder.n_embedded)
     return facts
 
 
 def index(params: IndexParams, ws: Workspace) -> dict:
-    """Index the pool embeddings with faiss into ws.index."""
+    """Index the pool embeddings with faiss into ws.index; an approximate index's recall@100
+    against exact search (on 100 pool rows) is logged and returned."""
     made_from = stage_inputs("index", params, ws)
-    with timed(ws, "index"):
+    with timed(ws, "index") as facts:
         pool = ws.load_embeddings("pool")
-        write_index(build_index(pool, params), ws.index)
+        built = build_index(pool, params)
+        facts |= {"rows": int(pool.shape[0]), "kind": index_kind(built)}
+        if facts["kind"] != "flat":  # logged by nearest(), kept with the stage's timing
+            facts[f"recall@{INDEX_RECALL_K}"] = index_recall(built, pool)
+        write_index(built, ws.index)
     _write_manifest("index", made_from, ws)
-    return {"rows": int(pool.shape[0]), "kind": params.kind}
+    return facts
 
 
 def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
@@ -202,7 +246,12 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
     """
-    benchmark = Benchmark.load(ws.prepared)
+    meta_path = ws.prepared / "benchmark.json"
+    if not meta_path.is_file():
+        raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
+    target_labels = read_json(meta_path)["target_labels"]
+    # not the texts: the stage's memory grows with M x max_k, and with N only by a few numbers a row
+    pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"])
     pool = ws.load_embeddings("pool")
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
     with timed(ws, f"select-{run.slug}") as facts:
@@ -213,10 +262,10 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         # when the same rows are selected again.
         facts |= {k: selection.info.pop(k) for k in [k for k in selection.info if k.endswith("_seconds")]}
     rows, counts = np.unique(selection.indices, return_counts=True)
-    chosen = benchmark.pool.iloc[rows][["id", "label", "source"]].reset_index(drop=True)
+    chosen = pool_rows.iloc[rows].reset_index(drop=True)
     chosen.insert(0, "pool_row", rows)
     chosen["count"] = counts
-    on_task = int(counts[chosen["label"].isin(benchmark.target_labels).to_numpy()].sum())
+    on_task = int(counts[chosen["label"].isin(target_labels).to_numpy()].sum())
     summary = {
         "method": run.method, "budget": run.budget, "seed": run.seed, "size": size,
         "n_selected": selection.n_selected, "n_unique": selection.n_unique,

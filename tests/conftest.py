@@ -31,6 +31,12 @@ def small_profile(tmp: Path, cache: Path) -> list[str]:
     ]
 
 
+def untimed(records: list[dict]) -> list[dict]:
+    """Result records without their wall times (the stages' and, in select_info, the KDE's)."""
+    return [{k: {**v, "kde_seconds": None} if k == "select_info" else v for k, v in r.items() if not k.endswith("seconds")}
+            for r in records]
+
+
 @pytest.fixture(scope="session")
 def embedding_cache(tmp_path_factory) -> Path:
     """One embedding cache for the session: each real text is embedded once across tests."""

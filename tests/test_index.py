@@ -79,6 +79,18 @@ def test_index_stage_builds_the_configured_kind(tmp_path):
     ws = stages.Workspace(tmp_path)
     ws.embeddings.mkdir(parents=True)
     np.save(ws.embedding("pool"), unit(1000))
-    assert stages.index(IndexParams(kind="ivf", nprobe=7), ws) == {"rows": 1000, "kind": "ivf"}
+    built = stages.index(IndexParams(kind="ivf", nprobe=7), ws)
+    assert (built["rows"], built["kind"]) == (1000, "ivf") and 0 < built["recall@100"] < 1
     index = read_index(ws.index)
     assert isinstance(index, faiss.IndexIVFFlat) and index.nprobe == 7 and index.ntotal == 1000
+    # every cell probed: the index finds exactly what exact search finds
+    assert stages.index(IndexParams(kind="ivf", nprobe=1000), ws)["recall@100"] == 1.0
+
+
+def test_auto_index_is_exact_up_to_flat_max_rows_and_ivf_above(tmp_path):
+    ws = stages.Workspace(tmp_path)
+    ws.embeddings.mkdir(parents=True)
+    np.save(ws.embedding("pool"), unit(1000))
+    assert stages.index(IndexParams(), ws) == {"rows": 1000, "kind": "flat"}
+    assert stages.index(IndexParams(flat_max_rows=999), ws)["kind"] == "ivf"
+    assert isinstance(read_index(ws.index), faiss.IndexIVFFlat)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import small_profile
+from conftest import small_profile, untimed
 from taskselect.config import load_params
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,6 @@ def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_resul
     assert not stages.outputs_current("embed", params.embed, ws)
 
     again = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
-    untimed = lambda rs: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rs]  # noqa: E731
     assert untimed(again) == untimed(records)
     np.testing.assert_array_equal(np.load(ws.embedding("test")), test)
     pd.testing.assert_frame_equal(pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet"), first)

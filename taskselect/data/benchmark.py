@@ -20,6 +20,7 @@ from taskselect.config import DataParams
 from taskselect.data.sources import SOURCES, normalize_text
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, read_table, write_json, write_parquet
+from taskselect.shards import ROW_GROUP_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Benchmark:
         """Write one Parquet file per set, then benchmark.json as the mark of a finished save."""
         directory = Path(directory)
         for role in ROLES:
-            write_parquet(directory / f"{role}.parquet", getattr(self, role))
+            write_parquet(directory / f"{role}.parquet", getattr(self, role), row_group_size=ROW_GROUP_ROWS)
         write_json(
             directory / "benchmark.json",
             {

@@ -1,0 +1,70 @@
+"""Where a flow's tasks run: threads in this process by default, or the workers of a Dask
+cluster (an existing one at an address, or a local one started for the run).
+
+On a cluster every task runs in a worker process, so the workspace must be on a file system
+the workers share, at the same path (the pipeline passes absolute paths), and the workers of
+an existing cluster need PREFECT_API_URL set to the server the flow runs against.
+"""
+
+from __future__ import annotations
+
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import get_current_settings
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+from prefect_dask import DaskTaskRunner
+
+from taskselect.errors import TaskselectError
+
+IN_PROCESS_THREADS = 2
+
+
+def api_url() -> str:
+    """The Prefect API this process talks to: $PREFECT_API_URL, or the temporary server Prefect
+    starts for a run without one (started here if it is not yet)."""
+    url = get_current_settings().api.url
+    if url:
+        return url
+    server = SubprocessASGIServer()  # one per process: the one the flow run uses
+    server.start()
+    return server.api_url
+
+
+class DaskRunner(DaskTaskRunner):
+    """prefect-dask's runner, with two fixes.
+
+    A local cluster's workers are told the run's Prefect API (without it each would start a
+    temporary server of its own, and its task runs would not appear in the run's).
+
+    It takes quote()d task arguments: the flow quotes them so that Prefect does not link tasks
+    through shared strings, but quote is a tuple, and Dask rebuilds the tuples it finds in
+    arguments as plain ones. The links are made before a task is submitted, so the runner
+    hands Dask the arguments themselves.
+    """
+
+    def __enter__(self):
+        if self.address is None:  # a local cluster: its workers report to this run's Prefect API
+            self.cluster_kwargs = {**self.cluster_kwargs, "env": {"PREFECT_API_URL": api_url()}}
+        return super().__enter__()
+
+    def submit(self, task, parameters, wait_for=None, dependencies=None):
+        parameters = {k: v.unquote() if isinstance(v, quote) else v for k, v in parameters.items()}
+        return super().submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
+
+
+def task_runner(cluster: str | None = None, workers: int | None = None) -> TaskRunner:
+    """The task runner for a run.
+
+    cluster: address of a running Dask scheduler (tcp://host:8786) to send the tasks to.
+    workers: start a local Dask cluster of this many single-threaded worker processes.
+    Neither: IN_PROCESS_THREADS threads in this process.
+    """
+    if cluster is not None and workers is not None:
+        raise TaskselectError("--cluster and --workers: give one (an existing cluster, or a local one to start)")
+    if workers is not None and workers < 1:
+        raise TaskselectError(f"--workers {workers}: expected at least 1 worker process")
+    if cluster is not None:
+        return DaskRunner(address=cluster)
+    if workers is not None:
+        return DaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+    return ThreadPoolTaskRunner(max_workers=IN_PROCESS_THREADS)
