@@ -25,7 +25,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import Selector, budget_label, make_selector, resolve_budget
+from taskselect.selectors import Corpus, Selector, budget_label, make_selector, resolve_budget
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,9 @@ def index(params: IndexParams, ws: Workspace) -> dict:
 
 
 def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
-    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy).
+    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
+    scores.npy for methods that give them). Selectors see the pool's texts and labels and the
+    query texts beside the embeddings (a Corpus).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
@@ -205,9 +207,10 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     benchmark = Benchmark.load(ws.prepared)
     pool = ws.load_embeddings("pool")
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
+    corpus = Corpus(benchmark.pool["text"].tolist(), benchmark.pool["label"].tolist(), benchmark.query["text"].tolist())
     with timed(ws, f"select-{run.slug}"):
         selection = (selector or make_selector(run.method, params)).select(
-            ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
+            ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
     rows, counts = np.unique(selection.indices, return_counts=True)
     chosen = benchmark.pool.iloc[rows][["id", "label", "source"]].reset_index(drop=True)
@@ -223,6 +226,8 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         write_parquet(out / "selection.parquet", chosen)
         if selection.probs is not None:
             write_npy(out / "probs.npy", selection.probs)
+        if selection.scores is not None:
+            write_npy(out / "scores.npy", selection.scores)
         write_json(out / "selection.json", summary)
     log.info("%s: %d rows selected (%d distinct)", run.slug, summary["n_selected"], summary["n_unique"])
     return summary
