@@ -22,7 +22,8 @@ app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
 )
-console = Console()
+# Logs and CI capture stdout: keep tables whole there instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 ParamsFile = Annotated[Optional[Path], typer.Option("--params", "-p", help="Parameters file [default: ./params.yaml].")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Override a parameter: KEY=VALUE, e.g. select.tsds.alpha=0.5.")]
