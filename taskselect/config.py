@@ -174,7 +174,7 @@ class KCenterParams(_Section):
     """kcenter: greedy k-center cover of the rows nearest the query set (diversity first)."""
 
     neighbourhood: float = Field(
-        3.0, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
+        1.5, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
     )
 
 
@@ -185,7 +185,7 @@ class S2LParams(_Section):
     epochs: int = Field(5, ge=1, description="Proxy model training epochs (length of each loss trajectory).")
     clusters: int = Field(20, ge=1, description="k-means clusters of the trajectories.")
     neighbourhood: float = Field(
-        3.0, ge=1, description="Rows nearest the queries sampled from, per selected row."
+        1.5, ge=1, description="Rows nearest the queries sampled from, per selected row."
     )
     l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
 
@@ -197,7 +197,7 @@ class LossParams(_Section):
     low: float = Field(0.2, ge=0, lt=1, description="Rows below this quantile of loss are left out.")
     high: float = Field(0.95, gt=0, le=1, description="Rows above this quantile of loss are left out.")
     neighbourhood: float = Field(
-        2.0, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
+        1.5, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
     )
     epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
     l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")

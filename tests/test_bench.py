@@ -41,7 +41,7 @@ def test_section_is_created_then_replaced_and_other_sections_are_kept(tmp_path):
 
 def test_unknown_part_is_refused(tmp_path):
     result = taskselect("bench", "--part", "speed", cwd=tmp_path)
-    assert result.returncode == 2 and "--part 'speed': expected one of sweep, ablation, transformer" in result.stderr
+    assert result.returncode == 2 and "--part 'speed': expected one of sweep, methods, ablation, transformer" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ class KCenterSelector:
     by the seed); distances are L2 between the embeddings.
     """
 
-    neighbourhood: float = 3.0
+    neighbourhood: float = 1.5
 
     def __post_init__(self):
         if not self.neighbourhood >= 1:

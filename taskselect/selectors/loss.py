@@ -45,7 +45,7 @@ class LossSelector:
 
     low: float = 0.2
     high: float = 0.95
-    neighbourhood: float = 2.0
+    neighbourhood: float = 1.5
     epochs: int = 5
     l2: float = 1e-4
 

@@ -55,7 +55,7 @@ class S2LSelector:
 
     epochs: int = 5
     clusters: int = 20
-    neighbourhood: float = 3.0
+    neighbourhood: float = 1.5
     l2: float = 1e-4
 
     def __post_init__(self):
