@@ -60,6 +60,12 @@ class Corpus:
         return self
 
 
+def check_size(size: int, n_pool: int) -> None:
+    """Refuse a number of distinct rows that the pool cannot give."""
+    if not 1 <= size <= n_pool:
+        raise TaskselectError(f"size {size}: expected 1 to {n_pool} distinct rows (the candidates)")
+
+
 def require_corpus(corpus: Corpus | None, method: str, n_pool: int, n_query: int) -> Corpus:
     """The corpus a text- or label-based selector needs, checked; a clear error without one."""
     if corpus is None:

@@ -21,7 +21,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, require_corpus
+from taskselect.selectors.base import Selection, check_size, require_corpus
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ class DSIRSelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "dsir", len(candidates), len(query))
-        if size > len(candidates):
-            raise TaskselectError(f"size {size}: more than the {len(candidates)} candidates")
+        check_size(size, len(candidates))
         weights = log_importance_weights(corpus.pool_texts, corpus.query_texts, self.buckets, self.ngrams,
                                          self.smoothing)
         probs = np.exp(weights - weights.max())

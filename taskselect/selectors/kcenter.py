@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection
+from taskselect.selectors.base import Selection, check_size
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.tsds import check_embeddings
 
@@ -62,8 +62,7 @@ class KCenterSelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         candidates = check_embeddings("candidates", candidates)
-        if size > len(candidates):
-            raise TaskselectError(f"size {size}: more than the {len(candidates)} candidates")
+        check_size(size, len(candidates))
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         order, radius = greedy_k_center(candidates[region], size)
         log.info("k-center: %d rows from the %d nearest the queries, cover radius %.3f", size, region.size, radius)

@@ -14,7 +14,7 @@ import numpy as np
 
 from taskselect.errors import TaskselectError
 from taskselect.index import Metric
-from taskselect.selectors.base import Selection
+from taskselect.selectors.base import Selection, check_size
 from taskselect.selectors.neighbourhood import round_robin
 
 
@@ -33,7 +33,5 @@ class KNNSelector:
             raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
-        rows = round_robin(query, candidates, size, seed, index, self.metric)
-        if rows.size < size:
-            raise TaskselectError(f"size {size}: more than the {len(candidates)} candidates")
-        return Selection(indices=np.sort(rows))
+        check_size(size, len(candidates))
+        return Selection(indices=np.sort(round_robin(query, candidates, size, seed, index, self.metric)))

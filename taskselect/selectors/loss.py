@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, require_corpus
+from taskselect.selectors.base import Selection, check_size, require_corpus
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
 
@@ -62,8 +62,7 @@ class LossSelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "loss", len(candidates), len(query))
-        if size > len(candidates):
-            raise TaskselectError(f"size {size}: more than the {len(candidates)} candidates")
+        check_size(size, len(candidates))
         losses = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)[:, -1]
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         band = middle_band(losses[region], self.low, self.high)

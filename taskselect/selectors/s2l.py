@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, require_corpus
+from taskselect.selectors.base import Selection, check_size, require_corpus
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
 
@@ -66,8 +66,7 @@ class S2LSelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
-        if size > len(candidates):
-            raise TaskselectError(f"size {size}: more than the {len(candidates)} candidates")
+        check_size(size, len(candidates))
         trajectories = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)
         k = min(self.clusters, len(candidates))
         clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
