@@ -146,15 +146,15 @@ class KNNParams(_Section):
 
 
 class KNNUniformParams(_Section):
-    """knn-uniform: TSDS at alpha 0 without KDE, i.e. uniform over each query's k nearest rows
-    (the other TSDS parameters come from select.tsds)."""
+    """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
+    (search settings, kde_k and replace come from select.tsds)."""
 
     k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
 
 
 class KNNKDEParams(_Section):
-    """knn-kde: TSDS at alpha 0 with KDE, i.e. each query's k nearest rows weighted by inverse
-    density (the other TSDS parameters come from select.tsds)."""
+    """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
+    their kernel density (search settings, kde_k and replace come from select.tsds)."""
 
     k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
     sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")

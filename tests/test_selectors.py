@@ -8,8 +8,7 @@ import pytest
 from taskselect.config import Method, SelectParams
 from taskselect.errors import TaskselectError
 from taskselect.selectors import (
-    METHODS, REGISTRY, Corpus, DSIRSelector, KCenterSelector, KNNSelector, LossSelector, S2LSelector,
-    TSDSSelector, make_selector,
+    METHODS, REGISTRY, Corpus, DSIRSelector, KCenterSelector, KNNSelector, LossSelector, S2LSelector, make_selector,
 )
 from taskselect.selectors.dsir import hashed_ngrams, log_importance_weights
 from taskselect.selectors.kcenter import greedy_k_center
@@ -74,19 +73,40 @@ def test_knn_takes_whole_rounds_of_every_querys_nearest_rows():
     np.testing.assert_array_equal(chosen, KNNSelector().select(query, candidates, 25, seed=0).indices)
 
 
-def test_knn_settings_of_tsds_spread_mass_over_each_querys_k_nearest():
+def test_knn_uniform_gives_each_querys_k_nearest_rows_equal_shares():
     candidates, _ = blobs()
     query = candidates[:4]
-    params = SelectParams(knn_uniform={"k": 10})
-    selector = make_selector("knn-uniform", params)
-    assert isinstance(selector, TSDSSelector) and selector.alpha == 0 and selector.sigma == 0
-    p = selector.probabilities(query, candidates)
+    selector = make_selector("knn-uniform", SelectParams(knn_uniform={"k": 10}))
+    p, _ = selector.probabilities(query, candidates)
     nearest = np.argsort(np.linalg.norm(candidates[None] - query[:, None], axis=2), axis=1)[:, :10]
-    np.testing.assert_array_equal(np.flatnonzero(p), np.unique(nearest))
     counts = np.bincount(nearest.ravel(), minlength=len(candidates))
-    np.testing.assert_allclose(p, counts / counts.sum())  # uniform: 1/10 of each query's 1/M
-    kde = make_selector("knn-kde", SelectParams(knn_kde={"k": 10, "sigma": 0.5}))
-    assert kde.alpha == 0 and kde.sigma == 0.5 and kde.max_k == 10
+    np.testing.assert_allclose(p, counts / counts.sum())  # 1/10 of each query's 1/M
+    chosen = selector.select(query, candidates, 12, seed=0).indices
+    assert chosen.size == np.unique(chosen).size == 12 and set(chosen.tolist()) <= set(nearest.ravel().tolist())
+
+
+def test_knn_kde_weights_each_querys_neighbours_by_inverse_density():
+    rng = np.random.default_rng(1)
+    # one query; around it a tight clump of 5 near-duplicates and 5 isolated rows at the same distance
+    clump = np.array([1.0, 0.0]) + rng.normal(scale=1e-3, size=(5, 2))
+    angles = np.linspace(1.5, 4.5, 5)  # unit distance from the query, far from each other
+    spread = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    far = rng.normal(size=(40, 2)) * 0.1 + 10
+    candidates = np.vstack([clump, spread, far]).astype(np.float32)
+    query = np.zeros((1, 2), dtype=np.float32)
+    selector = make_selector("knn-kde", SelectParams(knn_kde={"k": 10, "sigma": 0.5}, tsds={"kde_k": 10}))
+    p, _ = selector.probabilities(query, candidates)
+    assert p[10:].sum() == 0 and p.sum() == pytest.approx(1)
+    # a clump row's density counts its 4 twins (about 5); an isolated row's only itself (1)
+    assert p[:5].mean() * 4.5 < p[5:10].mean() < p[:5].mean() * 5.5
+    uniform, _ = make_selector("knn-uniform", SelectParams(knn_uniform={"k": 10})).probabilities(query, candidates)
+    np.testing.assert_allclose(uniform[:10], 0.1)
+
+
+def test_knn_density_refuses_a_budget_beyond_the_neighbours():
+    candidates, _ = blobs()
+    with pytest.raises(TaskselectError, match="only 5 distinct rows; raise k"):
+        make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(candidates[:1], candidates, 6, seed=0)
 
 
 def test_greedy_k_center_adds_the_row_farthest_from_those_chosen():

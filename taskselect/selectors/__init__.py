@@ -12,16 +12,17 @@ from taskselect.selectors.base import Corpus, Selection, Selector, budget_label,
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
 from taskselect.selectors.kcenter import KCenterSelector
-from taskselect.selectors.knn import KNNSelector
+from taskselect.selectors.knn import KNNDensitySelector, KNNSelector
 from taskselect.selectors.loss import LossSelector
 from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
 
-def _tsds_at_alpha_0(params: SelectParams, k: int, sigma: float) -> TSDSSelector:
-    """TSDS with no alignment term: each query's mass spread over its k nearest rows in inverse
-    proportion to their density (uniformly when sigma is 0), the paper's KNN baselines."""
-    return TSDSSelector(**{**params.tsds.model_dump(), "alpha": 0.0, "max_k": k, "sigma": sigma})
+def _knn_density(params: SelectParams, k: int, sigma: float) -> KNNDensitySelector:
+    """KNN-Uniform / KNN-KDE with TSDS's search and density settings."""
+    tsds = params.tsds
+    return KNNDensitySelector(k=k, sigma=sigma, kde_k=tsds.kde_k, metric=tsds.metric, replace=tsds.replace,
+                              kde_exact_max=tsds.kde_exact_max, kde_nprobe=tsds.kde_nprobe)
 
 
 REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
@@ -29,8 +30,8 @@ REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
     "random": lambda p: RandomSelector(),
     "full": lambda p: FullSelector(),
     "knn": lambda p: KNNSelector(**p.knn.model_dump()),
-    "knn-uniform": lambda p: _tsds_at_alpha_0(p, p.knn_uniform.k, 0.0),
-    "knn-kde": lambda p: _tsds_at_alpha_0(p, p.knn_kde.k, p.knn_kde.sigma),
+    "knn-uniform": lambda p: _knn_density(p, p.knn_uniform.k, 0.0),
+    "knn-kde": lambda p: _knn_density(p, p.knn_kde.k, p.knn_kde.sigma),
     "dsir": lambda p: DSIRSelector(**p.dsir.model_dump()),
     "kcenter": lambda p: KCenterSelector(**p.kcenter.model_dump()),
     "s2l": lambda p: S2LSelector(**p.s2l.model_dump()),
@@ -47,7 +48,7 @@ def make_selector(method: str, params: SelectParams) -> Selector:
 
 
 __all__ = [
-    "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNSelector",
+    "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
     "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector",
     "budget_label", "make_selector", "resolve_budget",
 ]
