@@ -75,6 +75,16 @@ def committed_project(dest: Path, embedding_cache: Path) -> Path:
     return root
 
 
+def untimed(value):
+    """`value` without the wall times (keys ending in 'seconds') it holds at any depth, e.g. a
+    selector's own kde_seconds: they differ between runs."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if not k.endswith("seconds")}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import small_profile
+from conftest import small_profile, untimed
 from taskselect.config import load_params
 from taskselect.selectors import METHODS
 
@@ -88,15 +88,6 @@ def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
     assert parents[0].data.params["select.tsds.alpha"] == str(params.select.tsds.alpha)
     logged = {c.data.params["method"]: c.data.metrics["f1_macro"] for c in children}
     assert logged == pytest.approx({r["method"]: r["f1_macro"] for r in records})
-
-
-def untimed(value):
-    """`value` without the wall times (keys ending in 'seconds') it holds at any depth: they differ between runs."""
-    if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items() if not k.endswith("seconds")}
-    if isinstance(value, list):
-        return [untimed(v) for v in value]
-    return value
 
 
 def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_results(flow_run):

@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from conftest import BIN, committed_project, free_port, stop, wait_until_up
+from conftest import BIN, committed_project, free_port, stop, untimed, wait_until_up
 from taskselect.config import load_params
 
 pytestmark = pytest.mark.e2e
@@ -115,10 +115,6 @@ def log_lines(server, flow_run) -> list[str]:
 
     with api(server) as client:
         return [entry.message for entry in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
-
-
-def untimed(records):
-    return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in records]
 
 
 @pytest.fixture(scope="module")
