@@ -1,9 +1,11 @@
 """The selection-quality benchmark: the real stages over targets x budgets x methods x seeds.
 
-`taskselect bench` runs three parts and renders what they measured into the "Selection
+`taskselect bench` runs four parts and renders what they measured into the "Selection
 quality" section of BENCHMARKS.md:
 
 - sweep: every target, budgets 1-10% of the pool, tsds / random / full, seeds 0-2, head trainer;
+- methods: the selectors from the literature (knn, knn-uniform, knn-kde, dsir, kcenter, s2l,
+  loss) at the sweep's targets, budgets and seeds, shown beside the sweep's;
 - ablation: TSDS's alpha, sigma, C and replace on the default target at 2% and 5%;
 - transformer: the fine-tuning trainer on the default target at 2% and 5%, with wall times.
 
@@ -35,11 +37,13 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, write_json
 from taskselect.plots import plot_f1_vs_budget
 from taskselect.report import summarize
-from taskselect.selectors import TSDSSelector, budget_label
+from taskselect.selectors import METHODS, TSDSSelector, budget_label
 
 log = logging.getLogger(__name__)
 
-PARTS = ("sweep", "ablation", "transformer")
+PARTS = ("sweep", "methods", "ablation", "transformer")
+SWEEP_METHODS = ("tsds", "random", "full")
+OTHER_METHODS = tuple(m for m in METHODS if m not in SWEEP_METHODS)
 BEGIN = "<!-- BEGIN taskselect bench: generated, edits between these markers are overwritten -->"
 END = "<!-- END taskselect bench -->"
 SECTION = "## Selection quality"
@@ -102,7 +106,8 @@ class QualityBench:
     data_dir: Path = Path("data/bench")
     targets: tuple[str, ...] = TARGETS
     budgets: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1)
-    methods: tuple[str, ...] = ("tsds", "random", "full")
+    methods: tuple[str, ...] = SWEEP_METHODS
+    other_methods: tuple[str, ...] = OTHER_METHODS
     seeds: tuple[int, ...] = (0, 1, 2)
     ablation_target: str = "airline_sentiment"
     ablation_budgets: tuple[float, ...] = BAR_BUDGETS
@@ -146,12 +151,15 @@ class QualityBench:
             stages.evaluate(params.evaluate, run, ws)
         return stages.report(params, ws, out, runs)
 
+    def _sweep_params(self, target: str, methods: tuple[str, ...]) -> Params:
+        return self._params(target, {
+            "select.methods": list(methods), "select.budgets": list(self.budgets),
+            "select.seeds": list(self.seeds), "finetune.trainer": "head",
+        })
+
     def sweep(self) -> None:
         for target in self.targets:
-            params = self._params(target, {
-                "select.methods": list(self.methods), "select.budgets": list(self.budgets),
-                "select.seeds": list(self.seeds), "finetune.trainer": "head",
-            })
+            params = self._sweep_params(target, self.methods)
             ws = self._workspace(params)
             out = self.out_dir / "sweep" / target
             self._run_all(params, ws, out)
@@ -165,6 +173,12 @@ class QualityBench:
                 "pool": len(benchmark.pool), "query": len(benchmark.query), "test": len(benchmark.test),
                 "labels": benchmark.target_labels,
             })
+
+    def methods_part(self) -> None:
+        """The other selectors over the sweep's targets, budgets and seeds, into out_dir/methods."""
+        for target in self.targets:
+            params = self._sweep_params(target, self.other_methods)
+            self._run_all(params, self._workspace(params), self.out_dir / "methods" / target)
 
     def ablation(self) -> None:
         base = self._params(self.ablation_target)
@@ -201,7 +215,7 @@ class QualityBench:
         for part in parts:
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
-            getattr(self, part)()
+            getattr(self, "methods_part" if part == "methods" else part)()
             meta["parts"][part] = {
                 "seconds": round(time.perf_counter() - started, 1),
                 "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
@@ -281,7 +295,7 @@ def render(out_dir: Path, markdown_dir: Path) -> str:
     meta = read_json(out_dir / "bench.json")
     m = meta["machine"]
     lines = [
-        f"Regenerate with `taskselect bench` (all three parts; `--part sweep|ablation|transformer` "
+        f"Regenerate with `taskselect bench` (all four parts; `--part sweep|methods|ablation|transformer` "
         f"reruns one). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, no GPU, "
         f"Python {m['python']}.",
         "",
@@ -298,6 +312,8 @@ def render(out_dir: Path, markdown_dir: Path) -> str:
               "about 5 minutes of embedding per target.", ""]
     if (out_dir / "sweep").is_dir():
         lines += _render_sweep(out_dir, rel)
+    if (out_dir / "methods").is_dir():
+        lines += _render_methods(out_dir)
     if (out_dir / "ablation").is_dir():
         lines += _render_ablation(out_dir)
     if (out_dir / "transformer").is_dir():
@@ -372,6 +388,68 @@ def _render_sweep(out_dir: Path, rel: Path) -> list[str]:
         if confusions:
             lines += ["Confusion matrices: " + ", ".join(confusions) + ".", ""]
     return lines
+
+
+def _render_methods(out_dir: Path) -> list[str]:
+    """Per target: macro-F1 of every selector at every budget, and its mean selection wall time."""
+    targets = [t for t in TARGETS if (out_dir / "methods" / t / "results.json").is_file()]
+    if not targets:
+        return []
+    lines = [
+        "### Every selector (head trainer)",
+        "",
+        "Macro-F1, mean ± std over seeds, at the sweep's budgets; the selectors from the literature "
+        "(`methods` part) beside the sweep's TSDS, random and full pool. Select time: mean wall time of "
+        "one selection (s), neighbour search included; TSDS computes its neighbour search and densities "
+        "once per target and reuses them for every budget and seed, so its mean spreads that cost over "
+        "the runs. The full pool is one training set whatever the budget.",
+        "",
+    ]
+    for t in targets:
+        records = read_json(out_dir / "methods" / t / "results.json")
+        if (out_dir / "sweep" / t / "results.json").is_file():
+            records = read_json(out_dir / "sweep" / t / "results.json") + records
+        summary = summarize(records).to_dict("records")
+        budgets = sorted({r["budget"] for r in summary if r["method"] != "full"})
+        seeds = sorted({r["seed"] for r in records})
+        lines += [
+            f"#### {t}: every selector, seeds {seeds}",
+            "",
+            "| method | " + " | ".join(budget_label(b) for b in budgets) + " | on-task share (mean) | select time |",
+            "|---|" + "---|" * len(budgets) + "---|---|",
+        ]
+        for method in [m for m in METHODS if any(r["method"] == m for r in records)]:
+            rows = [r for r in records if r["method"] == method]
+            cells = [_mean_std(_find(summary, method, None if method == "full" else b)) for b in budgets]
+            share = np.mean([r["target_share"] for r in rows])
+            lines.append(f"| {method} | " + " | ".join(cells)
+                         + f" | {share:.0%} | {np.mean([r['select_seconds'] for r in rows]):.1f} s |")
+        lines.append("")
+    if (out_dir / "dsir_agreement.json").is_file():
+        lines += _render_dsir_agreement(read_json(out_dir / "dsir_agreement.json"))
+    return lines
+
+
+def _render_dsir_agreement(found: dict) -> list[str]:
+    """The table of benchmarks/dsir_agreement.py: DSIR here against the data-selection package."""
+    lines = [
+        "#### DSIR against the data-selection package",
+        "",
+        f"`PYTHONPATH=. python benchmarks/dsir_agreement.py`: both on the default benchmark's pool "
+        f"({found['pool']:,} rows) and query set ({found['query']}), unigrams and bigrams hashed into 10,000 "
+        f"buckets; selections of {found['size']:,} rows (seed {found['seed']}).",
+        "",
+        "| our weights | Spearman correlation with the package's | top-k overlap | Gumbel sample overlap "
+        "| on-task share of the sample: ours / the package's |",
+        "|---|---|---|---|---|",
+    ]
+    for r in found["results"]:
+        lines.append(f"| {r['variant']} | {r['spearman']:.4f} | {r['top_k_overlap']:.1%} | {r['sample_overlap']:.1%} "
+                     f"| {r['on_task']:.0%} / {r['package_on_task']:.0%} |")
+    return lines + ["", "The features agree exactly; the smoothing differs by design: the package gives every "
+                        "n-gram the 100 query texts never use a target probability of 1e-8 (log -18.4), so a "
+                        "row's weight mostly counts its n-grams unseen in the queries (long texts lose); a "
+                        "pseudo-count of 1 per bucket bounds that cost.", ""]
 
 
 def _render_ablation(out_dir: Path) -> list[str]:

@@ -364,10 +364,11 @@ def _floats(text: str | None) -> tuple | None:
 
 @app.command()
 def bench(params_file: ParamsFile = None, overrides: Overrides = None,
-          part: Annotated[Optional[list[str]], typer.Option(help="Only this part: sweep, ablation or transformer (repeatable) [default: all].")] = None,
+          part: Annotated[Optional[list[str]], typer.Option(help="Only this part: sweep, methods, ablation or transformer (repeatable) [default: all].")] = None,
           targets: Annotated[Optional[str], typer.Option(help="Comma-separated targets of the sweep [default: all four].")] = None,
           budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets of the sweep [default: 0.01,0.02,0.05,0.1].")] = None,
           seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds of the sweep and the ablation [default: 0,1,2].")] = None,
+          methods: Annotated[Optional[str], typer.Option(help="Comma-separated selectors of the methods part [default: every one beside tsds, random, full].")] = None,
           transformer_seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds of the transformer part [default: 0].")] = None,
           out: Annotated[Path, typer.Option("--out", help="Records and figures.")] = Path("benchmarks/quality"),
           data_dir: Annotated[Path, typer.Option("--data-dir", help="Artifacts, one workspace per target.")] = Path("data/bench"),
@@ -383,6 +384,7 @@ def bench(params_file: ParamsFile = None, overrides: Overrides = None,
         raise TaskselectError(f"--part {unknown[0]!r}: expected one of {', '.join(PARTS)}")
     params = _params(params_file, overrides)
     chosen = {"targets": tuple(targets.split(",")) if targets else None, "budgets": _floats(budgets),
+              "other_methods": tuple(methods.split(",")) if methods else None,
               "seeds": _floats(seeds), "transformer_seeds": _floats(transformer_seeds)}
     runner = QualityBench(params, out, data_dir, **{k: v for k, v in chosen.items() if v is not None})
     started = time.perf_counter()

@@ -18,7 +18,7 @@ from taskselect.errors import TaskselectError
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-Method = Literal["tsds", "random", "full"]
+Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss"]
 Budget = Annotated[
     float,
     Field(
@@ -148,15 +148,88 @@ class TSDSParams(_Section):
     )
 
 
+class KNNParams(_Section):
+    """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
+
+    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+
+
+class KNNUniformParams(_Section):
+    """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
+    (search settings, kde_k and replace come from select.tsds)."""
+
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
+
+
+class KNNKDEParams(_Section):
+    """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
+    their kernel density (search settings, kde_k and replace come from select.tsds)."""
+
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
+    sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
+
+
+class DSIRParams(_Section):
+    """dsir: importance resampling on hashed n-grams (Xie et al., NeurIPS 2023); reads texts."""
+
+    buckets: int = Field(10000, ge=1, description="Hash buckets of the n-gram features.")
+    ngrams: int = Field(2, ge=1, le=3, description="Longest n-gram counted (2: unigrams and bigrams).")
+    smoothing: float = Field(
+        1.0, gt=0, description="Pseudo-count added to every bucket of both bag-of-n-grams models (Laplace: 1)."
+    )
+
+
+class KCenterParams(_Section):
+    """kcenter: greedy k-center cover of the rows nearest the query set (diversity first)."""
+
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
+    )
+
+
+class S2LParams(_Section):
+    """s2l: SmallToLarge (Yang et al., NeurIPS 2024): k-means on a proxy model's loss
+    trajectories, the budget spread evenly over the clusters, near the query set; reads labels."""
+
+    epochs: int = Field(5, ge=1, description="Proxy model training epochs (length of each loss trajectory).")
+    clusters: int = Field(20, ge=1, description="k-means clusters of the trajectories.")
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries sampled from, per selected row."
+    )
+    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
+
+
+class LossParams(_Section):
+    """loss: rows near the query set whose proxy-model loss is neither trivially low nor
+    outlier-high (after "Cram Less to Fit More", Zhao et al. 2024); reads labels."""
+
+    low: float = Field(0.2, ge=0, lt=1, description="Rows below this quantile of loss are left out.")
+    high: float = Field(0.95, gt=0, le=1, description="Rows above this quantile of loss are left out.")
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
+    )
+    epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
+    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
+
+
 class SelectParams(_Section):
     """Which selections to make."""
 
     methods: list[Method] = Field(
-        ["tsds", "random", "full"], min_length=1, description="Selection methods to compare."
+        ["tsds", "random", "full"], min_length=1,
+        description="Selection methods to compare: tsds, random, full, knn, knn-uniform, knn-kde, "
+        "dsir, kcenter, s2l, loss.",
     )
     budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
     seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
     tsds: TSDSParams = Field(default_factory=TSDSParams)
+    knn: KNNParams = Field(default_factory=KNNParams)
+    knn_uniform: KNNUniformParams = Field(default_factory=KNNUniformParams)
+    knn_kde: KNNKDEParams = Field(default_factory=KNNKDEParams)
+    dsir: DSIRParams = Field(default_factory=DSIRParams)
+    kcenter: KCenterParams = Field(default_factory=KCenterParams)
+    s2l: S2LParams = Field(default_factory=S2LParams)
+    loss: LossParams = Field(default_factory=LossParams)
 
     @field_validator("budgets")
     @classmethod

@@ -26,7 +26,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import Selector, budget_label, make_selector, resolve_budget
+from taskselect.selectors import CORPUS_METHODS, Corpus, Selector, budget_label, make_selector, resolve_budget
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
@@ -241,7 +241,9 @@ def index(params: IndexParams, ws: Workspace) -> dict:
 
 
 def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
-    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy).
+    """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
+    scores.npy for methods that give them). Selectors see the pool's texts and labels and the
+    query texts beside the embeddings (a Corpus).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
@@ -250,13 +252,19 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     if not meta_path.is_file():
         raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
     target_labels = read_json(meta_path)["target_labels"]
-    # not the texts: the stage's memory grows with M x max_k, and with N only by a few numbers a row
     pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"])
     pool = ws.load_embeddings("pool")
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
+    # Texts only for the selectors that read them: for the others the stage's memory grows
+    # with M x max_k, and with N only by a few numbers a row.
+    corpus = None
+    if run.method in CORPUS_METHODS:
+        corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
+                        pool_rows["label"].tolist(),
+                        pd.read_parquet(ws.prepared / "query.parquet", columns=["text"])["text"].tolist())
     with timed(ws, f"select-{run.slug}") as facts:
         selection = (selector or make_selector(run.method, params)).select(
-            ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index)
+            ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
         # Wall times go with the timing, not into selection.json: a DVC output must not change
         # when the same rows are selected again.
@@ -275,6 +283,8 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         write_parquet(out / "selection.parquet", chosen)
         if selection.probs is not None:
             write_npy(out / "probs.npy", selection.probs)
+        if selection.scores is not None:
+            write_npy(out / "scores.npy", selection.scores)
         write_json(out / "selection.json", summary)
     log.info("%s: %d rows selected (%d distinct)", run.slug, summary["n_selected"], summary["n_unique"])
     return summary

@@ -47,7 +47,7 @@ def prefect_api():
     """A temporary Prefect API for the whole session (starting one costs 10-15 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # 30 s by default: too short on a busy machine
         yield
 
 

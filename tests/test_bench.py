@@ -41,7 +41,7 @@ def test_section_is_created_then_replaced_and_other_sections_are_kept(tmp_path):
 
 def test_unknown_part_is_refused(tmp_path):
     result = taskselect("bench", "--part", "speed", cwd=tmp_path)
-    assert result.returncode == 2 and "--part 'speed': expected one of sweep, ablation, transformer" in result.stderr
+    assert result.returncode == 2 and "--part 'speed': expected one of sweep, methods, ablation, transformer" in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,24 @@ def test_ablation_and_transformer_parts_render_from_their_records(swept, embeddi
     assert [r["method"] for r in transformer] == ["tsds"]
     assert all(r["trainer"] == "transformer" and r["finetune_seconds"] > 0 for r in transformer)
     assert "### Fine-tuning MiniLM" in text
+
+
+def test_every_selector_table_puts_the_methods_part_beside_the_sweep(tmp_path):
+    def record(method, budget, seed, f1, seconds):
+        return {"method": method, "budget": budget, "budget_label": f"{budget * 100:g}%", "seed": seed,
+                "n_selected": 10, "f1_macro": f1, "accuracy": f1, "target_share": 0.5, "select_seconds": seconds}
+
+    sweep = [record("tsds", b, s, 0.6 + b, 2.0) for b in (0.01, 0.05) for s in (0, 1)]
+    sweep += [record("random", b, s, 0.5, 0.1) for b in (0.01, 0.05) for s in (0, 1)] + [record("full", 0.01, 0, 0.7, 0.0)]
+    others = [record("knn", b, s, 0.55 + s / 10, 1.0 + s) for b in (0.01, 0.05) for s in (0, 1)]
+    for part, records in (("sweep", sweep), ("methods", others)):
+        (tmp_path / part / "airline_sentiment").mkdir(parents=True)
+        (tmp_path / part / "airline_sentiment" / "results.json").write_text(json.dumps(records))
+    from taskselect.bench import _render_methods
+
+    lines = _render_methods(tmp_path)
+    rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
+    assert rows["| knn"] == "| knn | 0.600 ± 0.071 | 0.600 ± 0.071 | 50% | 1.5 s |"
+    assert rows["| tsds"].startswith("| tsds | 0.610 ± 0.000 | 0.650 ± 0.000 |")
+    assert rows["| full"].startswith("| full | 0.700 ± 0.000 | 0.700 ± 0.000 |")  # one training set, every budget
+    assert list(rows)[1:] == ["| tsds", "| random", "| full", "| knn"]  # the header row first

@@ -123,3 +123,17 @@ def test_serve_without_a_server_says_how_to_start_one(tmp_path):
     result = taskselect("serve", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("error: PREFECT_API_URL is not set: start a server (`prefect server start`)")
+
+
+def test_the_run_form_offers_every_method_and_each_selectors_section():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.pipeline import pipeline
+    from taskselect.selectors import METHODS
+
+    definitions = parameter_schema(pipeline.fn).model_dump()["definitions"]
+    select = definitions["SelectParams"]["properties"]
+    assert select["methods"]["items"]["enum"] == list(METHODS)
+    for section in ("knn", "knn_uniform", "knn_kde", "dsir", "kcenter", "s2l", "loss"):
+        model = definitions[select[section]["$ref"].rsplit("/", 1)[-1]]
+        assert model["description"] and all(field["description"] for field in model["properties"].values())

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import small_profile, untimed
 from taskselect.config import load_params
+from taskselect.selectors import METHODS
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ def flow_run(prefect_api, embedding_cache, tmp_path_factory):
     from flows.pipeline import pipeline
 
     tmp = tmp_path_factory.mktemp("flow")
-    params = load_params(None, small_profile(tmp, embedding_cache))
+    params = load_params(None, small_profile(tmp, embedding_cache) + [f"select.methods=[{','.join(METHODS)}]"])
     records = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out"))
     return tmp, params, records
 
@@ -29,17 +30,27 @@ def test_results_file_holds_a_record_per_method(flow_run):
     saved = json.loads((tmp / "out" / "results.json").read_text())
     assert saved == records
     by_method = {r["method"]: r for r in saved}
-    assert set(by_method) == {"tsds", "random", "full"}
+    assert set(by_method) == set(METHODS)
     pool_rows = len(pd.read_parquet(tmp / "data" / "prepared" / "pool.parquet"))
     budget = round(0.1 * pool_rows)
-    assert by_method["tsds"]["n_selected"] == by_method["tsds"]["n_unique"] == budget
-    assert by_method["random"]["n_selected"] == budget
+    for method in set(METHODS) - {"full"}:  # distinct rows, the whole budget
+        assert by_method[method]["n_selected"] == by_method[method]["n_unique"] == budget, method
     assert by_method["full"]["n_selected"] == pool_rows
     for r in saved:
         assert {"method", "budget", "seed", "n_selected", "n_unique", "f1_macro", "accuracy"} <= set(r)
         assert 0 < r["f1_macro"] <= 1 and 0 < r["accuracy"] <= 1
-    # TSDS finds the task's rows among thirteen other sources; random cannot
-    assert by_method["tsds"]["target_share"] > by_method["random"]["target_share"] + 0.2
+    # TSDS finds the task's rows among thirteen other sources; random cannot. Nor can the other
+    # selectors that look near the queries' embeddings.
+    for method in ("tsds", "knn", "knn-uniform", "knn-kde", "s2l", "loss"):
+        assert by_method[method]["target_share"] > by_method["random"]["target_share"] + 0.2, method
+    # kcenter spends the budget on the far edges of the queries' neighbourhood: diversity first
+    assert by_method["kcenter"]["target_share"] > by_method["random"]["target_share"]
+    # dsir reads n-grams only: it still finds the airline tweets (one source of 14) far above chance
+    airline = {m: (pd.read_parquet(tmp / "data" / "selections" / f"{m}-0.1-0" / "selection.parquet")["source"]
+                   == "airline").mean() for m in ("dsir", "random")}
+    assert airline["dsir"] > 2 * airline["random"]
+    for method in ("dsir", "s2l", "loss"):  # the scores they ranked by, one per pool row
+        assert np.load(tmp / "data" / "selections" / f"{method}-0.1-0" / "scores.npy").shape == (pool_rows,)
 
 
 def test_artifacts_are_consistent(flow_run):
@@ -73,7 +84,7 @@ def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
     runs = mlflow.search_runs(experiment_names=["taskselect-airline_sentiment"], output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 3
+    assert len(parents) == 1 and len(children) == len(METHODS)
     assert parents[0].data.params["select.tsds.alpha"] == str(params.select.tsds.alpha)
     logged = {c.data.params["method"]: c.data.metrics["f1_macro"] for c in children}
     assert logged == pytest.approx({r["method"]: r["f1_macro"] for r in records})
@@ -92,8 +103,12 @@ def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_resul
     np.save(ws.embedding("test"), test[::-1].copy())
     assert not stages.outputs_current("embed", params.embed, ws)
 
-    again = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
-    assert untimed(again) == untimed(records)
+    # the baselines, and a selector whose randomness is Gumbel noise (dsir): the same seed gives
+    # the same selection and scores
+    methods = ["tsds", "random", "full", "dsir"]
+    rerun = params.model_copy(update={"select": params.select.model_copy(update={"methods": methods})})
+    again = pipeline(params=rerun, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
+    assert untimed(again) == untimed([r for r in records if r["method"] in methods])
     np.testing.assert_array_equal(np.load(ws.embedding("test")), test)
     pd.testing.assert_frame_equal(pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet"), first)
     assert stages.outputs_current("embed", params.embed, ws) and stages.outputs_current("index", params.index, ws)

@@ -491,7 +491,7 @@ class TSDSSelector:
         return Selection(indices=indices, probs=p, info=info)
 
     def select(
-        self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None
+        self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None, corpus=None
     ) -> Selection:
         self.check_size(size, len(candidates))  # fail before the search
         return self.draw(self.plan(query, candidates, index), size, seed)

@@ -1,0 +1,84 @@
+"""KNN: the pool rows nearest to the query set.
+
+The nearest-neighbour baselines of embedding-based selection (Liu et al., NeurIPS 2024, "TSDS",
+Section 5: KNN-Uniform and KNN-KDE; and the kNN retrieval of Ivison et al. 2023, "Data-efficient
+finetuning using cross-task nearest neighbors"): every query contributes its nearest rows, so
+that no query's neighbourhood crowds out another's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from taskselect.errors import TaskselectError
+from taskselect.index import Metric
+from taskselect.selectors.base import Selection, check_size
+from taskselect.selectors.neighbourhood import round_robin
+from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
+from taskselect.selectors.tsds import TSDSSelector
+
+
+@dataclass
+class KNNSelector:
+    """The top `size` distinct rows of the queries' neighbour lists, taken round-robin.
+
+    metric: "l2" or "cosine". The seed orders the queries within each round (it decides which
+    queries give one more row when `size` is not a multiple of the number of queries).
+    """
+
+    metric: Metric = "l2"
+
+    def __post_init__(self):
+        if self.metric not in ("l2", "cosine"):
+            raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        check_size(size, len(candidates))
+        return Selection(indices=np.sort(round_robin(query, candidates, size, seed, index, self.metric)))
+
+
+@dataclass
+class KNNDensitySelector:
+    """KNN-Uniform (sigma 0) and KNN-KDE (sigma > 0): each query gives 1/M of the selection
+    distribution to its k nearest rows, in inverse proportion to their kernel density (equally
+    without KDE), and the budget is drawn from that distribution.
+
+    The neighbour search and densities are TSDS's (`TSDSSelector.plan` with max_k = k); kde_k,
+    metric, kde_exact_max and kde_nprobe mean what they mean there. replace: draw i.i.d. from
+    the distribution; False draws `size` distinct rows with inclusion probabilities min(1, c p),
+    which needs at least `size` distinct rows among the queries' neighbours.
+    """
+
+    k: int = 200
+    sigma: float = 0.0
+    kde_k: int = 1000
+    metric: Metric = "l2"
+    replace: bool = False
+    kde_exact_max: int = 50000
+    kde_nprobe: int = 8
+
+    def __post_init__(self):
+        self.search = TSDSSelector(max_k=self.k, sigma=self.sigma, kde_k=self.kde_k, metric=self.metric,
+                                   replace=self.replace, kde_exact_max=self.kde_exact_max, kde_nprobe=self.kde_nprobe)
+
+    def probabilities(self, query, candidates, index=None) -> tuple[np.ndarray, dict]:
+        """(N,) float64 selection distribution (sums to 1), and the plan's facts."""
+        plan = self.search.plan(query, candidates, index)
+        weight = 1.0 / plan.densities
+        mass = weight / (weight.sum(axis=1, keepdims=True) * len(weight))  # each query: 1/M
+        p = np.bincount(plan.ids.ravel(), weights=mass.ravel(), minlength=plan.n_candidates)
+        return p, {key: value for key, value in plan.info.items() if key != "params"}
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        self.search.check_size(size, len(candidates))
+        p, info = self.probabilities(query, candidates, index)
+        support = int(np.count_nonzero(p))
+        if not self.replace and support < size:
+            raise TaskselectError(
+                f"size {size}: the queries' {self.k} nearest rows are only {support} distinct rows; "
+                "raise k, or sample with replacement (replace=true)"
+            )
+        draw = sample_with_replacement if self.replace else sample_without_replacement
+        return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p, info={"support": support, **info})

@@ -1,0 +1,80 @@
+"""S2L: SmallToLarge (Yang, Mishra, Chiang, Mirzasoleiman, NeurIPS 2024, "SmallToLarge (S2L):
+Scalable data selection for fine-tuning large language models by summarizing training
+trajectories of small models").
+
+A small proxy model is trained on the pool while every example's loss is recorded; examples
+with similar loss trajectories are alike for training, so the trajectories are clustered with
+k-means and the budget is spread evenly over the clusters (smallest first, each taking what is
+left divided by the clusters still open). Here the sampling is restricted to the pool rows
+nearest the query set, which makes the method task-specific.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from taskselect.errors import TaskselectError
+from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.selectors.neighbourhood import round_robin
+from taskselect.selectors.proxy import loss_trajectories
+
+log = logging.getLogger(__name__)
+
+
+def balanced_sample(clusters: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size,) int64 positions into `clusters` (size <= its length) spread as evenly over the
+    clusters as their sizes allow: the smallest clusters first, each taking min(its size, what is
+    left // clusters left), so the last, largest one takes the rest; chosen uniformly at random
+    within a cluster. Sorted."""
+    labels, counts = np.unique(clusters, return_counts=True)
+    picked = []
+    left = size
+    for rank, c in enumerate(np.argsort(counts, kind="stable")):
+        take = min(int(counts[c]), left // (labels.size - rank))
+        members = np.flatnonzero(clusters == labels[c])
+        picked.append(rng.choice(members, take, replace=False))
+        left -= take
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+@dataclass
+class S2LSelector:
+    """S2L on the proxy model's loss trajectories, sampled within the query neighbourhood (needs a Corpus).
+
+    epochs: proxy training epochs, the length of each trajectory.
+    clusters: k of the k-means over the trajectories of the whole pool.
+    neighbourhood: >= 1, rows nearest the queries (round-robin order) per selected row that the
+        balanced sample is drawn from.
+    l2: the proxy's L2 penalty (SGDClassifier alpha).
+    The seed drives the proxy's training order, k-means and the sampling.
+    """
+
+    epochs: int = 5
+    clusters: int = 20
+    neighbourhood: float = 1.5
+    l2: float = 1e-4
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.clusters < 1:
+            raise TaskselectError(f"epochs {self.epochs}, clusters {self.clusters}: expected integers >= 1")
+        if not self.neighbourhood >= 1:
+            raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected a value >= 1")
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
+        check_size(size, len(candidates))
+        trajectories = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)
+        k = min(self.clusters, len(candidates))
+        clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
+        region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
+        chosen = region[balanced_sample(clusters[region], size, np.random.default_rng(seed))]
+        log.info("S2L: %d rows from %d clusters among the %d rows nearest the queries",
+                 size, np.unique(clusters[chosen]).size, region.size)
+        return Selection(indices=np.sort(chosen), scores=trajectories[:, -1],
+                         info={"neighbourhood_rows": int(region.size),
+                               "cluster_sizes": np.bincount(clusters[chosen], minlength=k).tolist(),
+                               "cluster_available": np.bincount(clusters[region], minlength=k).tolist()})
