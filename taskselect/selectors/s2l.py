@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import Selection, check_size, require_corpus
@@ -69,7 +70,10 @@ class S2LSelector:
         check_size(size, len(candidates))
         trajectories = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)
         k = min(self.clusters, len(candidates))
-        clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
+        # One OpenMP thread: k-means' parallel sums depend on how many threads it gets, and a
+        # borderline row could change cluster between runs sharing the cores differently.
+        with threadpool_limits(1, user_api="openmp"):
+            clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         chosen = region[balanced_sample(clusters[region], size, np.random.default_rng(seed))]
         log.info("S2L: %d rows from %d clusters among the %d rows nearest the queries",
