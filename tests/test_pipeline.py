@@ -98,18 +98,24 @@ def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_resul
 
     tmp, params, records = flow_run
     ws = stages.Workspace(tmp / "data")
-    first = pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet")
     test = np.load(ws.embedding("test"))
     np.save(ws.embedding("test"), test[::-1].copy())
     assert not stages.outputs_current("embed", params.embed, ws)
 
-    # the baselines, and a selector whose randomness is Gumbel noise (dsir): the same seed gives
-    # the same selection and scores
-    methods = ["tsds", "random", "full", "dsir"]
+    # the baselines, a selector whose randomness is Gumbel noise (dsir) and the ones that train a
+    # proxy model and cluster (s2l, loss), while the runner executes tasks side by side: the same
+    # seed gives the same selection and scores
+    methods = ["tsds", "random", "full", "dsir", "s2l", "loss"]
+    selected = {m: ws.selection(stages.Run(m, 0.1, 0)) / "selection.parquet" for m in methods}
+    first = {m: pd.read_parquet(path) for m, path in selected.items()}
+    scored = {m: np.load(path.with_name("scores.npy")) for m, path in selected.items() if m in ("dsir", "s2l", "loss")}
     rerun = params.model_copy(update={"select": params.select.model_copy(update={"methods": methods})})
     again = pipeline(params=rerun, data_dir=str(tmp / "data"), out_dir=str(tmp / "out2"))
     assert untimed(again) == untimed([r for r in records if r["method"] in methods])
     np.testing.assert_array_equal(np.load(ws.embedding("test")), test)
-    pd.testing.assert_frame_equal(pd.read_parquet(ws.selection(stages.Run("tsds", 0.1, 0)) / "selection.parquet"), first)
+    for method, path in selected.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(path), first[method], obj=method)
+    for method, scores in scored.items():
+        np.testing.assert_array_equal(np.load(selected[method].with_name("scores.npy")), scores, err_msg=method)
     assert stages.outputs_current("embed", params.embed, ws) and stages.outputs_current("index", params.index, ws)
     assert stages.embed(params.embed, ws)["embedded"] == 0  # every text came from the embedding cache
