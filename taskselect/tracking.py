@@ -101,7 +101,7 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
 
     Parent run: every parameter, stage wall times, the comparison table, metrics.json and the
     F1-versus-budget plot. A child run per (method, budget, seed): its metrics, the selected
-    row ids, its evaluation, and the trained model as an MLflow pyfunc model.
+    row ids, its evaluation, and the fine-tuned model as an MLflow pyfunc model (SelectionModel).
     """
     from taskselect.stages import Workspace
 
@@ -144,44 +144,57 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
-        if params.finetune.trainer == "head":
-            _log_head_model(ws, run)
+        _log_model(ws, run, params.finetune.trainer)
 
 
-class HeadModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: (n, dim) float32 sentence embeddings -> predicted task labels.
+class SelectionModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc of the model fine-tuned on one selection -> predicted task labels.
 
-    Predictions are restricted to the task's labels, as in evaluation, so the logged model
-    reproduces the logged F1 on the test set's embeddings.
+    Input: for the `head` trainer, (n, dim) float32 sentence embeddings; for the `transformer`
+    trainer, (n,) str texts. Predictions are
+    restricted to the task's labels, as in evaluation, so the logged model reproduces the logged
+    F1 on the test set.
     """
 
     def load_context(self, context) -> None:
-        from taskselect.trainers import HeadTrainer
+        from taskselect.trainers import load_trainer
 
-        self.trainer = HeadTrainer.load(Path(context.artifacts["model"]))
+        self.trainer_name = context.model_config["trainer"]
+        self.trainer = load_trainer(self.trainer_name, Path(context.artifacts["model"]))
         self.labels = read_json(context.artifacts["benchmark"])["target_labels"]
 
     def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         from taskselect.metrics import predict_within
         from taskselect.trainers import Examples
 
-        x = np.asarray(model_input, dtype=np.float32)
-        scores = self.trainer.predict_scores(Examples(texts=[""] * len(x), embeddings=x))
+        if self.trainer_name == "head":
+            x = np.asarray(model_input, dtype=np.float32)
+            examples = Examples(texts=[""] * len(x), embeddings=x)
+        else:
+            texts = [str(t) for t in model_input]
+            examples = Examples(texts=texts, embeddings=np.zeros((len(texts), 0), np.float32))
+        scores = self.trainer.predict_scores(examples)
         return predict_within(scores, self.trainer.classes_, self.labels).astype(str)
 
 
-def _log_head_model(ws, run) -> None:
+def _log_model(ws, run, trainer: str) -> None:
     import importlib.metadata as md
 
-    dim = int(ws.load_embeddings("test").shape[1])
-    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), (-1, dim))]))
+    if trainer == "head":
+        dim = int(ws.load_embeddings("test").shape[1])
+        inputs = Schema([TensorSpec(np.dtype("float32"), (-1, dim))])
+        requirements = ["scikit-learn"]
+    else:
+        inputs = Schema([TensorSpec(np.dtype(str), (-1,))])
+        requirements = ["torch", "transformers", "safetensors"]
     with warnings.catch_warnings():  # MLflow nags for type hints and an input example; the signature says it all
         warnings.simplefilter("ignore", UserWarning)
         mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")), signature=signature,
+            name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")),
+            signature=ModelSignature(inputs=inputs), model_config={"trainer": trainer},
             artifacts={"model": str(ws.model(run)), "benchmark": str(ws.prepared / "benchmark.json")},
             # Explicit requirements: inferring them imports and probes the environment (slow).
-            pip_requirements=[f"taskselect=={md.version('taskselect')}", f"scikit-learn=={md.version('scikit-learn')}"],
+            pip_requirements=[f"{name}=={md.version(name)}" for name in ("taskselect", *requirements)],
         )
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.data import SOURCES
+from taskselect.metrics import classification_metrics
+from taskselect.tracking import log_pipeline
 from taskselect.trainers import Examples, load_trainer
 from taskselect.trainers.transformer import TransformerTrainer, split_validation
 
@@ -68,7 +71,8 @@ def test_validation_keeps_every_copy_of_a_text_on_one_side():
 
 def test_finetune_and_evaluate_stages_run_the_transformer(tmp_path, embedding_cache):
     """The stages on a tiny custom benchmark: the model directory holds safetensors, evaluation
-    predicts only the task's labels although the selection also holds off-task rows."""
+    predicts only the task's labels although the selection also holds off-task rows, and the model
+    logged to MLflow takes texts and reproduces the logged F1."""
     airline = SOURCES["airline"].load().sample(90, random_state=1)[["text", "label"]]
     sms = SOURCES["sms"].load().head(30)[["text", "label"]]
     pd.concat([airline.iloc[:50], sms]).to_csv(tmp_path / "pool.csv", index=False)
@@ -79,6 +83,7 @@ def test_finetune_and_evaluate_stages_run_the_transformer(tmp_path, embedding_ca
         f"data.test={tmp_path / 'test.csv'}", "finetune.trainer=transformer",
         "finetune.transformer.max_steps=2", "finetune.transformer.max_length=32",
         "finetune.transformer.batch_size=8", "evaluate.n_boot=50", f"embed.cache_dir={embedding_cache}",
+        f"track.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
     ])
     ws = stages.Workspace(tmp_path / "data")
     stages.prepare(params.data, ws)
@@ -97,3 +102,14 @@ def test_finetune_and_evaluate_stages_run_the_transformer(tmp_path, embedding_ca
     assert set(saved["f1_per_class"]) == {"negative", "neutral", "positive"}
     assert np.sum(saved["confusion"]) == 30  # every test row predicted as a task label
     assert (ws.evaluation(run) / "confusion.png").is_file()
+
+    stages.report(params, ws, tmp_path / "out", runs=[run])
+    log_pipeline(ws.root, tmp_path / "out")
+    mlflow.set_tracking_uri(params.track.tracking_uri)
+    child = mlflow.search_runs(experiment_names=["taskselect-custom"], filter_string="tags.kind = 'selection'",
+                               output_format="list")[0]
+    model = mlflow.pyfunc.load_model(f"runs:/{child.info.run_id}/model")
+    test = pd.read_parquet(ws.prepared / "test.parquet")
+    predicted = model.predict(test["text"].to_numpy(dtype=str))
+    f1 = classification_metrics(test["label"], predicted, ["negative", "neutral", "positive"])["f1_macro"]
+    assert f1 == pytest.approx(child.data.metrics["f1_macro"], abs=1e-12)
