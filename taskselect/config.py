@@ -158,14 +158,16 @@ class KNNUniformParams(_Section):
     """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
     (search settings, kde_k and replace come from select.tsds)."""
 
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
+                   "while they hold fewer distinct rows than the budget (without replacement).")
 
 
 class KNNKDEParams(_Section):
     """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
     their kernel density (search settings, kde_k and replace come from select.tsds)."""
 
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows).")
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
+                   "while they hold fewer distinct rows than the budget (without replacement).")
     sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
 
 

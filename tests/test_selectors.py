@@ -103,10 +103,16 @@ def test_knn_kde_weights_each_querys_neighbours_by_inverse_density():
     np.testing.assert_allclose(uniform[:10], 0.1)
 
 
-def test_knn_density_refuses_a_budget_beyond_the_neighbours():
+def test_knn_density_reaches_further_when_the_neighbours_hold_fewer_rows_than_the_budget():
     candidates, _ = blobs()
-    with pytest.raises(TaskselectError, match="only 5 distinct rows; raise k"):
-        make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(candidates[:1], candidates, 6, seed=0)
+    query = candidates[:1]
+    selection = make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(query, candidates, 12, seed=0)
+    assert selection.info["k_effective"] == 20  # 5, 10: too few rows; 20 holds the 12
+    nearest = np.argsort(np.linalg.norm(candidates - query, axis=1))[:20]
+    assert selection.indices.size == np.unique(selection.indices).size == 12
+    assert set(selection.indices.tolist()) <= set(nearest.tolist())
+    kept = make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(query, candidates, 5, seed=0)
+    assert kept.info["k_effective"] == 5 and kept.info["support"] == 5
 
 
 def test_greedy_k_center_adds_the_row_farthest_from_those_chosen():

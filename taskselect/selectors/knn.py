@@ -8,7 +8,8 @@ that no query's neighbourhood crowds out another's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from taskselect.selectors.base import Selection, check_size
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 from taskselect.selectors.tsds import TSDSSelector
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,7 +51,9 @@ class KNNDensitySelector:
     The neighbour search and densities are TSDS's (`TSDSSelector.plan` with max_k = k); kde_k,
     metric, kde_exact_max and kde_nprobe mean what they mean there. replace: draw i.i.d. from
     the distribution; False draws `size` distinct rows with inclusion probabilities min(1, c p),
-    which needs at least `size` distinct rows among the queries' neighbours.
+    which needs at least `size` distinct rows among the queries' neighbours: when the k nearest
+    rows of the queries are fewer, k is doubled until they are enough (logged, and reported as
+    `k_effective`), as a larger budget reaches further from the queries.
     """
 
     k: int = 200
@@ -63,9 +68,11 @@ class KNNDensitySelector:
         self.search = TSDSSelector(max_k=self.k, sigma=self.sigma, kde_k=self.kde_k, metric=self.metric,
                                    replace=self.replace, kde_exact_max=self.kde_exact_max, kde_nprobe=self.kde_nprobe)
 
-    def probabilities(self, query, candidates, index=None) -> tuple[np.ndarray, dict]:
-        """(N,) float64 selection distribution (sums to 1), and the plan's facts."""
-        plan = self.search.plan(query, candidates, index)
+    def probabilities(self, query, candidates, index=None, k: int | None = None) -> tuple[np.ndarray, dict]:
+        """(N,) float64 selection distribution over each query's k (default self.k) nearest rows
+        (sums to 1), and the plan's facts."""
+        search = self.search if k is None else replace(self.search, max_k=k)
+        plan = search.plan(query, candidates, index)
         weight = 1.0 / plan.densities
         mass = weight / (weight.sum(axis=1, keepdims=True) * len(weight))  # each query: 1/M
         p = np.bincount(plan.ids.ravel(), weights=mass.ravel(), minlength=plan.n_candidates)
@@ -73,12 +80,13 @@ class KNNDensitySelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         self.search.check_size(size, len(candidates))
-        p, info = self.probabilities(query, candidates, index)
-        support = int(np.count_nonzero(p))
-        if not self.replace and support < size:
-            raise TaskselectError(
-                f"size {size}: the queries' {self.k} nearest rows are only {support} distinct rows; "
-                "raise k, or sample with replacement (replace=true)"
-            )
+        k = min(self.k, len(candidates))
+        p, info = self.probabilities(query, candidates, index, k)
+        while not self.replace and np.count_nonzero(p) < size:  # ends: k = N reaches every row
+            log.info("the queries' %d nearest rows are %d distinct rows, fewer than %d; k raised to %d",
+                     k, np.count_nonzero(p), size, min(2 * k, len(candidates)))
+            k = min(2 * k, len(candidates))
+            p, info = self.probabilities(query, candidates, index, k)
         draw = sample_with_replacement if self.replace else sample_without_replacement
-        return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p, info={"support": support, **info})
+        return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p,
+                         info={"support": int(np.count_nonzero(p)), "k_effective": k, **info})
