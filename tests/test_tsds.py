@@ -188,10 +188,13 @@ def test_approximate_densities_probing_every_cell_are_exact_and_fewer_cells_only
     assert info["kde"] == "exact" and exact.max() > 3
     everything, info = kde_densities(points, sigma=0.8, kde_k=50, metric="l2", exact_max=0, nprobe=10**6)
     assert info["kde"] == "approximate" and info["kde_nprobe"] == info["kde_cells"] > 1
-    np.testing.assert_allclose(everything, exact, rtol=1e-5)
+    # the two paths get float32 squared distances from different faiss/BLAS code (about 1e-6 off
+    # at these norms, each pair's kernel about 1e-5 off): equal up to that, not bit for bit
+    tol = 1e-4
+    np.testing.assert_allclose(everything, exact, rtol=0, atol=tol)
     few, info = kde_densities(points, sigma=0.8, kde_k=50, metric="l2", exact_max=0, nprobe=2)
     assert info["kde_nprobe"] == 2
-    assert (few <= exact + 1e-5).all()
+    assert (few <= exact + tol).all()
     assert (few - 1).sum() > 0.8 * (exact - 1).sum()
 
 
