@@ -431,10 +431,23 @@ def _render_methods(out_dir: Path) -> list[str]:
             share = np.mean([r["target_share"] for r in rows])
             lines.append(f"| {method} | " + " | ".join(cells)
                          + f" | {share:.0%} | {np.mean([r['select_seconds'] for r in rows]):.1f} s |")
-        lines.append("")
+        lines += ["", *_raised_k(records, read_json(out_dir / "methods" / t / "run.json")["params"]["select"])]
     if (out_dir / "dsir_agreement.json").is_file():
         lines += _render_dsir_agreement(read_json(out_dir / "dsir_agreement.json"))
     return lines
+
+
+def _raised_k(records: list[dict], select: dict) -> list[str]:
+    """A sentence naming the KNN-density runs that had to reach beyond their configured k."""
+    raised = set()
+    for r in records:
+        configured = select.get(r["method"].replace("-", "_"), {}).get("k")
+        if configured is not None and r["select_info"].get("k", configured) > configured:
+            raised.add((r["method"], configured, r["select_info"]["k"], r["budget"]))
+    if not raised:
+        return []
+    return ["The queries' k nearest rows held fewer distinct rows than the budget, so k was raised: " + "; ".join(
+        f"{method} {k} -> {reached} at {budget_label(b)}" for method, k, reached, b in sorted(raised)) + ".", ""]
 
 
 def _render_dsir_agreement(found: dict) -> list[str]:

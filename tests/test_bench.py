@@ -101,16 +101,21 @@ def test_ablation_and_transformer_parts_render_from_their_records(swept, embeddi
 
 
 def test_every_selector_table_puts_the_methods_part_beside_the_sweep(tmp_path):
-    def record(method, budget, seed, f1, seconds):
+    def record(method, budget, seed, f1, seconds, info=None):
         return {"method": method, "budget": budget, "budget_label": f"{budget * 100:g}%", "seed": seed,
-                "n_selected": 10, "f1_macro": f1, "accuracy": f1, "target_share": 0.5, "select_seconds": seconds}
+                "n_selected": 10, "f1_macro": f1, "accuracy": f1, "target_share": 0.5, "select_seconds": seconds,
+                "select_info": info or {}}
 
-    sweep = [record("tsds", b, s, 0.6 + b, 2.0) for b in (0.01, 0.05) for s in (0, 1)]
+    sweep = [record("tsds", b, s, 0.6 + b, 2.0, {"k": 5000}) for b in (0.01, 0.05) for s in (0, 1)]
     sweep += [record("random", b, s, 0.5, 0.1) for b in (0.01, 0.05) for s in (0, 1)] + [record("full", 0.01, 0, 0.7, 0.0)]
     others = [record("knn", b, s, 0.55 + s / 10, 1.0 + s) for b in (0.01, 0.05) for s in (0, 1)]
+    # knn-uniform's 20 neighbours per query were enough at 1%, not at 5%
+    others += [record("knn-uniform", b, s, 0.6, 0.5, {"k": 20 if b == 0.01 else 40}) for b in (0.01, 0.05) for s in (0, 1)]
     for part, records in (("sweep", sweep), ("methods", others)):
         (tmp_path / part / "airline_sentiment").mkdir(parents=True)
         (tmp_path / part / "airline_sentiment" / "results.json").write_text(json.dumps(records))
+    params = load_params(None, ["select.knn_uniform.k=20"]).model_dump(mode="json")
+    (tmp_path / "methods" / "airline_sentiment" / "run.json").write_text(json.dumps({"params": params}))
     from taskselect.bench import _render_methods
 
     lines = _render_methods(tmp_path)
@@ -118,4 +123,8 @@ def test_every_selector_table_puts_the_methods_part_beside_the_sweep(tmp_path):
     assert rows["| knn"] == "| knn | 0.600 ± 0.071 | 0.600 ± 0.071 | 50% | 1.5 s |"
     assert rows["| tsds"].startswith("| tsds | 0.610 ± 0.000 | 0.650 ± 0.000 |")
     assert rows["| full"].startswith("| full | 0.700 ± 0.000 | 0.700 ± 0.000 |")  # one training set, every budget
-    assert list(rows)[1:] == ["| tsds", "| random", "| full", "| knn"]  # the header row first
+    assert [line for line in lines if "k was raised" in line] == [
+        "The queries' k nearest rows held fewer distinct rows than the budget, so k was raised: "
+        "knn-uniform 20 -> 40 at 5%."
+    ]
+    assert list(rows)[1:] == ["| tsds", "| random", "| full", "| knn", "| knn-uniform"]  # the header row first

@@ -107,12 +107,12 @@ def test_knn_density_reaches_further_when_the_neighbours_hold_fewer_rows_than_th
     candidates, _ = blobs()
     query = candidates[:1]
     selection = make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(query, candidates, 12, seed=0)
-    assert selection.info["k_effective"] == 20  # 5, 10: too few rows; 20 holds the 12
+    assert selection.info["k"] == 20  # 5, 10: too few rows; 20 holds the 12
     nearest = np.argsort(np.linalg.norm(candidates - query, axis=1))[:20]
     assert selection.indices.size == np.unique(selection.indices).size == 12
     assert set(selection.indices.tolist()) <= set(nearest.tolist())
     kept = make_selector("knn-kde", SelectParams(knn_kde={"k": 5})).select(query, candidates, 5, seed=0)
-    assert kept.info["k_effective"] == 5 and kept.info["support"] == 5
+    assert kept.info["k"] == 5 and kept.info["support"] == 5
 
 
 def test_greedy_k_center_adds_the_row_farthest_from_those_chosen():

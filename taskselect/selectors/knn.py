@@ -53,7 +53,7 @@ class KNNDensitySelector:
     the distribution; False draws `size` distinct rows with inclusion probabilities min(1, c p),
     which needs at least `size` distinct rows among the queries' neighbours: when the k nearest
     rows of the queries are fewer, k is doubled until they are enough (logged, and reported as
-    `k_effective`), as a larger budget reaches further from the queries.
+    the selection's info["k"]), as a larger budget reaches further from the queries.
     """
 
     k: int = 200
@@ -89,4 +89,4 @@ class KNNDensitySelector:
             p, info = self.probabilities(query, candidates, index, k)
         draw = sample_with_replacement if self.replace else sample_without_replacement
         return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p,
-                         info={"support": int(np.count_nonzero(p)), "k_effective": k, **info})
+                         info={"support": int(np.count_nonzero(p)), **info})
