@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,11 +111,21 @@ def artifacts(server, flow_run) -> dict[str, object]:
     return {a.key: json.loads(a.data) if a.type == "table" else a.data for a in found}
 
 
-def log_lines(server, flow_run) -> list[str]:
+def log_line(server, flow_run, prefix: str, timeout: float = 60) -> str:
+    """The first of flow_run's log lines in the API that starts with `prefix`. A run's logs are
+    sent in batches, so they may arrive after its final state: wait for them as the UI would."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    with api(server) as client:
-        return [entry.message for entry in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
+    deadline = time.monotonic() + timeout
+    while True:
+        with api(server) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        found = [entry.message for entry in logs if entry.message.startswith(prefix)]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert found, f"no log line of flow run {flow_run.name} starts with {prefix!r} after {timeout} s"
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +197,8 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     parent = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}").get_run(parent_id)
     assert parent.data.tags["prefect_flow_run_id"] == str(run.id)
 
-    lines = log_lines(server, run)
-    assert any(line.startswith("6/6 scored: ") for line in lines)  # the flow's progress
-    assert any(line.startswith("prepared airline_sentiment") for line in lines)  # core logs reach the UI
+    log_line(server, run, "6/6 scored: ")  # the flow's progress
+    log_line(server, run, "prepared airline_sentiment")  # core logs reach the UI
 
 
 def test_a_failing_stage_fails_the_run_with_its_error_and_keeps_what_was_made(server, runs):
@@ -228,7 +238,7 @@ def test_a_sweep_runs_a_subflow_per_target_and_outlives_a_dead_tracking_server(s
     assert subflow.name == "sweep-airline_sentiment" and subflow.state.is_completed()
     states = task_states(server, subflow)
     assert state_of(states, "track") == "Failed"  # after its retries; the run goes on
-    warning = next(line for line in log_lines(server, subflow) if line.startswith("MLflow logging failed"))
+    warning = log_line(server, subflow, "MLflow logging failed")
     assert f"taskselect track --data-dir {workspace.relative_to(project)} --out {workspace.relative_to(project) / 'results'}" in warning
     assert "not logged" in artifacts(server, subflow)["results"]
 
