@@ -151,9 +151,8 @@ class SelectionModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc of the model fine-tuned on one selection -> predicted task labels.
 
     Input: for the `head` trainer, (n, dim) float32 sentence embeddings; for the `transformer`
-    trainer, (n,) str texts. Predictions are
-    restricted to the task's labels, as in evaluation, so the logged model reproduces the logged
-    F1 on the test set.
+    trainer, (n,) str texts. Predictions are restricted to the task's labels, as in evaluation,
+    so the logged model reproduces the logged F1 on the test set.
     """
 
     def load_context(self, context) -> None:

@@ -82,11 +82,12 @@ class KNNDensitySelector:
         self.search.check_size(size, len(candidates))
         k = min(self.k, len(candidates))
         p, info = self.probabilities(query, candidates, index, k)
-        while not self.replace and np.count_nonzero(p) < size:  # ends: k = N reaches every row
+        support = int(np.count_nonzero(p))
+        while not self.replace and support < size:  # ends: k = N reaches every row
             log.info("the queries' %d nearest rows are %d distinct rows, fewer than %d; k raised to %d",
-                     k, np.count_nonzero(p), size, min(2 * k, len(candidates)))
+                     k, support, size, min(2 * k, len(candidates)))
             k = min(2 * k, len(candidates))
             p, info = self.probabilities(query, candidates, index, k)
+            support = int(np.count_nonzero(p))
         draw = sample_with_replacement if self.replace else sample_without_replacement
-        return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p,
-                         info={"support": int(np.count_nonzero(p)), **info})
+        return Selection(indices=draw(p, size, np.random.default_rng(seed)), probs=p, info={"support": support, **info})
