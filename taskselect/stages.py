@@ -259,9 +259,9 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     # with M x max_k, and with N only by a few numbers a row.
     corpus = None
     if run.method in CORPUS_METHODS:
+        query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
-                        pool_rows["label"].tolist(),
-                        pd.read_parquet(ws.prepared / "query.parquet", columns=["text"])["text"].tolist())
+                        pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
     with timed(ws, f"select-{run.slug}") as facts:
         selection = (selector or make_selector(run.method, params)).select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus

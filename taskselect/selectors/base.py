@@ -43,19 +43,22 @@ class Corpus:
 
     pool_texts: (N,) the candidates' texts, row j of the candidate embeddings;
     pool_labels: (N,) the candidates' labels (str);
-    query_texts: (M,) the query examples' texts.
+    query_texts: (M,) the query examples' texts;
+    query_labels: (M,) the query examples' labels (str), or empty where not known.
     """
 
     pool_texts: Sequence[str]
     pool_labels: Sequence[str]
     query_texts: Sequence[str]
+    query_labels: Sequence[str] = ()
 
     def check(self, method: str, n_pool: int, n_query: int) -> Corpus:
         """Itself, if its lengths match the embeddings (n_pool candidates, n_query queries)."""
-        if len(self.pool_texts) != n_pool or len(self.pool_labels) != n_pool or len(self.query_texts) != n_query:
+        if (len(self.pool_texts) != n_pool or len(self.pool_labels) != n_pool or len(self.query_texts) != n_query
+                or len(self.query_labels) not in (0, n_query)):
             raise TaskselectError(
                 f"{method}: corpus holds {len(self.pool_texts)} pool texts, {len(self.pool_labels)} pool labels "
-                f"and {len(self.query_texts)} query texts, but the embeddings are {n_pool} pool and {n_query} query rows"
+                f"and {len(self.query_texts)} query texts ({len(self.query_labels)} labels), but the embeddings are {n_pool} pool and {n_query} query rows"
             )
         return self
 
