@@ -40,7 +40,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
                 params.data.task_name, len(runs), params.select.methods, params.select.budgets,
                 params.select.seeds, ws.root.resolve())
 
-    prepared = prepare_data.submit(params.data, ws)
+    prepared = prepare_data.submit(params.data, ws, quote(params.select))
     prepared.result()
     embedded = embed_in_shards(params.embed, ws, upstream=prepared)
     indexed = run_cached(build_pool_index, params.index, ws, upstream=embedded)

@@ -23,8 +23,8 @@ from tasks.caching import StageInputs, run_cached
 
 
 @task(name="prepare")
-def prepare_data(params: DataParams, ws: Workspace) -> dict:
-    return stages.prepare(params, ws)
+def prepare_data(params: DataParams, ws: Workspace, select: SelectParams | None = None) -> dict:
+    return stages.prepare(params, ws, select)
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.name}")

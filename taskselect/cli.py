@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -58,18 +59,26 @@ def _params(params_file: Path | None, overrides: list[str] | None, **shortcuts) 
     return load_params(params_file, extra + list(overrides or []))
 
 
-def _runs(params: Params, method: str | None, budget: str | None, seed: int | None):
+def _runs(params: Params, method: str | None, budget: str | None, seed: int | None, data_dir: Path):
+    """The runs a stage command makes (its --method/--budget/--seed within params), once the
+    parameters and options are checked against the prepared data."""
+    from taskselect.selectors import METHODS
     from taskselect.stages import Run, plan_runs
+    from taskselect.validate import check_stage, parse_budget
 
+    if method is not None and method not in METHODS:
+        raise TaskselectError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+    wanted_budget = parse_budget(budget) if budget is not None else None
+    check_stage(params, data_dir, budgets=None if wanted_budget is None else [wanted_budget])
     if method is not None and budget is not None and seed is not None:
-        return [Run(method, yaml.safe_load(budget), seed)]
-    wanted_budget = yaml.safe_load(budget) if budget is not None else None
-    runs = [
-        r for r in plan_runs(params.select)
-        if (method is None or r.method == method)
-        and (wanted_budget is None or r.budget == wanted_budget)
-        and (seed is None or r.seed == seed)
-    ]
+        runs = [Run(method, wanted_budget, seed)]  # DVC's matrix names every run
+    else:
+        runs = [
+            r for r in plan_runs(params.select)
+            if (method is None or r.method == method)
+            and (wanted_budget is None or r.budget == wanted_budget)
+            and (seed is None or r.seed == seed)
+        ]
     if not runs:
         raise TaskselectError(f"no run matches method={method} budget={budget} seed={seed} in select parameters")
     return runs
@@ -126,9 +135,14 @@ def prepare(params_file: ParamsFile = None, overrides: Overrides = None, data_di
     """Build the benchmark (or read your pool/query/test files) into DATA_DIR/prepared."""
     from taskselect import stages
 
+    from taskselect.validate import check_params, check_writable_dir
+
     _log_to_console()
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test)
-    stages.prepare(params.data, stages.Workspace(data_dir))
+    check_params(params)
+    check_writable_dir(data_dir, "--data-dir")
+    # the budgets are checked against the pool prepare builds, before it replaces the last one
+    stages.prepare(params.data, stages.Workspace(data_dir), select=params.select)
 
 
 @app.command()
@@ -136,8 +150,12 @@ def embed(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     """Embed pool, query and test texts (cached by content)."""
     from taskselect import stages
 
+    from taskselect.validate import check_stage
+
     _log_to_console()
-    stages.embed(_params(params_file, overrides).embed, stages.Workspace(data_dir))
+    params = _params(params_file, overrides)
+    check_stage(params, data_dir)
+    stages.embed(params.embed, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -145,8 +163,12 @@ def index(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     """Index the pool embeddings with faiss."""
     from taskselect import stages
 
+    from taskselect.validate import check_stage
+
     _log_to_console()
-    stages.index(_params(params_file, overrides).index, stages.Workspace(data_dir))
+    params = _params(params_file, overrides)
+    check_stage(params, data_dir)
+    stages.index(params.index, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -157,7 +179,7 @@ def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
+    for run in _runs(params, method, budget, seed, data_dir):
         stages.select(params.select, run, stages.Workspace(data_dir))
 
 
@@ -169,7 +191,7 @@ def finetune(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
+    for run in _runs(params, method, budget, seed, data_dir):
         stages.finetune(params.finetune, run, stages.Workspace(data_dir))
 
 
@@ -181,7 +203,7 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
+    for run in _runs(params, method, budget, seed, data_dir):
         stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
 
 
@@ -191,8 +213,12 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
     """Collect every run's scores into OUT (results.json, metrics, plot), print the table, log to MLflow."""
     from taskselect import stages, tracking, versioning
 
+    from taskselect.validate import check_stage, check_writable_dir
+
     _log_to_console()
     params = _params(params_file, overrides)
+    check_stage(params, data_dir)
+    check_writable_dir(out, "--out")
     records = stages.report(params, stages.Workspace(data_dir), out)
     print_results(records)
     if params.track.enabled:
@@ -223,9 +249,16 @@ def compare(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
     from taskselect import tracking
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
+    try:
+        SearchUtils.parse_search_filter(filter_string)
+    except MlflowException as exc:
+        raise TaskselectError(f"--filter {filter_string!r}: not an MLflow run filter: {exc.message.splitlines()[0]}") from None
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
     summary = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent, filter_string, all_runs)
     shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
@@ -238,21 +271,6 @@ def compare(
         sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
     else:
         print_comparison(summary, f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
-
-
-def _load_npy(path: Path, option: str):
-    """An array from a .npy file, memory-mapped; a missing or unreadable file is a one-line error."""
-    import numpy as np
-
-    if not path.is_file():
-        raise TaskselectError(f"{path}: file not found ({option})")
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise TaskselectError(f"{path}: not a .npy array ({option}): {str(exc).splitlines()[0]}") from None
-    if not isinstance(array, np.ndarray):
-        raise TaskselectError(f"{path}: expected one array in a .npy file ({option}), got an archive")
-    return array
 
 
 _TSDS = TSDSParams.model_fields
@@ -288,9 +306,23 @@ def select_embeddings(
     from taskselect.selectors import TSDSSelector
     from taskselect.selectors.tsds import check_embeddings
 
+    from taskselect.io import read_npy
+    from taskselect.validate import check_writable_dir
+
     _log_to_console()
-    pool = check_embeddings(f"{candidates} (--candidates)", _load_npy(candidates, "--candidates"))
-    queries = check_embeddings(f"{query} (--query)", _load_npy(query, "--query"), dim=pool.shape[1])
+    # The options as select.tsds would hold them: ranges, finite numbers, a known metric.
+    options = {"alpha": alpha, "C": C, "sigma": sigma, "metric": metric, "max_k": max_k, "kde_k": kde_k}
+    try:
+        TSDSParams(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0])
+        raise TaskselectError(f"--{name.replace('_', '-')} {options[name]!r}: {err['msg']}") from None
+    if index not in ("flat", "ivf", "hnsw"):
+        raise TaskselectError(f"--index {index!r}: expected flat, ivf or hnsw")
+    check_writable_dir(out, "--out")
+    pool = check_embeddings(f"{candidates} (--candidates)", read_npy(candidates, "--candidates"))
+    queries = check_embeddings(f"{query} (--query)", read_npy(query, "--query"), dim=pool.shape[1])
     n = len(pool)
     for option, value in (("--max-k", max_k), ("--kde-k", kde_k)):
         if value is not None and value > n:
@@ -340,8 +372,11 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
 
     Tasks run in threads of this process, or on a Dask cluster (--cluster, --workers): embedding
     shards, selections, training and scoring then run in parallel on its workers."""
+    from taskselect.validate import check_run
+
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
                      methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
     from flows.engine import task_runner
     from flows.pipeline import pipeline
 

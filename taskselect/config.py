@@ -219,12 +219,46 @@ class Params(_Section):
     track: TrackParams = Field(default_factory=TrackParams)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str, source: str, value: bool = False) -> Any:
+    """YAML text as Python values; a syntax error or a duplicate key becomes one line naming
+    `source` and the line and column (`value`: the text is one override's value: its column)."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark, problem = exc.problem_mark, exc.problem or exc.context
+        if mark is None:
+            raise TaskselectError(f"{source}: not valid YAML: {problem}") from None
+        if value:
+            raise TaskselectError(f"{source}: not valid YAML: {problem} (column {mark.column + 1} of the value)") from None
+        raise TaskselectError(f"{source}, line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise TaskselectError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def parse_override(override: str) -> tuple[list[str], Any]:
     """Split 'select.tsds.alpha=0.9' into (['select', 'tsds', 'alpha'], 0.9), YAML-typed."""
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise TaskselectError(f"override {override!r}: expected KEY=VALUE, e.g. select.tsds.alpha=0.9")
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise TaskselectError(f"override {override!r}: {key.strip()!r} is not a parameter name (empty part)")
+    return keys, load_yaml(raw, f"override {override!r}", value=True) if raw.strip() else None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -268,9 +302,10 @@ def load_params(path: str | os.PathLike | None = None, overrides: list[str] | No
         if not path.is_file():
             raise TaskselectError(f"{path}: parameters file not found")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise TaskselectError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TaskselectError(f"{path}: cannot read the parameters file: {exc}") from None
+        raw = load_yaml(text, str(path)) or {}
         if not isinstance(raw, dict):
             raise TaskselectError(f"{path}: expected a mapping of sections (data, embed, ...)")
         source = str(path)

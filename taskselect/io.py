@@ -82,8 +82,10 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV, JSONL or Parquet file chosen by its suffix.
 
-    Raises TaskselectError naming the file when it is missing, has an unknown suffix, or
-    cannot be parsed.
+    Texts and labels are data, not numbers or missing values: CSV cells are read as strings as
+    written (`NA`, `None` and `null` stay text; an empty cell is the empty string), JSONL values
+    as JSON has them (only `null` is missing). Raises TaskselectError naming the file when it is
+    missing, has an unknown suffix, or cannot be parsed (JSONL: with the line number).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -94,16 +96,62 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         )
     if not path.is_file():
         raise TaskselectError(f"{path}: file not found")
+    if suffix in (".jsonl", ".json"):
+        return _read_jsonl(path)
     try:
         if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_json(path, lines=True)
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_parquet(path)
     except Exception as exc:  # pandas raises many types; the user needs the file and reason
         raise TaskselectError(
             f"{path}: cannot read as {TABLE_SUFFIXES[suffix]}: {str(exc).splitlines()[0]}"
-        ) from exc
+        ) from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line (blank lines skipped), values kept as JSON types (object columns)."""
+    rows = []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise TaskselectError(f"{path}: line {number}: not UTF-8 text ({exc.reason})") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TaskselectError(f"{path}: line {number}: not valid JSON ({exc.msg}, column {exc.colno}); expected one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise TaskselectError(
+                    f"{path}: line {number}: expected a JSON object per line, got {type(row).__name__}"
+                )
+            rows.append(row)
+    return pd.DataFrame.from_records(rows).astype(object) if rows else pd.DataFrame()
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
+    """An array from a .npy file, memory-mapped; `what` (e.g. the option that named the file)
+    goes into the one-line error when the file is missing or is not a single .npy array."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaskselectError(f"{path}: file not found ({what})")
+    with open(path, "rb") as fh:
+        head = fh.read(len(NPY_MAGIC))
+    if head[:2] == b"PK":
+        raise TaskselectError(f"{path}: expected one array in a .npy file ({what}), got an .npz archive")
+    if head != NPY_MAGIC:
+        raise TaskselectError(
+            f"{path}: not a .npy array ({what}): it does not start with the .npy header (numpy.save writes one)"
+        )
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise TaskselectError(f"{path}: not a readable .npy array ({what}): {str(exc).splitlines()[0]}") from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

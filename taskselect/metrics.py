@@ -28,10 +28,19 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
     """Macro-F1, micro-F1 and accuracy over the target `labels`, F1 per label, confusion matrix.
 
     confusion[i][j]: test rows of labels[i] predicted as labels[j] (counts).
+    warnings: what makes the scores mean less than they seem, also logged: predictions of one
+    label only (a model trained on a one-class selection) score a constant model. That is the
+    true score of such a selection, so it is reported, not refused, but never silently.
     """
     y_true = np.asarray(y_true, dtype=str)
     y_pred = np.asarray(y_pred, dtype=str)
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    warnings = []
+    predicted = np.unique(y_pred)
+    if predicted.size == 1 and len(labels) > 1:
+        warnings.append(f"every test row is predicted {predicted[0]!r}: the model learnt one class only "
+                        f"(the selection holds one of the {len(labels)} target labels?), macro-F1 scores a constant model")
+        log.warning(warnings[-1])
     return {
         "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "f1_micro": float(f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=0)),
@@ -39,6 +48,7 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
         "f1_per_class": {label: float(f) for label, f in zip(labels, per_class)},
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_test": int(y_true.size),
+        "warnings": warnings,
     }
 
 

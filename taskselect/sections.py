@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """A section of params.yaml: unknown keys are errors, assignments are validated."""
+    """A section of params.yaml: unknown keys are errors, assignments are validated, and no
+    number is infinite or NaN (a C of .inf silently turned TSDS random-like)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)

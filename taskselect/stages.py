@@ -29,6 +29,7 @@ from taskselect.report import f1_by_budget, metrics_tree, summarize
 from taskselect.selectors import Corpus, Selector, budget_label, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Examples, load_trainer, make_trainer
+from taskselect.validate import check_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +165,16 @@ def outputs_current(stage: str, params: BaseModel, ws: Workspace) -> bool:
     return made_from == stage_inputs(stage, params, ws) and manifest.get("outputs") == fingerprint(outputs)
 
 
-def prepare(params: DataParams, ws: Workspace) -> dict:
-    """Build the benchmark (or read the user's files) into ws.prepared."""
+def prepare(params: DataParams, ws: Workspace, select: SelectParams | None = None) -> dict:
+    """Build the benchmark (or read the user's files) into ws.prepared.
+
+    select: when given, the selections it plans are checked against the pool before anything
+        is saved (a budget larger than the pool must not replace the last run's data).
+    """
     with timed(ws, "prepare"):
         benchmark = prepare_benchmark(params)
+        if select is not None:
+            check_benchmark(benchmark, select)
         benchmark.save(ws.prepared)
     summary = {split: len(getattr(benchmark, split)) for split in SPLITS}
     log.info("prepared %s: %s, %d target labels", benchmark.task, summary, len(benchmark.target_labels))

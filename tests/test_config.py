@@ -66,3 +66,33 @@ def test_bad_parameters_name_the_parameter(override, message):
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(TaskselectError, match="nope.yaml: parameters file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("select:\n  tsds:\n    alpha: 0.5\n    alpha: 0.9\n", r"line 4, column 5: not valid YAML: duplicate key 'alpha' \(first at line 3\)"),
+        ("data:\n  seed: 1\ndata:\n  seed: 2\n", r"line 3, column 1: not valid YAML: duplicate key 'data' \(first at line 1\)"),
+        ("select:\n  tsds:\n    alpha: 0.5\n   C: 1\n", r"line 4, column \d+: not valid YAML"),
+        ("select:\n  tsds:\n    C: .inf\n", r"select\.tsds\.C: Input should be a finite number"),
+    ],
+)
+def test_params_file_problems_name_the_line_or_parameter(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(TaskselectError, match=message):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("select.budgets=[0.1,", r"override 'select\.budgets=\[0\.1,': not valid YAML"),
+        ("select.tsds.C=.inf", r"select\.tsds\.C: Input should be a finite number"),
+        ("select.budgets=[.nan]", r"select\.budgets\.0: Input should be a finite number"),
+        ("finetune.head.C=-.inf", r"finetune\.head\.C: Input should be a finite number"),
+    ],
+)
+def test_non_finite_numbers_and_bad_yaml_in_overrides_are_refused(override, message):
+    with pytest.raises(TaskselectError, match=message):
+        load_params(None, [override])

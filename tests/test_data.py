@@ -233,10 +233,13 @@ def load_files(files: dict) -> Benchmark:
 @pytest.fixture
 def custom_files(tmp_path):
     """Pool (Parquet), query (JSONL) and test (CSV) named body/category, from real rows."""
-    pool = pd.concat([real_rows("sms", 6), real_rows("bbc", 6)])
-    trec = real_rows("trec", 24)
+    trec = SOURCES["trec"].load().groupby("label", group_keys=False).head(6)
     code = {label: i for i, label in enumerate(sorted(trec["label"].unique()))}
     trec = trec.assign(label=trec["label"].map(code))  # integer labels, as users often have
+    part = trec.groupby("label").cumcount().to_numpy() // 2  # per label: 2 query, 2 test, 2 pool rows
+    # The pool holds every test label (here written as text: labels are compared as text).
+    pool = pd.concat([real_rows("sms", 6), real_rows("bbc", 6), trec[part == 2].astype({"label": str})])
+    trec = pd.concat([trec[part == 0], trec[part == 1]])
     paths = {
         "pool": tmp_path / "pool.parquet",
         "query": tmp_path / "query.jsonl",
@@ -255,12 +258,12 @@ def test_custom_files_in_three_formats(custom_files):
     bench = prepare_benchmark(DataParams(**files, text_column="body", label_column="category"))
 
     assert bench.task == "custom"
-    assert (len(bench.pool), len(bench.query), len(bench.test)) == (12, 12, 12)
+    assert (len(bench.pool), len(bench.query), len(bench.test)) == (24, 12, 12)
     for frame in (bench.pool, bench.query, bench.test):
         assert list(frame.columns) == COLUMNS
         assert frame["id"].is_unique
         assert (frame["text"].str.len() > 0).all()
-    assert set(bench.pool["source"]) == {"sms", "bbc"}
+    assert set(bench.pool["source"]) == {"sms", "bbc", "trec"}
     assert bench.query["id"].str.startswith("trec:").all()
     assert list(bench.test["id"][:2]) == ["test:1", "test:2"]
     assert (bench.test["source"] == "test").all()
@@ -315,7 +318,7 @@ BAD_INPUTS = {
     "number as text": (
         "query",
         set_cell("body", 3, 42),
-        "column 'body', row 4: expected non-empty text, got 42",
+        "column 'body', row 4: expected non-empty text, got the number 42",
     ),
     "empty text": (
         "test",
@@ -327,7 +330,10 @@ BAD_INPUTS = {
         set_cell("body", 5, "   "),
         "column 'body', row 6: expected non-empty text, got '   '",
     ),
-    "missing label": ("pool", set_cell("category", 2, None), "column 'category', row 3: missing label"),
+    "missing label": (
+        "pool", set_cell("category", 2, None),
+        "column 'category', row 3: expected a label (text or number), got an empty cell",
+    ),
     "empty query": ("query", rewrite(lambda f: f.iloc[:0]), "no rows; the query set needs at least one"),
     "one test class": (
         "test",
@@ -369,3 +375,36 @@ def test_targets_share_the_rows_of_the_sources_they_do_not_target():
     for source in ("sms", "20ng", "bbc"):
         ids = lambda b: set(b.pool.loc[b.pool["source"] == source, "id"])  # noqa: E731
         assert ids(airline) == ids(trec)
+
+
+def test_texts_and_labels_are_read_as_written(tmp_path, custom_files):
+    """`NA`, `None`, `null` and `nan` are words, not missing values, in CSV and JSONL."""
+    words = ["NA", "None", "null", "nan", "N/A", "NULL"]
+    pool = pd.read_parquet(custom_files["pool"])
+    pool.loc[:len(words) - 1, "body"] = words
+    pool.loc[0, "category"] = "None"
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    query = pd.read_json(custom_files["query"], lines=True).astype({"category": str})
+    query.loc[0, "category"] = "None"
+    query.to_json(tmp_path / "query.jsonl", orient="records", lines=True)
+    test = pd.read_csv(custom_files["test"], dtype=str)
+    test.loc[0, "category"] = "None"
+    test.to_csv(tmp_path / "test.csv", index=False)
+
+    bench = load_files({"pool": tmp_path / "pool.csv", "query": tmp_path / "query.jsonl", "test": tmp_path / "test.csv"})
+    assert bench.pool["text"].tolist()[:len(words)] == words
+    assert "None" in bench.target_labels and bench.pool["label"].iloc[0] == "None"
+
+
+def test_labels_written_as_numbers_two_ways_are_refused(tmp_path, custom_files):
+    test = pd.read_csv(custom_files["test"])
+    test.assign(category=test["category"].astype(float)).to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(TaskselectError, match=r"test\.parquet: column 'category' has label '\d\.0' where .* has '\d'"):
+        load_files({**custom_files, "test": tmp_path / "test.parquet"})
+
+
+def test_broken_jsonl_names_the_line(custom_files):
+    lines = custom_files["query"].read_text().splitlines()
+    custom_files["query"].write_text("\n".join(lines[:5] + ['{"body": "x", "category": 1'] + lines[5:]) + "\n")
+    with pytest.raises(TaskselectError, match=r"query\.jsonl: line 6: not valid JSON"):
+        load_files(custom_files)

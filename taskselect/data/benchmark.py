@@ -160,25 +160,100 @@ def load_custom_benchmark(
     """Read the three sets from CSV, JSONL or Parquet files.
 
     Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
-    otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded.
+    otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded. Labels are
+    compared as text, so their spaces must fit together (see `check_label_spaces`).
     """
-    frames = {
-        role: _read_custom(Path(path), role, text_column, label_column)
-        for role, path in zip(ROLES, (pool, query, test))
-    }
-    test_labels = frames["test"]["label"].unique()
-    if len(test_labels) < 2:
-        raise TaskselectError(
-            f"{test}: column {label_column!r} holds one class only ({test_labels[0]!r}); "
-            "scoring needs at least 2"
-        )
+    paths = dict(zip(ROLES, (Path(pool), Path(query), Path(test))))
+    frames = {role: _read_custom(paths[role], role, text_column, label_column) for role in ROLES}
+    check_label_spaces(frames, paths, label_column)
     leaked = frames["pool"]["text"].map(normalize_text).isin(
         set(pd.concat([frames["query"]["text"], frames["test"]["text"]]).map(normalize_text))
     )
     if leaked.any():
         logger.warning("%s: %d pool rows repeat a query or test text", pool, int(leaked.sum()))
-    target_labels = sorted(set(frames["query"]["label"]) | set(test_labels))
+    target_labels = sorted(set(frames["query"]["label"]) | set(frames["test"]["label"]))
     return Benchmark("custom", frames["pool"], frames["query"], frames["test"], target_labels)
+
+
+def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], label_column: str) -> None:
+    """Refuse label sets that would make macro-F1 silently wrong.
+
+    - the same number written two ways (`0` and `0.0`, in one file or across files): as text
+      they are two classes, and a model trained on one never scores on the other;
+    - fewer than 2 test labels: macro-F1 needs at least 2 classes;
+    - a query label the test set never has: macro-F1 over the target labels would average in a
+      class whose F1 is 0 whatever the model does;
+    - a test label the pool never has: no selection can learn it, its F1 is 0 by construction.
+    """
+    spellings: dict[float, tuple[str, str]] = {}
+    for role in ROLES:
+        for label in frames[role]["label"].unique():
+            value = _as_number(label)
+            if value is None:
+                continue
+            first = spellings.setdefault(value, (role, label))
+            if first[1] != label:
+                raise TaskselectError(
+                    f"{paths[role]}: column {label_column!r} has label {label!r} where {paths[first[0]]} has "
+                    f"{first[1]!r}: labels are compared as text, write the same class the same way in every file"
+                )
+    labels = {role: frames[role]["label"].value_counts() for role in ROLES}
+    if len(labels["test"]) < 2:
+        raise TaskselectError(
+            f"{paths['test']}: column {label_column!r} holds one class only ({labels['test'].index[0]!r}); "
+            "scoring needs at least 2"
+        )
+    for role, other, why in (
+        ("query", "test", "macro-F1 would average in a class the test set cannot score"),
+        ("test", "pool", "no selection can learn it (its F1 would be 0 by construction)"),
+    ):
+        absent = labels[role].index.difference(labels[other].index)
+        if len(absent):
+            label = absent[0]
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise TaskselectError(
+                f"{paths[role]}: column {label_column!r}: label {label!r} ({labels[role][label]} rows){more} "
+                f"never occurs in {paths[other]}: {why}"
+            )
+
+
+def _as_number(label: str) -> float | None:
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _describe(value) -> str:
+    """How a bad cell is named in an error: empty, or its type and a short repr."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "an empty cell"
+    if isinstance(value, str):
+        return repr(value) if value else "an empty cell"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        kind = "a list"
+    elif isinstance(value, (bool, np.bool_)):
+        kind = "the boolean"
+    elif isinstance(value, (int, float, np.number)):
+        kind = "the number"
+    else:
+        kind = f"a {type(value).__name__}"
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return f"{kind} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _label_text(value) -> str | None:
+    """A label as text (JSON and Parquet may hold numbers); None where no label is given."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return None if value is None else str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return None if value != value else str(float(value))
+    return None
 
 
 def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> pd.DataFrame:
@@ -195,16 +270,18 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> 
     bad_text = ~texts.map(lambda t: isinstance(t, str) and bool(t.strip()))
     if bad_text.any():
         row = int(np.argmax(bad_text.to_numpy()))
-        value = texts.iloc[row]
-        got = "an empty cell" if value is None or value != value else repr(value)
         raise TaskselectError(
-            f"{path}: column {text_column!r}, row {row + 1}: expected non-empty text, got {got}"
+            f"{path}: column {text_column!r}, row {row + 1}: expected non-empty text, "
+            f"got {_describe(texts.iloc[row])}"
         )
-    labels = frame[label_column]
-    missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
+    labels = frame[label_column].map(_label_text)
+    missing_label = labels.isna()
     if missing_label.any():
         row = int(np.argmax(missing_label.to_numpy()))
-        raise TaskselectError(f"{path}: column {label_column!r}, row {row + 1}: missing label")
+        raise TaskselectError(
+            f"{path}: column {label_column!r}, row {row + 1}: expected a label (text or number), "
+            f"got {_describe(frame[label_column].iloc[row])}"
+        )
 
     if "id" in frame.columns:
         ids = frame["id"].astype(str)
@@ -216,7 +293,7 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> 
         ids = [f"{role}:{row}" for row in range(1, len(frame) + 1)]
     sources = role
     if role == "pool" and "source" in frame.columns:
-        sources = frame["source"].fillna(role).astype(str)
+        sources = frame["source"].map(lambda s: _label_text(s) or role)
     return pd.DataFrame(
         {
             "id": ids,

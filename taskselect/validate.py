@@ -1,0 +1,105 @@
+"""What can be checked before a run writes anything, checked in one place.
+
+Every front end goes through here before its first write: `taskselect run` checks the whole run
+(building the benchmark in memory) before its Prefect flow starts, the prepare stage checks the
+benchmark it built against the selections to come before saving it (so a budget larger than the
+pool never replaces the previous run's prepared data, embeddings or index), and every stage
+command checks its parameters and options against what is already prepared. A problem is one
+TaskselectError line naming the parameter, option, file or column and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from taskselect.config import Params, SelectParams
+from taskselect.data import Benchmark, prepare_benchmark
+from taskselect.embedding import resolve_model_path
+from taskselect.errors import TaskselectError
+from taskselect.io import read_json
+from taskselect.selectors import make_selector, resolve_budget
+
+def parse_budget(text: str, option: str = "--budget") -> float | int:
+    """A budget given on the command line: a whole row count (`500`, `1e3`) or a fraction of the
+    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int)."""
+    try:
+        return SelectParams(budgets=[float(text)]).budgets[0]
+    except (ValueError, ValidationError) as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
+        raise TaskselectError(
+            f"{option} {text!r}: expected a row count (500) or a fraction of the pool in (0, 1] (0.05); {reason}"
+        ) from None
+
+
+def check_params(params: Params) -> None:
+    """Checks that need no data: each selector of select.methods accepts its section, the models
+    exist locally, and the directories to write into can be written."""
+    for method in params.select.methods:
+        make_selector(method, params.select)  # each selector checks its own parameters
+    resolve_model_path(params.embed.model)
+    if params.finetune.trainer == "transformer":
+        try:
+            resolve_model_path(params.finetune.transformer.model)
+        except TaskselectError as exc:
+            raise TaskselectError(str(exc).replace("embed.model", "finetune.transformer.model", 1)) from None
+    check_writable_dir(Path(params.embed.cache_dir), "embed.cache_dir")
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """`path` is, or can be made, a directory this process can write into (nothing is created)."""
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise TaskselectError(f"{path}: cannot create the directory ({what}): {existing} is a file")
+    if existing == path and not path.is_dir():
+        raise TaskselectError(f"{path}: expected a directory ({what}), found a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TaskselectError(f"{path}: not writable ({what}): no write permission on {existing}")
+
+
+def check_selections(budgets: list[float], pool_rows: int, source: str) -> None:
+    """Every budget fits a pool of `pool_rows` rows; source: where the pool comes from, named
+    in the error (your pool file, the benchmark, or the prepared data)."""
+    for budget in budgets:
+        try:
+            resolve_budget(budget, pool_rows)
+        except TaskselectError as exc:
+            raise TaskselectError(f"select.budgets: {exc} ({source})") from None
+
+
+def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
+    """The selections `select` plans can all be made from this benchmark's pool."""
+    source = "data.pool" if benchmark.task == "custom" else f"benchmark {benchmark.task}"
+    check_selections(select.budgets, len(benchmark.pool), source)
+
+
+def check_run(params: Params, data_dir: Path, out_dir: Path) -> Benchmark:
+    """Everything a whole run can check before its first write: the parameters, the data (the
+    benchmark is built in memory: files, columns, label spaces), the selections against the pool,
+    and the directories it writes into. Returns the benchmark."""
+    check_params(params)
+    check_writable_dir(data_dir, "--data-dir")
+    check_writable_dir(out_dir, "--out")
+    benchmark = prepare_benchmark(params.data)
+    check_benchmark(benchmark, params.select)
+    return benchmark
+
+
+def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = None) -> None:
+    """What a stage command can check before it writes: the parameters, and the selections
+    against the pool already prepared in `data_dir` (when there is one).
+
+    budgets: the budgets the command runs (default: select.budgets).
+    """
+    check_params(params)
+    check_writable_dir(data_dir, "--data-dir")
+    meta_path = data_dir / "prepared" / "benchmark.json"
+    if meta_path.is_file():
+        pool_rows = read_json(meta_path)["rows"]["pool"]
+        check_selections(params.select.budgets if budgets is None else budgets, pool_rows, str(data_dir / "prepared"))
