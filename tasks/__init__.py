@@ -14,6 +14,23 @@ import logging  # noqa: E402
 
 logging.getLogger("taskselect").setLevel(logging.INFO)
 
+
+class _UserErrorsInOneLine(logging.Filter):
+    """A TaskselectError (bad input or configuration) says everything in its one line: the run's
+    log keeps Prefect's line about it but not the traceback (the command prints it once, as
+    its `error:` line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from taskselect.errors import TaskselectError
+
+        if record.exc_info and isinstance(record.exc_info[1], TaskselectError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_name).addFilter(_UserErrorsInOneLine())
+
 from tasks.artifacts import publish_results, publish_sweep  # noqa: E402
 from tasks.caching import run_cached  # noqa: E402
 from tasks.stages import (  # noqa: E402

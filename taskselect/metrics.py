@@ -36,8 +36,8 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
     y_pred = np.asarray(y_pred, dtype=str)
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     warnings = []
-    predicted = np.unique(y_pred)
-    if predicted.size == 1 and len(labels) > 1:
+    predicted = np.unique(y_pred).tolist()
+    if len(predicted) == 1 and len(labels) > 1:
         warnings.append(f"every test row is predicted {predicted[0]!r}: the model learnt one class only "
                         f"(the selection holds one of the {len(labels)} target labels?), macro-F1 scores a constant model")
         log.warning(warnings[-1])

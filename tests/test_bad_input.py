@@ -407,3 +407,14 @@ def test_bad_input_is_one_clear_line_and_touches_nothing(case, workspace, capsys
         assert fragment in errors[0], errors[0]
     assert state(workspace) == before
     assert not (workspace / "sel").exists()
+
+
+def test_a_model_that_predicts_one_class_is_scored_with_a_warning(caplog):
+    """A one-class selection trains a constant model: its macro-F1 is reported (it is that
+    selection's true score) but never silently: metrics.json carries the warning, and it is logged."""
+    from taskselect.metrics import classification_metrics
+
+    scored = classification_metrics(["pos", "neg", "neg", "neu"], ["neg"] * 4, ["neg", "neu", "pos"])
+    assert scored["warnings"] and "every test row is predicted 'neg'" in scored["warnings"][0]
+    assert any(r.levelname == "WARNING" and "one class only" in r.getMessage() for r in caplog.records)
+    assert classification_metrics(["pos", "neg"], ["pos", "neg"], ["neg", "pos"])["warnings"] == []

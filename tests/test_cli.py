@@ -107,3 +107,19 @@ def test_params_command_shows_overrides(tmp_path):
     assert result.returncode == 0
     assert "alpha: 0.25" in result.stdout
     assert os.access(BIN / "taskselect", os.X_OK)
+
+
+def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embedding_cache):
+    """A TaskselectError raised in a Prefect task (TSDS may not lower alpha, and alpha 1 puts the
+    mass on at most one row per query, fewer than the budget) is one `error:` line, without
+    Prefect's tracebacks of the task and the flow."""
+    result = taskselect(
+        "run", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *user_files(files),
+        "--methods", "tsds", "--budgets", "30", "-S", f"embed.cache_dir={embedding_cache}",
+        "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "select.tsds.alpha=1",
+        "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, output
+    assert "Traceback" not in output, output
+    assert len(errors) == 1 and "lower_alpha=true" in errors[0], output
