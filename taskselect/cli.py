@@ -62,12 +62,11 @@ def _params(params_file: Path | None, overrides: list[str] | None, **shortcuts) 
 def _runs(params: Params, method: str | None, budget: str | None, seed: int | None, data_dir: Path):
     """The runs a stage command makes (its --method/--budget/--seed within params), once the
     parameters and options are checked against the prepared data."""
-    from taskselect.selectors import METHODS
     from taskselect.stages import Run, plan_runs
     from taskselect.validate import check_stage, parse_budget
 
-    if method is not None and method not in METHODS:
-        raise TaskselectError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+    if method is not None and method not in registered_methods():
+        raise TaskselectError(f"--method {method!r}: expected one of {', '.join(registered_methods())}")
     wanted_budget = parse_budget(budget) if budget is not None else None
     check_stage(params, data_dir, budgets=None if wanted_budget is None else [wanted_budget])
     if method is not None and budget is not None and seed is not None:
@@ -134,7 +133,6 @@ def prepare(params_file: ParamsFile = None, overrides: Overrides = None, data_di
             target: Target = None, pool: Pool = None, query: Query = None, test: Test = None) -> None:
     """Build the benchmark (or read your pool/query/test files) into DATA_DIR/prepared."""
     from taskselect import stages
-
     from taskselect.validate import check_params, check_writable_dir
 
     _log_to_console()
@@ -149,7 +147,6 @@ def prepare(params_file: ParamsFile = None, overrides: Overrides = None, data_di
 def embed(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data")) -> None:
     """Embed pool, query and test texts (cached by content)."""
     from taskselect import stages
-
     from taskselect.validate import check_stage
 
     _log_to_console()
@@ -162,7 +159,6 @@ def embed(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
 def index(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data")) -> None:
     """Index the pool embeddings with faiss."""
     from taskselect import stages
-
     from taskselect.validate import check_stage
 
     _log_to_console()
@@ -212,7 +208,6 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
            out: OutDir = Path("data/results")) -> None:
     """Collect every run's scores into OUT (results.json, metrics, plot), print the table, log to MLflow."""
     from taskselect import stages, tracking, versioning
-
     from taskselect.validate import check_stage, check_writable_dir
 
     _log_to_console()
@@ -302,11 +297,9 @@ def select_embeddings(
     import time
 
     from taskselect.index import build_index, unit_rows
-    from taskselect.io import write_json, write_npy
+    from taskselect.io import read_npy, write_json, write_npy
     from taskselect.selectors import TSDSSelector
     from taskselect.selectors.tsds import check_embeddings
-
-    from taskselect.io import read_npy
     from taskselect.validate import check_writable_dir
 
     _log_to_console()

@@ -22,6 +22,7 @@ from taskselect.errors import TaskselectError
 from taskselect.io import read_json
 from taskselect.selectors import make_selector, resolve_budget
 
+
 def parse_budget(text: str, option: str = "--budget") -> float | int:
     """A budget given on the command line: a whole row count (`500`, `1e3`) or a fraction of the
     pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int)."""
@@ -79,16 +80,14 @@ def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
     check_selections(select.budgets, len(benchmark.pool), source)
 
 
-def check_run(params: Params, data_dir: Path, out_dir: Path) -> Benchmark:
+def check_run(params: Params, data_dir: Path, out_dir: Path) -> None:
     """Everything a whole run can check before its first write: the parameters, the data (the
     benchmark is built in memory: files, columns, label spaces), the selections against the pool,
-    and the directories it writes into. Returns the benchmark."""
+    and the directories it writes into."""
     check_params(params)
     check_writable_dir(data_dir, "--data-dir")
     check_writable_dir(out_dir, "--out")
-    benchmark = prepare_benchmark(params.data)
-    check_benchmark(benchmark, params.select)
-    return benchmark
+    check_benchmark(prepare_benchmark(params.data), params.select)
 
 
 def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = None) -> None:
