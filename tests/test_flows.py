@@ -49,12 +49,16 @@ def test_outputs_are_current_until_an_input_or_an_output_changes(indexed):
 
 
 def test_new_code_for_a_stage_makes_its_outputs_stale(indexed, tmp_path, monkeypatch):
-    package = tmp_path / "taskselect"
-    package.mkdir()
-    shutil.copy(stages.PACKAGE / "index.py", package / "index.py")
-    monkeypatch.setattr(stages, "PACKAGE", package)
+    from taskselect.codedeps import PACKAGE
+
+    assert PACKAGE / "index.py" in stages.stage_code("index")
+    code = tmp_path / "taskselect" / "index.py"  # a copy of the stage's code, to change
+    code.parent.mkdir()
+    shutil.copy(PACKAGE / "index.py", code)
+    monkeypatch.setattr(stages, "stage_code", lambda stage: (code,))
+    stages.index(IndexParams(), indexed)
     assert stages.outputs_current("index", IndexParams(), indexed)
-    with open(package / "index.py", "a") as fh:
+    with open(code, "a") as fh:
         fh.write("# a changed index\n")
     assert not stages.outputs_current("index", IndexParams(), indexed)
 

@@ -1,11 +1,15 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from taskselect.index import build_index, read_index, write_index
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.selectors import resolve_budget
 from taskselect.selectors.tsds import TSDSSelector
+from taskselect import stages
+from taskselect.config import EvaluateParams, FinetuneParams
 from taskselect.errors import TaskselectError
+from taskselect.io import write_json, write_npy, write_parquet
 from taskselect.trainers import Examples, HeadTrainer
 
 
@@ -16,7 +20,7 @@ def blobs(n=60, seed=0):
     labels = np.array(["negative", "neutral", "positive", "sms:spam"])[rng.integers(0, 4, n)]
     x = centres[np.searchsorted(["negative", "neutral", "positive", "sms:spam"], labels)] + rng.normal(size=(n, 8))
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-    return Examples(texts=[""] * n, embeddings=x, labels=labels)
+    return Examples(embeddings=x, labels=labels)
 
 
 def test_head_learns_and_round_trips(tmp_path):
@@ -29,8 +33,26 @@ def test_head_learns_and_round_trips(tmp_path):
     np.testing.assert_array_equal(HeadTrainer.load(tmp_path).predict_scores(test), head.predict_scores(test))
 
 
+def test_the_head_stages_read_embeddings_and_no_texts(tmp_path):
+    """The head consumes embeddings: finetune and evaluate run with no pool file and a test file
+    without a text column."""
+    ws = stages.Workspace(tmp_path / "data")
+    train, test = blobs(200, 0), blobs(100, 1)
+    write_npy(ws.embedding("pool"), train.embeddings)
+    write_npy(ws.embedding("test"), test.embeddings)
+    run = stages.Run("random", 0.5, 0)
+    rows = np.arange(0, 200, 2)
+    write_parquet(ws.selection(run) / "selection.parquet",
+                  pd.DataFrame({"pool_row": rows, "label": train.labels[rows], "count": 1}))
+    write_parquet(ws.prepared / "test.parquet", pd.DataFrame({"label": test.labels}))
+    write_json(ws.prepared / "benchmark.json", {"task": "blobs", "target_labels": ["negative", "neutral", "positive"]})
+    trained = stages.finetune(FinetuneParams(), run, ws)
+    metrics = stages.evaluate(EvaluateParams(n_boot=20), run, ws)
+    assert trained["n_train"] == 100 and metrics["f1_macro"] > 0.8
+
+
 def test_a_single_label_selection_predicts_that_label():
-    only = Examples(texts=["a", "b"], embeddings=np.ones((2, 3), np.float32), labels=np.array(["positive"] * 2))
+    only = Examples(embeddings=np.ones((2, 3), np.float32), labels=np.array(["positive"] * 2))
     head = HeadTrainer().fit(only)
     assert head.classes_ == ["positive"] and head.predict_scores(only).shape == (2, 1)
 

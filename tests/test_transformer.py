@@ -25,8 +25,8 @@ def tweets_and_questions():
     texts = tweets + questions
     order = np.random.default_rng(0).permutation(120)
     texts, labels = [texts[i] for i in order], labels[order]
-    empty = np.zeros((120, 1), np.float32)  # the transformer reads texts only
-    return Examples(texts[:80], empty[:80], labels[:80]), Examples(texts[80:], empty[80:], labels[80:])
+    assert TransformerTrainer.consumes == "texts"  # so the stages load no embeddings for it
+    return Examples(texts=texts[:80], labels=labels[:80]), Examples(texts=texts[80:], labels=labels[80:])
 
 
 def tiny(**overrides) -> TransformerTrainer:
@@ -56,7 +56,7 @@ def test_the_same_seed_gives_the_same_model(tweets_and_questions):
     train, test = tweets_and_questions
     a, b = tiny(max_steps=1, val_fraction=0).fit(train), tiny(max_steps=1, val_fraction=0).fit(train)
     assert a.history_["step_loss"] == b.history_["step_loss"]
-    few = Examples(test.texts[:8], test.embeddings[:8])
+    few = Examples(texts=test.texts[:8])
     np.testing.assert_allclose(a.predict_scores(few), b.predict_scores(few), atol=1e-6)
 
 
@@ -92,6 +92,8 @@ def test_finetune_and_evaluate_stages_run_the_transformer(tmp_path, embedding_ca
     run = stages.Run("full", 1.0, 0)
     selected = stages.select(params.select, run, ws)
     assert selected["n_on_task"] == 50 and selected["target_share"] == pytest.approx(50 / 80)
+    for split in ("pool", "test"):  # the transformer consumes texts: its stages read no embeddings
+        ws.embedding(split).unlink()
     trained = stages.finetune(params.finetune, run, ws)
     assert trained["trainer"] == "transformer" and trained["history"]["steps"] == 2
     assert set(trained["classes"]) >= {"sms:ham"}

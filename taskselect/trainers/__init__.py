@@ -8,7 +8,7 @@ from pathlib import Path
 
 from taskselect.config import FinetuneParams
 from taskselect.errors import TaskselectError
-from taskselect.trainers.base import Examples, Trainer
+from taskselect.trainers.base import Consumes, Examples, Trainer
 from taskselect.trainers.head import HeadTrainer
 
 # Imported on first use: the transformer trainer pulls in torch (seconds), the head does not.
@@ -35,4 +35,4 @@ def load_trainer(name: str, directory: str | os.PathLike) -> Trainer:
     return trainer_class(name).load(directory)
 
 
-__all__ = ["Examples", "HeadTrainer", "TRAINERS", "Trainer", "load_trainer", "make_trainer", "trainer_class"]
+__all__ = ["Consumes", "Examples", "HeadTrainer", "TRAINERS", "Trainer", "load_trainer", "make_trainer", "trainer_class"]

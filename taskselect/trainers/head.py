@@ -21,6 +21,8 @@ class HeadTrainer:
     seed: kept for the trainer interface (L-BFGS itself is deterministic).
     """
 
+    consumes = "embeddings"
+
     def __init__(self, C: float = 10.0, max_iter: int = 1000, seed: int = 0):
         self.C = C
         self.max_iter = max_iter

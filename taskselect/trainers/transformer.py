@@ -84,6 +84,8 @@ class TransformerTrainer:
     seed: seeds the head's initialisation, dropout, the validation split and the batch order.
     """
 
+    consumes = "texts"
+
     def __init__(
         self,
         model: str = "all-MiniLM-L6-v2",
