@@ -18,7 +18,8 @@ from taskselect.errors import TaskselectError
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss"]
+Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss", "mates",
+                 "negcliploss"]
 Budget = Annotated[
     float,
     Field(
@@ -214,13 +215,19 @@ class LossParams(_Section):
     l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
 
 
+# Sections defined beside their selectors; imported here, after everything taskselect.selectors reads.
+from taskselect.selectors.filtering import FilterParams  # noqa: E402
+from taskselect.selectors.mates import MatesParams  # noqa: E402
+from taskselect.selectors.negcliploss import NegCLIPLossParams  # noqa: E402
+
+
 class SelectParams(_Section):
     """Which selections to make."""
 
     methods: list[Method] = Field(
         ["tsds", "random", "full"], min_length=1,
         description="Selection methods to compare: tsds, random, full, knn, knn-uniform, knn-kde, "
-        "dsir, kcenter, s2l, loss.",
+        "dsir, kcenter, s2l, loss, mates, negcliploss.",
     )
     budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
     seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
@@ -232,6 +239,9 @@ class SelectParams(_Section):
     kcenter: KCenterParams = Field(default_factory=KCenterParams)
     s2l: S2LParams = Field(default_factory=S2LParams)
     loss: LossParams = Field(default_factory=LossParams)
+    mates: MatesParams = Field(default_factory=MatesParams)
+    negcliploss: NegCLIPLossParams = Field(default_factory=NegCLIPLossParams)
+    filter: FilterParams = Field(default_factory=FilterParams)
 
     @field_validator("budgets")
     @classmethod

@@ -26,7 +26,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import CORPUS_METHODS, Corpus, Selector, budget_label, make_selector, resolve_budget
+from taskselect.selectors import CORPUS_METHODS, Corpus, Selector, budget_label, filtered, make_selector, resolve_budget
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
@@ -258,7 +258,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
     corpus = None
-    if run.method in CORPUS_METHODS:
+    if run.method in CORPUS_METHODS or (params.filter.method != "none" and filtered(run.method)):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())

@@ -4,18 +4,24 @@ choose training rows. `make_selector` builds any of them by name from the select
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
-from taskselect.config import Method, SelectParams
+from taskselect.config import Method
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import Corpus, Selection, Selector, budget_label, resolve_budget
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
+from taskselect.selectors.filtering import FilteredSelector
 from taskselect.selectors.kcenter import KCenterSelector
 from taskselect.selectors.knn import KNNDensitySelector, KNNSelector
 from taskselect.selectors.loss import LossSelector
+from taskselect.selectors.mates import MATESSelector
+from taskselect.selectors.negcliploss import NegCLIPLoss, NegCLIPLossSelector
 from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
+
+if TYPE_CHECKING:  # config imports this package's parameter sections
+    from taskselect.config import SelectParams
 
 
 def _knn_density(params: SelectParams, k: int, sigma: float) -> KNNDensitySelector:
@@ -36,21 +42,38 @@ REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
     "kcenter": lambda p: KCenterSelector(**p.kcenter.model_dump()),
     "s2l": lambda p: S2LSelector(**p.s2l.model_dump()),
     "loss": lambda p: LossSelector(**p.loss.model_dump()),
+    "mates": lambda p: MATESSelector(**p.mates.model_dump()),
+    "negcliploss": lambda p: NegCLIPLossSelector(**p.negcliploss.model_dump()),
 }
 METHODS: tuple[str, ...] = get_args(Method)
 # The selectors that read the Corpus (texts and labels), not only embeddings.
-CORPUS_METHODS = ("dsir", "s2l", "loss")
+CORPUS_METHODS = ("dsir", "s2l", "loss", "mates", "negcliploss")
+
+
+def filtered(method: str) -> bool:
+    """Whether select.filter applies to `method`: every one but the full pool, the reference."""
+    return method != "full"
+
+
+def with_filter(selector: Selector, method: str, params: SelectParams) -> Selector:
+    """`selector` behind select.filter (when it is set and applies to `method`)."""
+    if params.filter.method == "none" or not filtered(method):
+        return selector
+    scoring = params.negcliploss
+    scorer = NegCLIPLoss(scoring.batch_size, scoring.partitions, scoring.tau, symmetric=params.filter.symmetric)
+    return FilteredSelector(selector, scorer, params.filter.keep)
 
 
 def make_selector(method: str, params: SelectParams) -> Selector:
     """The selector named `method`, configured from its section of the select parameters."""
     if method not in REGISTRY:
         raise TaskselectError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    return REGISTRY[method](params)
+    return with_filter(REGISTRY[method](params), method, params)
 
 
 __all__ = [
-    "CORPUS_METHODS", "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
-    "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector",
-    "budget_label", "make_selector", "resolve_budget",
+    "CORPUS_METHODS", "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FilteredSelector", "FullSelector", "KCenterSelector",
+    "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector", "RandomSelector",
+    "S2LSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector", "budget_label", "make_selector", "resolve_budget",
+    "with_filter",
 ]
