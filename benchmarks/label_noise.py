@@ -25,6 +25,7 @@ import argparse
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
+from threadpoolctl import threadpool_limits
 
 from taskselect import stages
 from taskselect.bench import QualityBench, machine
@@ -92,13 +94,14 @@ def cleanlab_issues(embeddings: np.ndarray, labels: np.ndarray, C: float, seed: 
     except ImportError:
         return None
     classes, y = np.unique(labels.astype(str), return_inverse=True)
-    probs = cross_val_predict(LogisticRegression(C=C, max_iter=1000, random_state=seed), embeddings, y, cv=5,
-                              method="predict_proba")
+    with threadpool_limits(1):  # BLAS threads on a shared, loaded machine only slow each other down
+        probs = cross_val_predict(LogisticRegression(C=C, max_iter=1000, random_state=seed), embeddings, y, cv=5,
+                                  method="predict_proba")
     return np.flatnonzero(find_label_issues(y, probs))
 
 
 def run_target(bench: QualityBench, target: str, share: float) -> None:
-    out = OUT / target
+    out = bench.out_dir / target
     params = bench._params(target, {"select.methods": list(METHODS), "select.budgets": list(bench.budgets),
                                     "select.seeds": list(bench.seeds), "finetune.trainer": "head"})
     clean = bench._workspace(params)
@@ -141,7 +144,7 @@ def render(out: Path) -> str:
     targets = [t for t in TARGETS if (out / t / "noise.json").is_file()]
     lines = [
         "## Label noise: the negCLIPLoss filter in front of the selectors", "",
-        "`flock /work/bench.lock .venv/bin/python benchmarks/label_noise.py -S embed.cache_dir=/work/cache/embeddings` "
+        f"`flock /work/bench.lock .venv/bin/python benchmarks/label_noise.py {' '.join(meta['args'])}` "
         "(records under benchmarks/label_noise/). A seeded 20% of each target's pool gets another label of its own "
         "source; tsds, knn, dsir and random select 5% of the pool from the clean pool, the noisy pool, and the noisy "
         "pool behind `select.filter: {method: negcliploss, keep: 0.8}`; the head trainer learns the selected rows' "
@@ -186,7 +189,7 @@ def render(out: Path) -> str:
 
 
 def write_section(markdown: Path, body: str) -> None:
-    text = markdown.read_text()
+    text = markdown.read_text() if markdown.is_file() else "# Benchmarks\n"
     block = f"{BEGIN}\n{body}{END}"
     if BEGIN in text:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
@@ -203,19 +206,22 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.05)
     parser.add_argument("--share", type=float, default=0.2)
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=OUT, help="Records.")
+    parser.add_argument("--data-dir", type=Path, default=Path("data/label_noise"), help="Artifacts, one workspace per target.")
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--render-only", action="store_true", help="Only rewrite the section from the records.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:
-        bench = QualityBench(load_params(None, args.overrides), OUT, Path("data/bench"), targets=tuple(args.targets.split(",")),
+        bench = QualityBench(load_params(None, args.overrides), args.out, args.data_dir, targets=tuple(args.targets.split(",")),
                              budgets=(args.budget,), seeds=tuple(int(s) for s in args.seeds.split(",")))
         load_before, started = os.getloadavg()[0], time.perf_counter()
         for target in bench.targets:
             run_target(bench, target, args.share)
-        write_json(OUT / "bench.json", {"machine": machine(), "seconds": round(time.perf_counter() - started, 1),
+        write_json(args.out / "bench.json", {"machine": machine(), "args": sys.argv[1:], "seconds": round(time.perf_counter() - started, 1),
                                         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
                                         "finished": time.strftime("%Y-%m-%d %H:%M")})
-    write_section(Path("BENCHMARKS.md"), render(OUT))
+    write_section(args.markdown, render(args.out))
 
 
 if __name__ == "__main__":

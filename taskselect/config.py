@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
+from taskselect import selectors  # the registry select's parameters are built from
 from taskselect.errors import TaskselectError
+from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss", "mates",
-                 "negcliploss"]
 Budget = Annotated[
     float,
     Field(
@@ -28,10 +28,6 @@ Budget = Annotated[
         "a fraction of the pool (0.05 = 5%).",
     ),
 ]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class DataParams(_Section):
@@ -114,142 +110,37 @@ class IndexParams(_Section):
     )
 
 
-class TSDSParams(_Section):
-    """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
-
-    alpha: float = Field(
-        0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
-    )
-    C: float = Field(1.0, gt=0, description="Distance scale against the diversity term.")
-    sigma: float = Field(
-        0.75, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
-    )
-    max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
-    kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
-    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
-    replace: bool = Field(
-        False,
-        description="Draw with replacement as the paper (duplicates possible); "
-        "False spends the whole budget on distinct rows.",
-    )
-    lower_alpha: bool = Field(
-        True,
-        description="Without replacement, when fewer rows than the budget have non-zero "
-        "probability: lower alpha until enough do (true) or stop with an error (false).",
-    )
-    kde_exact_max: int = Field(
-        50000,
-        ge=0,
-        description="Densities are exact while the queries' neighbours number at most this many "
-        "distinct rows; above, each row compares itself only with rows in its kde_nprobe "
-        "nearest k-means cells (approximate, much faster) (rows).",
-    )
-    kde_nprobe: int = Field(
-        8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
-    )
-
-
-class KNNParams(_Section):
-    """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
-
-    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
-
-
-class KNNUniformParams(_Section):
-    """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
-    (search settings, kde_k and replace come from select.tsds)."""
-
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
-                   "while they hold fewer distinct rows than the budget (without replacement).")
-
-
-class KNNKDEParams(_Section):
-    """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
-    their kernel density (search settings, kde_k and replace come from select.tsds)."""
-
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
-                   "while they hold fewer distinct rows than the budget (without replacement).")
-    sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
-
-
-class DSIRParams(_Section):
-    """dsir: importance resampling on hashed n-grams (Xie et al., NeurIPS 2023); reads texts."""
-
-    buckets: int = Field(10000, ge=1, description="Hash buckets of the n-gram features.")
-    ngrams: int = Field(2, ge=1, le=3, description="Longest n-gram counted (2: unigrams and bigrams).")
-    smoothing: float = Field(
-        1.0, gt=0, description="Pseudo-count added to every bucket of both bag-of-n-grams models (Laplace: 1)."
-    )
-
-
-class KCenterParams(_Section):
-    """kcenter: greedy k-center cover of the rows nearest the query set (diversity first)."""
-
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
-    )
-
-
-class S2LParams(_Section):
-    """s2l: SmallToLarge (Yang et al., NeurIPS 2024): k-means on a proxy model's loss
-    trajectories, the budget spread evenly over the clusters, near the query set; reads labels."""
-
-    epochs: int = Field(5, ge=1, description="Proxy model training epochs (length of each loss trajectory).")
-    clusters: int = Field(20, ge=1, description="k-means clusters of the trajectories.")
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries sampled from, per selected row."
-    )
-    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
-
-
-class LossParams(_Section):
-    """loss: rows near the query set whose proxy-model loss is neither trivially low nor
-    outlier-high (after "Cram Less to Fit More", Zhao et al. 2024); reads labels."""
-
-    low: float = Field(0.2, ge=0, lt=1, description="Rows below this quantile of loss are left out.")
-    high: float = Field(0.95, gt=0, le=1, description="Rows above this quantile of loss are left out.")
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
-    )
-    epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
-    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
-
-
-# Sections defined beside their selectors; imported here, after everything taskselect.selectors reads.
-from taskselect.selectors.filtering import FilterParams  # noqa: E402
-from taskselect.selectors.mates import MatesParams  # noqa: E402
-from taskselect.selectors.negcliploss import NegCLIPLossParams  # noqa: E402
-
-
-class SelectParams(_Section):
-    """Which selections to make."""
-
-    methods: list[Method] = Field(
-        ["tsds", "random", "full"], min_length=1,
-        description="Selection methods to compare: tsds, random, full, knn, knn-uniform, knn-kde, "
-        "dsir, kcenter, s2l, loss, mates, negcliploss.",
-    )
-    budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
-    seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
-    tsds: TSDSParams = Field(default_factory=TSDSParams)
-    knn: KNNParams = Field(default_factory=KNNParams)
-    knn_uniform: KNNUniformParams = Field(default_factory=KNNUniformParams)
-    knn_kde: KNNKDEParams = Field(default_factory=KNNKDEParams)
-    dsir: DSIRParams = Field(default_factory=DSIRParams)
-    kcenter: KCenterParams = Field(default_factory=KCenterParams)
-    s2l: S2LParams = Field(default_factory=S2LParams)
-    loss: LossParams = Field(default_factory=LossParams)
-    mates: MatesParams = Field(default_factory=MatesParams)
-    negcliploss: NegCLIPLossParams = Field(default_factory=NegCLIPLossParams)
-    filter: FilterParams = Field(default_factory=FilterParams)
-
-    @field_validator("budgets")
+class _SelectChecks(_Section):
+    @field_validator("budgets", check_fields=False)
     @classmethod
     def _budgets_are_counts_or_fractions(cls, budgets: list[float]) -> list[float]:
         for b in budgets:
             if b > 1 and b != int(b):
                 raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
         return [int(b) if b > 1 else b for b in budgets]
+
+
+def _select_params() -> type[_Section]:
+    """The select section, built from the selector registry: select.methods takes any registered
+    name, and each selector with parameters has its section (select.<name, - as _>)."""
+    registered = list(selectors.REGISTRY.values())
+    methods = tuple(s.name for s in registered)
+    fields: dict[str, Any] = {
+        "methods": (list[Literal[methods]], Field(
+            [s.name for s in registered if s.default], min_length=1,
+            description=f"Selection methods to compare: {', '.join(methods)}.",
+        )),
+        "budgets": (list[Budget], Field([0.05], min_length=1, description="Training-set sizes.")),
+        "seeds": (list[int], Field([0], min_length=1, description="Selection and training seeds.")),
+    }
+    fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
+    fields["filter"] = (selectors.FilterParams, Field(default_factory=selectors.FilterParams))
+    return create_model("SelectParams", __base__=_SelectChecks, __module__=__name__, __doc__="Which selections to make.",
+                        **fields)
+
+
+SelectParams = _select_params()
+Method = Literal[selectors.methods()]
 
 
 class HeadParams(_Section):

@@ -69,10 +69,14 @@ def test_a_wrong_label_scores_lower_than_the_texts_right_label(airline):
     flipped = pool["label"].iloc[clear].map({"positive": "negative", "negative": "positive"})
     both = pd.concat([pool, pool.iloc[clear].assign(label=flipped.to_numpy())], ignore_index=True)
     embeddings = np.vstack([x, x[clear]])
-    scores, facts = NegCLIPLoss().scores(q, embeddings, corpus_of(both, query), seed=0)
-    right, wrong = scores[clear], scores[len(pool):]
-    assert np.mean(right > wrong) > 0.8
-    assert facts["tau"] in NegCLIPLoss().taus and max(facts["tau_auc"].values()) > 0.5
+    # Both scorings: the paper's (text against labels and label against texts) and the filter's
+    # (text against labels). Other sentiment sources share these labels, so their prototypes mix
+    # domains and some tweets are ambiguous: most pairs, not all, must rank the right label first.
+    for scorer in (NegCLIPLoss(), NegCLIPLoss(symmetric=False)):
+        scores, facts = scorer.scores(q, embeddings, corpus_of(both, query), seed=0)
+        right, wrong = scores[clear], scores[len(pool):]
+        assert np.mean(right > wrong) > 0.75
+        assert facts["tau"] in scorer.taus and max(facts["tau_auc"].values()) > 0.5
 
 
 def test_filter_drops_mostly_flipped_rows_and_maps_the_choice_back_to_the_pool(airline):

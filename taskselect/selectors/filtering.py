@@ -18,20 +18,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from taskselect.errors import TaskselectError
+from taskselect.sections import Section
 from taskselect.selectors.base import Corpus, Selection, Selector, require_corpus
 from taskselect.selectors.negcliploss import NegCLIPLoss, top_share
 
 log = logging.getLogger(__name__)
 
 
-class FilterParams(BaseModel):
+class FilterParams(Section):
     """filter: leave out the pool rows whose label fits their text worst before any selector runs
     (not the full pool's reference run); reads labels."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     method: Literal["none", "negcliploss"] = Field(
         "none", description="'none', or 'negcliploss': rank the pool's text-label pairs by negCLIPLoss "

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, softmax
 from scipy.stats import spearmanr
@@ -49,7 +49,8 @@ from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import gumbel_top_k
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.tsds import check_embeddings
@@ -57,12 +58,10 @@ from taskselect.selectors.tsds import check_embeddings
 log = logging.getLogger(__name__)
 
 
-class MatesParams(BaseModel):
+class MatesParams(Section):
     """mates: MATES (Yu et al., NeurIPS 2024): a small model learns which rows lower the query set's
     loss when a proxy classifier takes a step on them, over rounds as the proxy trains on the
     selection; reads labels."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     rounds: int = Field(4, ge=1, description="Selection rounds; the proxy is refitted on the selection after each.")
     warmup: float = Field(
@@ -170,6 +169,7 @@ def standardised(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (values - mean) / (std if std > 0 else 1.0), mean, std
 
 
+@register("mates", MatesParams, reads="corpus")
 @dataclass
 class MATESSelector:
     """MATES over `rounds`, with a softmax proxy of the head trainer (needs a Corpus with labels;

@@ -24,8 +24,8 @@ with the batch's texts of *other* labels (and text i itself). Sums in log space 
 float64): at tau = 0.01, exp(S / tau) reaches e^100 and overflows float32.
 
 tau is tuned on the query set: its rows are pairs known to be right; each is scored with its
-own label and with a wrong one (another label of the query set), and the tau whose scores
-separate the two best (ROC AUC) is used.
+own label and with a wrong one (another label of the query set), in batches among a sample of
+pool rows, and the tau whose scores separate the two best (ROC AUC) is used.
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, register, require_corpus
 from taskselect.selectors.tsds import check_embeddings
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,10 @@ log = logging.getLogger(__name__)
 TAU_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
-class NegCLIPLossParams(BaseModel):
+class NegCLIPLossParams(Section):
     """negcliploss: keep the text-label pairs that match best against other labels (negCLIPLoss),
     then fill the budget with those nearest the query set (NormSim; Wang et al., 2024); reads labels.
-    Its scoring settings are also those of select.filter's negcliploss filter."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Its batches and tau are also those of select.filter's negcliploss filter."""
 
     keep: float = Field(
         0.3, gt=0, le=1,
@@ -189,19 +188,24 @@ class NegCLIPLoss:
         candidates = check_embeddings("candidates", candidates)
         prototypes = LabelPrototypes.of(candidates, corpus.pool_labels)
         info: dict = {"labels": int(prototypes.names.size)}
+        pool = prototypes.similarities(candidates, corpus.pool_labels, members=True)
         tau = self.tau
         if tau is None:
-            tau, info["tau_auc"] = self.tune_tau(query, corpus.query_labels, prototypes, seed)
-        s, own, column = prototypes.similarities(candidates, corpus.pool_labels, members=True)
-        scores = negclip_scores(s, own, column, tau, self.batch_size, self.partitions, np.random.default_rng(seed),
-                                self.symmetric)
+            tau, info["tau_auc"] = self.tune_tau(query, corpus.query_labels, prototypes, pool, seed)
+        scores = negclip_scores(*pool, tau, self.batch_size, self.partitions, np.random.default_rng(seed), self.symmetric)
         log.info("negCLIPLoss: %d pairs over %d labels, tau %g, scores %.3f to %.3f",
                  len(scores), prototypes.names.size, tau, scores.min(), scores.max())
         return scores, {**info, "tau": tau}
 
-    def tune_tau(self, query, query_labels, prototypes: LabelPrototypes, seed: int) -> tuple[float, dict | None]:
+    def tune_tau(self, query, query_labels, prototypes: LabelPrototypes, pool: tuple, seed: int,
+                 companions: int = 2000) -> tuple[float, dict | None]:
         """The tau of self.taus whose scores best separate the query rows with their own labels
-        from the same rows with a wrong label (ROC AUC), and each tau's AUC."""
+        from the same rows with a wrong label (ROC AUC), and each tau's AUC.
+
+        pool: the pool rows' (S, own, column) (LabelPrototypes.similarities); the query rows are
+        scored in batches among a seeded sample of `companions` pool rows, so their batches hold
+        the labels a pool row's do.
+        """
         labels = np.asarray(query_labels, dtype=str)
         known = np.isin(labels, prototypes.names)
         if np.unique(labels[known]).size < 2:
@@ -211,18 +215,20 @@ class NegCLIPLoss:
         labels = labels[known]
         rng = np.random.default_rng(seed)
         wrong = wrong_labels(labels, rng)
-        right_sims = prototypes.similarities(query, labels, members=False)
-        wrong_sims = prototypes.similarities(query, wrong, members=False)
+        sample = np.sort(rng.choice(len(pool[1]), min(companions, len(pool[1])), replace=False))
+        mixed = [[np.concatenate([part[sample], extra]) for part, extra in zip(pool, prototypes.similarities(query, y, members=False))]
+                 for y in (labels, wrong)]
         auc = {}
         for tau in self.taus:
             scored = [negclip_scores(*sims, tau, self.batch_size, self.partitions, np.random.default_rng(seed),
-                                     self.symmetric) for sims in (right_sims, wrong_sims)]
+                                     self.symmetric)[sample.size:] for sims in mixed]
             auc[tau] = float(roc_auc_score(np.r_[np.ones(len(labels)), np.zeros(len(labels))], np.concatenate(scored)))
         best = max(auc, key=lambda t: (auc[t], -t))
         log.info("negCLIPLoss: tau %g separates right from wrong query labels best (AUC %.3f)", best, auc[best])
         return best, {f"{t:g}": round(a, 4) for t, a in auc.items()}
 
 
+@register("negcliploss", NegCLIPLossParams, reads="corpus")
 @dataclass
 class NegCLIPLossSelector:
     """Keep the top `keep` share of the pool by negCLIPLoss, then the `size` rows of highest NormSim_p

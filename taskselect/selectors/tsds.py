@@ -24,16 +24,18 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, nearest, unit_rows
 from taskselect.io import atomic_path
-from taskselect.selectors.base import Selection
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, register
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
 log = logging.getLogger(__name__)
@@ -379,6 +381,42 @@ class TSDSPlan:
             raise TaskselectError(f"{path}: not a TSDS plan ({exc})") from None
 
 
+class TSDSParams(Section):
+    """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
+
+    alpha: float = Field(
+        0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
+    )
+    C: float = Field(1.0, gt=0, description="Distance scale against the diversity term.")
+    sigma: float = Field(
+        0.75, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
+    )
+    max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
+    kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
+    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    replace: bool = Field(
+        False,
+        description="Draw with replacement as the paper (duplicates possible); "
+        "False spends the whole budget on distinct rows.",
+    )
+    lower_alpha: bool = Field(
+        True,
+        description="Without replacement, when fewer rows than the budget have non-zero "
+        "probability: lower alpha until enough do (true) or stop with an error (false).",
+    )
+    kde_exact_max: int = Field(
+        50000,
+        ge=0,
+        description="Densities are exact while the queries' neighbours number at most this many "
+        "distinct rows; above, each row compares itself only with rows in its kde_nprobe "
+        "nearest k-means cells (approximate, much faster) (rows).",
+    )
+    kde_nprobe: int = Field(
+        8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
+    )
+
+
+@register("tsds", TSDSParams, default=True)
 @dataclass
 class TSDSSelector:
     """TSDS selection: KNN-KDE (sigma > 0) or KNN-Uniform (sigma = 0).
