@@ -37,7 +37,7 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, write_json
 from taskselect.plots import plot_f1_vs_budget
 from taskselect.report import summarize
-from taskselect.selectors import TSDSSelector, budget_label, methods, spec
+from taskselect.selectors import TSDSSelector, budget_label, methods, spec, with_filter
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class QualityBench:
         first = (params.select.budgets[0], params.select.seeds[0])
         runs = [r for r in stages.plan_runs(params.select)
                 if not (not spec(r.method).uses_budget and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
-        tsds = PlanOnceTSDS(**params.select.tsds.model_dump())
+        tsds = with_filter(PlanOnceTSDS(**params.select.tsds.model_dump()), "tsds", params.select)
         for i, run in enumerate(runs, 1):
             log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
             stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None)
@@ -175,10 +175,15 @@ class QualityBench:
             })
 
     def methods_part(self) -> None:
-        """The other selectors over the sweep's targets, budgets and seeds, into out_dir/methods."""
+        """The other selectors over the sweep's targets, budgets and seeds, into out_dir/methods; the
+        records of runs not made again (other methods, budgets or seeds) are kept."""
         for target in self.targets:
             params = self._sweep_params(target, self.other_methods)
-            self._run_all(params, self._workspace(params), self.out_dir / "methods" / target)
+            out = self.out_dir / "methods" / target
+            earlier = read_json(out / "results.json") if (out / "results.json").is_file() else []
+            records = self._run_all(params, self._workspace(params), out)
+            made = {(r["method"], r["budget"], r["seed"]) for r in records}
+            write_json(out / "results.json", [r for r in earlier if (r["method"], r["budget"], r["seed"]) not in made] + records)
 
     def ablation(self) -> None:
         base = self._params(self.ablation_target)
@@ -431,7 +436,8 @@ def _render_methods(out_dir: Path) -> list[str]:
             share = np.mean([r["target_share"] for r in rows])
             lines.append(f"| {method} | " + " | ".join(cells)
                          + f" | {share:.0%} | {np.mean([r['select_seconds'] for r in rows]):.1f} s |")
-        lines += ["", *_raised_k(records, read_json(out_dir / "methods" / t / "run.json")["params"]["select"])]
+        lines += ["", *_raised_k(records, read_json(out_dir / "methods" / t / "run.json")["params"]["select"]),
+                  *_influence_spearman(records)]
     if (out_dir / "dsir_agreement.json").is_file():
         lines += _render_dsir_agreement(read_json(out_dir / "dsir_agreement.json"))
     return lines
@@ -448,6 +454,19 @@ def _raised_k(records: list[dict], select: dict) -> list[str]:
         return []
     return ["The queries' k nearest rows held fewer distinct rows than the budget, so k was raised: " + "; ".join(
         f"{method} {k} -> {reached} at {budget_label(b)}" for method, k, reached, b in sorted(raised)) + ".", ""]
+
+
+def _influence_spearman(records: list[dict]) -> list[str]:
+    """A sentence with MATES's influence model's Spearman correlation on held-out probes per budget."""
+    by_budget: dict[float, list[float]] = {}
+    for r in records:
+        if r["method"] == "mates" and r["select_info"].get("spearman") is not None:
+            by_budget.setdefault(r["budget"], []).append(r["select_info"]["spearman"])
+    if not by_budget:
+        return []
+    return ["mates: its influence model's Spearman correlation with the oracle on held-out probes (mean over "
+            "rounds, then mean ± std over seeds): " + "; ".join(
+                f"{np.mean(v):.3f} ± {np.std(v):.3f} at {budget_label(b)}" for b, v in sorted(by_budget.items())) + ".", ""]
 
 
 def _render_dsir_agreement(found: dict) -> list[str]:

@@ -134,6 +134,7 @@ def _select_params() -> type[_Section]:
         "seeds": (list[int], Field([0], min_length=1, description="Selection and training seeds.")),
     }
     fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
+    fields["filter"] = (selectors.FilterParams, Field(default_factory=selectors.FilterParams))
     return create_model("SelectParams", __base__=_SelectChecks, __module__=__name__, __doc__="Which selections to make.",
                         **fields)
 

@@ -27,7 +27,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import Corpus, Selector, budget_label, spec
+from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
 from taskselect.validate import check_benchmark
@@ -267,12 +267,12 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
     corpus = None
-    if selector_spec.reads_corpus:
+    if selector_spec.reads_corpus or filtered(run.method, params):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
     with timed(ws, f"select-{run.slug}") as facts:
-        selection = (selector or selector_spec.build(params)).select(
+        selection = (selector or make_selector(run.method, params)).select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
         # Wall times go with the timing, not into selection.json: a DVC output must not change

@@ -34,11 +34,11 @@ def params_file_problems(path: Path = ROOT / "params.yaml") -> list[str]:
 
 
 def dvc_select_problems(path: Path = ROOT / "dvc.yaml") -> list[str]:
-    """Where the select stage's params in `path` differ from the registry's sections: a stage
-    must rerun when any selector's section changes, and only then."""
+    """Where the select stage's params in `path` differ from the registry's sections and the filter
+    in front of every selector: a stage must rerun when any of them changes, and only then."""
     from taskselect.selectors import REGISTRY
 
     listed = yaml.safe_load(Path(path).read_text())["stages"]["select"]["params"]
-    wanted = [f"select.{s.section}" for s in REGISTRY.values() if s.section is not None]
+    wanted = [f"select.{s.section}" for s in REGISTRY.values() if s.section is not None] + ["select.filter"]
     return ([f"{p}: missing from the select stage's params" for p in wanted if p not in listed]
             + [f"{p}: not a selector's section" for p in listed if p not in wanted])

@@ -39,15 +39,20 @@ from taskselect.selectors import dsir  # noqa: F401
 from taskselect.selectors import kcenter  # noqa: F401
 from taskselect.selectors import s2l  # noqa: F401
 from taskselect.selectors import loss  # noqa: F401
+from taskselect.selectors import mates  # noqa: F401
+from taskselect.selectors import negcliploss  # noqa: F401
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import (
     REGISTRY, Corpus, Selection, Selector, SelectorSpec, budget_label, register, resolve_budget,
 )
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
+from taskselect.selectors.filtering import FilteredSelector, FilterParams
 from taskselect.selectors.kcenter import KCenterSelector
 from taskselect.selectors.knn import KNNDensitySelector, KNNSelector
 from taskselect.selectors.loss import LossSelector
+from taskselect.selectors.mates import MATESSelector
+from taskselect.selectors.negcliploss import NegCLIPLoss, NegCLIPLossSelector
 from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
@@ -67,13 +72,29 @@ def spec(method: str) -> SelectorSpec:
     return REGISTRY[method]
 
 
+def filtered(method: str, params: SelectParams) -> bool:
+    """Whether select.filter is set and applies to `method`: every selector that uses the budget
+    (not the full pool, the reference)."""
+    return params.filter.method != "none" and spec(method).uses_budget
+
+
+def with_filter(selector: Selector, method: str, params: SelectParams) -> Selector:
+    """`selector` behind select.filter, when it applies to `method` (it then needs a Corpus)."""
+    if not filtered(method, params):
+        return selector
+    scoring = params.negcliploss
+    scorer = NegCLIPLoss(scoring.batch_size, scoring.partitions, scoring.tau, symmetric=params.filter.symmetric)
+    return FilteredSelector(selector, scorer, params.filter.keep)
+
+
 def make_selector(method: str, params: SelectParams) -> Selector:
-    """The selector named `method`, configured from the select parameters."""
-    return spec(method).build(params)
+    """The selector named `method`, configured from the select parameters (behind select.filter)."""
+    return with_filter(spec(method).build(params), method, params)
 
 
 __all__ = [
-    "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
-    "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan",
-    "TSDSSelector", "budget_label", "make_selector", "methods", "register", "resolve_budget", "spec",
+    "REGISTRY", "Corpus", "DSIRSelector", "FilterParams", "FilteredSelector", "FullSelector", "KCenterSelector",
+    "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector", "RandomSelector",
+    "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label", "filtered",
+    "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
 ]
