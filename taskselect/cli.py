@@ -20,6 +20,7 @@ from taskselect.errors import TaskselectError
 from taskselect.report import baselines, comparison_rows, summarize
 from taskselect.selectors import methods as registered_methods, spec
 from taskselect.selectors.tsds import TSDSParams
+from taskselect.lock import workspace_lock
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
@@ -140,7 +141,8 @@ def prepare(params_file: ParamsFile = None, overrides: Overrides = None, data_di
     check_params(params)
     check_writable_dir(data_dir, "--data-dir")
     # the budgets are checked against the pool prepare builds, before it replaces the last one
-    stages.prepare(params.data, stages.Workspace(data_dir), select=params.select)
+    with workspace_lock(data_dir):
+        stages.prepare(params.data, stages.Workspace(data_dir), select=params.select)
 
 
 @app.command()
@@ -152,7 +154,8 @@ def embed(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     _log_to_console()
     params = _params(params_file, overrides)
     check_stage(params, data_dir)
-    stages.embed(params.embed, stages.Workspace(data_dir))
+    with workspace_lock(data_dir):
+        stages.embed(params.embed, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -164,7 +167,8 @@ def index(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     _log_to_console()
     params = _params(params_file, overrides)
     check_stage(params, data_dir)
-    stages.index(params.index, stages.Workspace(data_dir))
+    with workspace_lock(data_dir):
+        stages.index(params.index, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -175,8 +179,10 @@ def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed, data_dir):
-        stages.select(params.select, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed, data_dir)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.select(params.select, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -187,8 +193,10 @@ def finetune(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed, data_dir):
-        stages.finetune(params.finetune, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed, data_dir)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.finetune(params.finetune, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -199,8 +207,10 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed, data_dir):
-        stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed, data_dir)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -214,7 +224,8 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
     params = _params(params_file, overrides)
     check_stage(params, data_dir)
     check_writable_dir(out, "--out")
-    records = stages.report(params, stages.Workspace(data_dir), out)
+    with workspace_lock(data_dir):
+        records = stages.report(params, stages.Workspace(data_dir), out)
     print_results(records)
     if params.track.enabled:
         root = versioning.dvc_project(data_dir)
@@ -374,7 +385,8 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     from flows.pipeline import pipeline
 
     runner = task_runner(cluster, workers)
-    records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
+    with workspace_lock(data_dir):  # before Prefect starts: a refusal is one line (the flow nests in it)
+        records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)
     console.print(f"results: {out / 'results.json'}")
 

@@ -14,6 +14,7 @@ from taskselect import stages
 from taskselect.config import load_params
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
+from taskselect.io import read_json
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 
 
@@ -128,6 +129,9 @@ def test_the_pipeline_on_a_dask_cluster_gives_the_in_process_results(cluster, tm
     # every task ran on the cluster, on both workers: the shards, then select, finetune and evaluate per run
     assert len(tasks) >= n_shards + 3 * len(on_dask) and len({t["worker"] for t in tasks}) == 2
     assert len(shard_files(tmp_path / "dask" / "cache")) == n_shards
+    for ws in (threads, dask):  # the shards were embedded by tasks of their own, and counted
+        timing = read_json(ws.timing("embed"))
+        assert (timing["shards"], timing["shards_embedded"]) == (n_shards, n_shards) and timing["embedded"] > 0
     for split in stages.SPLITS:
         np.testing.assert_array_equal(np.load(dask.embedding(split)), np.load(threads.embedding(split)))
     assert untimed(on_dask) == untimed(in_process)
@@ -136,3 +140,35 @@ def test_the_pipeline_on_a_dask_cluster_gives_the_in_process_results(cluster, tm
                                       pd.read_parquet(threads.selection(run) / "selection.parquet"))
     np.testing.assert_array_equal(np.load(dask.selection(stages.Run("tsds", 0.1, 0)) / "probs.npy"),
                                   np.load(threads.selection(stages.Run("tsds", 0.1, 0)) / "probs.npy"))
+
+
+def test_training_in_a_dask_worker_gives_the_in_process_model_byte_for_byte(cluster, tmp_path):
+    """A Dask worker has one BLAS thread, this process as many as it has cores; a logistic
+    regression on 20 labels sums in another order with two threads. The numeric stages run with
+    a fixed number of threads, so where a model is trained does not change it."""
+    from distributed import Client
+
+    from taskselect.config import FinetuneParams
+    from taskselect.data import Benchmark
+    from taskselect.io import write_npy, write_parquet
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = np.argmax(vectors @ rng.normal(size=(384, 20)) + 0.5 * rng.gumbel(size=(2000, 20)), axis=1)
+    pool = pd.DataFrame({"id": [f"r{i}" for i in range(2000)], "text": "t", "label": [f"l{c}" for c in labels],
+                         "source": "s"})
+    run = stages.Run("full", 1.0, 0)
+    workspaces = {}
+    for name in ("here", "worker"):
+        ws = workspaces[name] = stages.Workspace(tmp_path / name)
+        Benchmark("synthetic", pool, pool.head(10), pool.tail(10), sorted(pool["label"].unique())).save(ws.prepared)
+        for split, rows in (("pool", slice(None)), ("query", slice(0, 10)), ("test", slice(-10, None))):
+            write_npy(ws.embedding(split), vectors[rows])
+        write_parquet(ws.selection(run) / "selection.parquet", pd.DataFrame({"pool_row": np.arange(2000), "count": 1}))
+
+    stages.finetune(FinetuneParams(), run, workspaces["here"])
+    with Client(cluster) as client:
+        client.submit(stages.finetune, FinetuneParams(), run, workspaces["worker"], pure=False).result()
+    here, there = (workspaces[name].model(run) / "head.joblib" for name in ("here", "worker"))
+    assert here.read_bytes() == there.read_bytes()
