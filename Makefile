@@ -32,6 +32,13 @@ test: install browser
 bench: install  ## the selection-quality benchmark; rewrites BENCHMARKS.md's quality section
 	$(BIN)/taskselect bench
 
+.PHONY: docs
+docs: install  ## the default run again, then every captured output and screenshot in README.md and docs/
+	$(BIN)/taskselect run
+	$(BIN)/taskselect docs
+	TASKSELECT_SCREENSHOTS=$(CURDIR)/docs/img TASKSELECT_UI_RUN=$(CURDIR) $(BIN)/pytest -q tests/test_mlflow_ui.py
+	TASKSELECT_SCREENSHOTS=$(CURDIR)/docs/img TASKSELECT_UI_PROFILE=default $(BIN)/pytest -q tests/test_prefect_server.py -k "form or ui"
+
 dvc-repro: install  ## the same pipeline through DVC
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
 

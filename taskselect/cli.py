@@ -279,6 +279,42 @@ def compare(
         print_comparison(summary, f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
 
 
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .jsonl, .csv or .parquet.")],
+    method: Annotated[Optional[str], typer.Option(help="The selection's method [default: the only one in DATA_DIR].")] = None,
+    budget: Annotated[Optional[str], typer.Option(help="Its budget: 0.05, 5% or a row count [default: the only one].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Its seed [default: the only one].")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="jsonl, csv or parquet [default: from OUT's suffix].")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Write the rows one run selected (text, label, source, count, and the method's probability
+    or score) to a dataset file, to train any model on."""
+    from taskselect.export import export_selection, find_run
+    from taskselect.stages import Workspace
+
+    _log_to_console()
+    ws = Workspace(data_dir)
+    run = find_run(ws, method, budget, seed)
+    rows = export_selection(ws, run, out, fmt, force)
+    console.print(f"{out}: {len(rows)} rows of selection {run.slug} ({int(rows['count'].sum())} draws)", highlight=False)
+
+
+@app.command()
+def docs(run_dir: Annotated[Path, typer.Option("--run-dir", help="Directory of the run the captured outputs come from (its data/, mlflow.db).")] = Path("."),
+         root: Annotated[Path, typer.Option("--root", help="Project whose README.md and docs/ are rewritten.")] = Path(".")) -> None:
+    """Regenerate docs/parameters.md from config.py and every captured command output in
+    README.md and docs/*.md (blocks marked `<!-- captured: COMMAND -->`) from the run in RUN_DIR."""
+    from taskselect.docs import markdown_files, refresh_captured, write_parameters_reference
+
+    write_parameters_reference(root / "docs" / "parameters.md")
+    console.print(f"{root / 'docs' / 'parameters.md'}: written", highlight=False)
+    for path in markdown_files(root):
+        if path.is_file():
+            console.print(f"{path}: {refresh_captured(path, run_dir.resolve())} captured outputs rerun", highlight=False)
+
+
 _TSDS = TSDSParams.model_fields
 
 

@@ -11,7 +11,9 @@ import logging
 import os
 import posixpath
 import re
+import shutil
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
-from taskselect.report import reading_order, summarize
+from taskselect.report import baselines, reading_order, summarize
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +75,19 @@ def _artifact_root(uri: str) -> str | None:
     return None if db is None else (db.parent / "mlartifacts").as_uri()
 
 
+# What the experiment is, for MLflow's UI and clients: model training, not GenAI (traces). The
+# 3.17 UI opens every experiment as its GenAI / Model training switch says (see experiment_link).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def _use_experiment(uri: str, name: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(name) is None:
-        mlflow.create_experiment(name, artifact_location=_artifact_root(uri))
-    mlflow.set_experiment(name)
+        mlflow.create_experiment(name, artifact_location=_artifact_root(uri), tags=EXPERIMENT_KIND)
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get("mlflow.experimentKind") is None:  # made by an older version, or by hand
+        mlflow.set_experiment_tags(EXPERIMENT_KIND)
 
 
 def git_commit(directory: str | Path = ".") -> str | None:
@@ -136,17 +145,59 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     _use_experiment(uri, experiment_name(params))
     flat_params = flatten(params.model_dump(mode="json"))
     base_tags = {"task": run_info["task"], **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})}
-    with mlflow.start_run(run_name=f"pipeline-{run_info['task']}", tags={**base_tags, "kind": "pipeline"}) as parent:
+    with mlflow.start_run(run_name=pipeline_run_name(run_info["task"], params), tags={**base_tags, "kind": "pipeline"}) as parent:
         mlflow.log_params(flat_params)
         mlflow.log_metrics({k: v for k, v in run_info.items() if k.endswith("_seconds") and v is not None})
         mlflow.log_metric("pool_size", run_info["pool_size"])
         for name in ("results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"):
             if (out_dir / name).is_file():
                 mlflow.log_artifact(str(out_dir / name))
+        _log_comparison(ws, records, run_info["pool_size"])
         for record in records:
             _log_child(ws, params, record, flat_params, base_tags)
     log.info("logged to MLflow (%s), experiment %r, run %s", uri, experiment_name(params), parent.info.run_id)
     return parent.info.run_id
+
+
+def pipeline_run_name(task: str, params: Params) -> str:
+    """'airline_sentiment · tsds,random,full · 5%': what the parent run compared, readable in
+    the runs list (the child runs are named 'tsds 5% seed 0')."""
+    from taskselect.selectors import budget_label
+
+    budgets = ",".join(budget_label(b) for b in params.select.budgets)
+    return f"{task} · {','.join(params.select.methods)} · {budgets}"
+
+
+def comparison_metrics(records: list[dict]) -> dict[str, float]:
+    """The comparison as parent-run metrics, so that MLflow's chart view of pipeline runs is the
+    F1 comparison: per method and budget (budget '5%' spelt '5pct': keys admit no %) the mean
+    macro-F1 over seeds, 'f1.tsds.5pct', and its differences from random and from the full pool,
+    'delta_random.tsds.5pct' and 'delta_full.tsds.5pct' (left out for the baseline itself, and
+    where that baseline did not run)."""
+    metrics = {}
+    for row in summarize(records).itertuples():
+        suffix = f"{row.method}.{row.budget_label.replace('%', 'pct')}"
+        metrics[f"f1.{suffix}"] = row.f1_macro
+        metrics |= {f"delta_{baseline}.{suffix}": value for baseline in baselines()
+                    if row.method != baseline and (value := getattr(row, f"delta_{baseline}")) == value}  # NaN: not run
+    return metrics
+
+
+def _log_comparison(ws, records: list[dict], pool_size: int) -> None:
+    """On the parent run: comparison_metrics; 'f1.<method>' with the budget in rows as its step
+    (its line chart is F1 versus budget); each selection's confusion matrix under confusion/."""
+    from taskselect.selectors import resolve_budget
+    from taskselect.stages import Run
+
+    mlflow.log_metrics(comparison_metrics(records))
+    for row in summarize(records).itertuples():
+        mlflow.log_metric(f"f1.{row.method}", row.f1_macro, step=resolve_budget(row.budget, pool_size))
+    with tempfile.TemporaryDirectory() as tmp:
+        for record in records:
+            image = ws.evaluation(Run(record["method"], record["budget"], record["seed"])) / "confusion.png"
+            if image.is_file():
+                shutil.copyfile(image, Path(tmp) / f"{record['slug']}.png")
+        mlflow.log_artifacts(tmp, "confusion")
 
 
 def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: dict) -> None:
@@ -156,7 +207,7 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
     selection_hash = base_tags.get(f"dvc.data/selections/{run.slug}")
     tags = {**base_tags, "kind": "selection", "method": run.method, "budget": record["budget_label"],
             "seed": str(run.seed), **({"dvc.selection": selection_hash} if selection_hash else {})}
-    with mlflow.start_run(run_name=run.slug, nested=True, tags=tags):
+    with mlflow.start_run(run_name=f"{run.method} {record['budget_label']} seed {run.seed}", nested=True, tags=tags):
         mlflow.log_params({**flat_params, "method": run.method, "budget": run.budget, "seed": run.seed})
         mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
         low, high = record["f1_macro_ci"]
@@ -299,11 +350,17 @@ def log_pipeline_or_warn(data_dir: str | Path, out_dir: str | Path, tags: dict[s
         return None
 
 
+def experiment_link(ui: str, experiment_id: str, run_id: str | None = None) -> str:
+    """The page of an experiment's runs (or of one run) in the MLflow UI at `ui`. MLflow 3's UI
+    opens experiments on its GenAI overview of traces unless the page's workflow type says
+    otherwise (its GenAI / Model training switch), whatever the experiment's kind tag."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs{f'/{run_id}' if run_id else ''}?workflowType=machine_learning"
+
+
 def run_link(uri: str, run_id: str) -> str:
     """Where to look at a logged run: its page on a tracking server (http[s] URI), or the
     command that opens a local store in the MLflow UI."""
     if urlparse(uri).scheme in ("http", "https"):
-        experiment_id = mlflow.MlflowClient(uri).get_run(run_id).info.experiment_id
-        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return experiment_link(uri, mlflow.MlflowClient(uri).get_run(run_id).info.experiment_id, run_id)
     db = _sqlite_file(uri)
     return f"mlflow ui --backend-store-uri {f'sqlite:///{db}' if db else uri}"

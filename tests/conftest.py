@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -49,6 +50,19 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=180):  # 30 s by default: too short on a busy machine
         yield
+
+
+@pytest.fixture(scope="session")
+def small_run(prefect_api, embedding_cache, tmp_path_factory):
+    """One pipeline run of the small profile (tsds, random, full at 10%, seed 0) for the tests
+    that read what a run leaves: its directory holds data/, results/ and mlflow.db."""
+    from flows.pipeline import pipeline
+    from taskselect.config import load_params
+
+    tmp = tmp_path_factory.mktemp("small-run")
+    params = load_params(None, small_profile(tmp, embedding_cache))
+    records = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "results"))
+    return SimpleNamespace(dir=tmp, params=params, records=records)
 
 
 def taskselect(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

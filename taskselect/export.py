@@ -1,0 +1,132 @@
+"""The selected rows of one run as a dataset file: texts in hand, to train any model on.
+
+A selection (data/selections/<run>/selection.parquet) holds pool row numbers, ids, labels,
+sources and counts, not texts; `export_selection` joins it with the prepared pool's texts and
+the method's per-row probability (probs.npy) or score (scores.npy) and writes JSONL, CSV or
+Parquet. A Hugging Face `datasets` folder is not offered: `datasets.load_dataset("parquet",
+data_files=...)` (or "json") reads these files as they are, and the library would add a dozen
+dependencies to the install for nothing the files lack.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from taskselect.errors import TaskselectError
+from taskselect.io import atomic_path, read_json
+from taskselect.selectors import budget_label
+from taskselect.stages import Run, Workspace
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+# Per-row numbers a selection may carry, by the file they come from.
+ROW_VALUES = {"probability": "probs.npy", "score": "scores.npy"}
+
+
+def selected_runs(ws: Workspace) -> list[Run]:
+    """Every finished selection in the workspace, in name order."""
+    root = ws.runs / "selections"
+    runs = []
+    for path in sorted(root.glob("*/selection.json")) if root.is_dir() else []:
+        facts = read_json(path)
+        runs.append(Run(facts["method"], facts["budget"], facts["seed"]))
+    return runs
+
+
+def find_run(ws: Workspace, method: str | None, budget: str | None, seed: int | None) -> Run:
+    """The one selection in `ws` matching the given parts (None matches any; a budget as given
+    to the pipeline, 0.05 or 500, or as tables name it, 5%); an error naming what the workspace
+    holds when none or several match."""
+    runs = selected_runs(ws)
+    if not runs:
+        raise TaskselectError(f"{ws.runs / 'selections'}: no selections; run `taskselect run` or `taskselect select` first")
+    matches = [r for r in runs if (method is None or r.method == method)
+               and (budget is None or budget in (budget_label(r.budget), f"{r.budget:g}")) and (seed is None or r.seed == seed)]
+    available = ", ".join(r.slug for r in runs)
+    given = [f"--{name} {value}" for name, value in (("method", method), ("budget", budget), ("seed", seed))
+             if value is not None]
+    wanted = " ".join(given) or "(no --method, --budget or --seed)"
+    if not matches:
+        raise TaskselectError(f"no selection matches {wanted} in {ws.runs / 'selections'}; it holds {available}")
+    if len(matches) > 1:
+        raise TaskselectError(f"{len(matches)} selections match {wanted}: {', '.join(r.slug for r in matches)}; "
+                              "choose one with --method, --budget and --seed")
+    return matches[0]
+
+
+def output_format(out: Path, fmt: str | None) -> str:
+    """`fmt`, else the one out's suffix names; an unknown or missing format is an error."""
+    if fmt is None:
+        if out.suffix.lower() not in FORMATS:
+            raise TaskselectError(f"{out}: cannot tell the format from {out.suffix or 'no suffix'!r}; "
+                                  f"use a suffix {', '.join(FORMATS)} or --format {'|'.join(FORMATS.values())}")
+        return FORMATS[out.suffix.lower()]
+    if fmt not in FORMATS.values():
+        raise TaskselectError(f"--format {fmt!r}: expected one of {', '.join(FORMATS.values())}")
+    return fmt
+
+
+def _pool_columns(path: Path, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the pool's sorted `rows`, reading only the Parquet row groups that hold
+    them: a few selected rows of a pool of millions never load all of its text."""
+    meta = pq.ParquetFile(path).metadata
+    ends = np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    starts = np.concatenate([[0], ends[:-1]])
+    groups = np.unique(np.searchsorted(ends, rows, side="right"))
+    table = pq.ParquetFile(path).read_row_groups(groups.tolist(), columns=columns).to_pandas()
+    read_rows = np.concatenate([np.arange(starts[g], ends[g]) for g in groups])  # pool row of each row read
+    return table.iloc[np.searchsorted(read_rows, rows)].reset_index(drop=True)
+
+
+def selection_rows(ws: Workspace, run: Run) -> pd.DataFrame:
+    """The run's selected rows: pool_row, id, text, label, source, count (times drawn) and,
+    where the method has them, probability (its selection distribution) and score (what it
+    ranked by). One row per distinct pool row, in pool order."""
+    folder = ws.selection(run)
+    chosen = pd.read_parquet(folder / "selection.parquet")
+    pool_path = ws.prepared / "pool.parquet"
+    if not pool_path.is_file():
+        raise TaskselectError(f"{pool_path}: not found; the selection {run.slug} needs the prepared pool it was made from")
+    rows = chosen["pool_row"].to_numpy()
+    texts = _pool_columns(pool_path, rows, ["id", "text"])
+    if not (texts["id"].to_numpy() == chosen["id"].to_numpy()).all():
+        raise TaskselectError(f"{pool_path}: its rows no longer match the selection {run.slug} "
+                              "(prepared again since?); rerun the selection")
+    frame = chosen[["pool_row", "id"]].assign(text=texts["text"])
+    for column in ("label", "source", "count"):
+        if column in chosen:
+            frame[column] = chosen[column]
+    for column, name in ROW_VALUES.items():
+        if (folder / name).is_file():
+            frame[column] = np.load(folder / name, mmap_mode="r")[rows]
+    return frame
+
+
+def export_selection(ws: Workspace, run: Run, out: str | os.PathLike, fmt: str | None = None,
+                     force: bool = False) -> pd.DataFrame:
+    """Write the run's selected rows (see `selection_rows`) to `out` as JSONL, CSV or Parquet
+    (`fmt`, else out's suffix), atomically; an existing `out` is replaced only with `force`.
+    Returns the rows written."""
+    out = Path(out)
+    fmt = output_format(out, fmt)
+    if out.exists() and not force:
+        raise TaskselectError(f"{out}: already exists; pass --force to replace it")
+    if out.is_dir():
+        raise TaskselectError(f"{out}: is a directory; expected a file name")
+    frame = selection_rows(ws, run)
+    with atomic_path(out) as tmp:
+        if fmt == "jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    log.info("%s: %d rows of selection %s written (%s)", out, len(frame), run.slug, fmt)
+    return frame
