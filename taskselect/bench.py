@@ -146,7 +146,7 @@ class QualityBench:
         tsds = PlanOnceTSDS(**params.select.tsds.model_dump())
         for i, run in enumerate(runs, 1):
             log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
-            stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None)
+            stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None, finetune=params.finetune)
             stages.finetune(params.finetune, run, ws)
             stages.evaluate(params.evaluate, run, ws)
         return stages.report(params, ws, out, runs)

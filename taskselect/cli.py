@@ -156,7 +156,7 @@ def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
     _log_to_console()
     params = _params(params_file, overrides)
     for run in _runs(params, method, budget, seed):
-        stages.select(params.select, run, stages.Workspace(data_dir))
+        stages.select(params.select, run, stages.Workspace(data_dir), finetune=params.finetune)
 
 
 @app.command()

@@ -12,13 +12,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taskselect.errors import TaskselectError
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss"]
+Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss", "auto"]
+Representation = Literal["semantic", "lexical", "hybrid"]
+REPRESENTATION_HELP = (
+    "What distances are measured on: 'semantic' (the sentence embeddings), 'lexical' (hashed "
+    "1- and 2-grams, TF-IDF, reduced by SVD; reads the texts) or 'hybrid' (both, weighted by lexical_weight)."
+)
+# The TSDS paper's two settings (Liu et al. 2024, Section 5): KNN-KDE with C = 5 and kernel
+# width h (our sigma) for instruction tuning and for continued pretraining.
+TSDS_PRESETS = {
+    "paper-instruction": {"alpha": 0.075, "C": 5.0, "sigma": 0.2},
+    "paper-pretraining": {"alpha": 0.6, "C": 5.0, "sigma": 0.1},
+}
 Budget = Annotated[
     float,
     Field(
@@ -116,6 +127,13 @@ class IndexParams(_Section):
 class TSDSParams(_Section):
     """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
 
+    preset: Literal["custom", "paper-instruction", "paper-pretraining"] = Field(
+        "custom",
+        description="'custom': alpha, C and sigma as given; 'paper-instruction' (alpha 0.075, C 5, "
+        "sigma 0.2) or 'paper-pretraining' (alpha 0.6, C 5, sigma 0.1): the TSDS paper's settings, "
+        "which then replace alpha, C and sigma.",
+    )
+
     alpha: float = Field(
         0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
     )
@@ -146,12 +164,27 @@ class TSDSParams(_Section):
     kde_nprobe: int = Field(
         8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
     )
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(
+        0.5, ge=0, le=1, description="hybrid: share of the lexical distance (0 = semantic only, 1 = lexical only)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset", "custom") in TSDS_PRESETS:
+            data = {**data, **TSDS_PRESETS[data["preset"]]}
+        return data
 
 
 class KNNParams(_Section):
     """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
 
     metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(
+        0.5, ge=0, le=1, description="hybrid: share of the lexical distance (0 = semantic only, 1 = lexical only)."
+    )
 
 
 class KNNUniformParams(_Section):
@@ -214,13 +247,38 @@ class LossParams(_Section):
     l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
 
 
+class AutoParams(_Section):
+    """auto: the selector chosen for the task from the query set alone. The queries are split
+    into folds (stratified by label); each candidate selects with the other folds' queries at the
+    run's budget, a model is trained on its selection and scored (macro-F1) on the held-out
+    fold's queries; the choice then selects with every query. Reads texts and query labels."""
+
+    candidates: list[str] = Field(
+        ["tsds", "knn", "kcenter", "dsir", "s2l", "random"], min_length=1,
+        description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
+        "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
+    )
+    folds: int = Field(5, ge=2, description="Folds of the query set (each query is held out once per repeat).")
+    repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
+    tolerance: float = Field(
+        1.0, ge=0,
+        description="The earliest candidate within this many bootstrap standard errors of the best's "
+        "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
+    )
+    trainer: Literal["head", "run"] = Field(
+        "head",
+        description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
+        "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
+    )
+
+
 class SelectParams(_Section):
     """Which selections to make."""
 
     methods: list[Method] = Field(
-        ["tsds", "random", "full"], min_length=1,
+        ["tsds", "auto", "random", "full"], min_length=1,
         description="Selection methods to compare: tsds, random, full, knn, knn-uniform, knn-kde, "
-        "dsir, kcenter, s2l, loss.",
+        "dsir, kcenter, s2l, loss, auto.",
     )
     budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
     seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
@@ -232,6 +290,7 @@ class SelectParams(_Section):
     kcenter: KCenterParams = Field(default_factory=KCenterParams)
     s2l: S2LParams = Field(default_factory=S2LParams)
     loss: LossParams = Field(default_factory=LossParams)
+    auto: AutoParams = Field(default_factory=AutoParams)
 
     @field_validator("budgets")
     @classmethod

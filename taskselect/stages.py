@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -240,13 +240,15 @@ def index(params: IndexParams, ws: Workspace) -> dict:
     return facts
 
 
-def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
+def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None,
+           finetune: FinetuneParams | None = None) -> dict:
     """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
     scores.npy for methods that give them). Selectors see the pool's texts and labels and the
     query texts beside the embeddings (a Corpus).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
+    finetune: the run's training parameters, for a selector that trains models (auto).
     """
     meta_path = ws.prepared / "benchmark.json"
     if not meta_path.is_file():
@@ -257,13 +259,16 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
+    selector = selector or make_selector(run.method, params)
+    if finetune is not None and hasattr(selector, "finetune"):
+        selector = replace(selector, finetune=finetune)
     corpus = None
-    if run.method in CORPUS_METHODS:
+    if run.method in CORPUS_METHODS or getattr(selector, "needs_corpus", False):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
     with timed(ws, f"select-{run.slug}") as facts:
-        selection = (selector or make_selector(run.method, params)).select(
+        selection = selector.select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
         # Wall times go with the timing, not into selection.json: a DVC output must not change

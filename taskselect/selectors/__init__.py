@@ -8,6 +8,7 @@ from typing import get_args
 
 from taskselect.config import Method, SelectParams
 from taskselect.errors import TaskselectError
+from taskselect.selectors.auto import AutoSelector
 from taskselect.selectors.base import Corpus, Selection, Selector, budget_label, resolve_budget
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
@@ -26,7 +27,7 @@ def _knn_density(params: SelectParams, k: int, sigma: float) -> KNNDensitySelect
 
 
 REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
-    "tsds": lambda p: TSDSSelector(**p.tsds.model_dump()),
+    "tsds": lambda p: TSDSSelector(**p.tsds.model_dump(exclude={"preset"})),  # the preset set alpha, C, sigma
     "random": lambda p: RandomSelector(),
     "full": lambda p: FullSelector(),
     "knn": lambda p: KNNSelector(**p.knn.model_dump()),
@@ -36,10 +37,11 @@ REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
     "kcenter": lambda p: KCenterSelector(**p.kcenter.model_dump()),
     "s2l": lambda p: S2LSelector(**p.s2l.model_dump()),
     "loss": lambda p: LossSelector(**p.loss.model_dump()),
+    "auto": lambda p: AutoSelector(params=p, **p.auto.model_dump()),
 }
 METHODS: tuple[str, ...] = get_args(Method)
 # The selectors that read the Corpus (texts and labels), not only embeddings.
-CORPUS_METHODS = ("dsir", "s2l", "loss")
+CORPUS_METHODS = ("dsir", "s2l", "loss", "auto")
 
 
 def make_selector(method: str, params: SelectParams) -> Selector:
@@ -50,7 +52,7 @@ def make_selector(method: str, params: SelectParams) -> Selector:
 
 
 __all__ = [
-    "CORPUS_METHODS", "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
+    "AutoSelector", "CORPUS_METHODS", "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
     "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector",
     "budget_label", "make_selector", "resolve_budget",
 ]

@@ -34,6 +34,7 @@ from taskselect.errors import TaskselectError
 from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, nearest, unit_rows
 from taskselect.io import atomic_path
 from taskselect.selectors.base import Selection
+from taskselect.selectors.representation import Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
 log = logging.getLogger(__name__)
@@ -397,6 +398,8 @@ class TSDSSelector:
         (widening p) to the largest value whose support is large enough; False raises instead.
     kde_exact_max, kde_nprobe: densities are exact for neighbour unions up to kde_exact_max
         rows, approximate above (each row searches its kde_nprobe nearest k-means cells).
+    representation, lexical_weight: what `select` measures distances on (see
+        taskselect.selectors.representation); 'lexical' and 'hybrid' read the corpus' texts.
     """
 
     alpha: float = 0.9
@@ -409,6 +412,8 @@ class TSDSSelector:
     lower_alpha: bool = True
     kde_exact_max: int = 50000
     kde_nprobe: int = 8
+    representation: Representation = "semantic"
+    lexical_weight: float = 0.5
 
     def __post_init__(self):
         if not 0.0 <= self.alpha <= 1.0:
@@ -490,10 +495,16 @@ class TSDSSelector:
                 **{key: value for key, value in plan.info.items() if key != "params"}}
         return Selection(indices=indices, probs=p, info=info)
 
+    @property
+    def needs_corpus(self) -> bool:
+        """True when `select` reads the texts (a lexical or hybrid representation)."""
+        return self.representation != "semantic"
+
     def select(
         self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None, corpus=None
     ) -> Selection:
         self.check_size(size, len(candidates))  # fail before the search
+        query, candidates, index = represent(self.representation, query, candidates, index, corpus, self.lexical_weight)
         return self.draw(self.plan(query, candidates, index), size, seed)
 
     def check_size(self, size: int, n: int) -> None:
