@@ -23,7 +23,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,7 +37,7 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, write_json
 from taskselect.plots import plot_f1_vs_budget
 from taskselect.report import summarize
-from taskselect.selectors import METHODS, TSDSSelector, budget_label
+from taskselect.selectors import METHODS, TSDSSelector, budget_label, make_selector
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +143,12 @@ class QualityBench:
         first = (params.select.budgets[0], params.select.seeds[0])
         runs = [r for r in stages.plan_runs(params.select)
                 if not (r.method == "full" and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
-        tsds = PlanOnceTSDS(**params.select.tsds.model_dump())
+        reused = {"tsds": PlanOnceTSDS(**params.select.tsds.model_dump(exclude={"preset"}))}
+        if "auto" in params.select.methods:  # like tsds, auto keeps its plans and n-grams between runs
+            reused["auto"] = replace(make_selector("auto", params.select), finetune=params.finetune)
         for i, run in enumerate(runs, 1):
             log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
-            stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None, finetune=params.finetune)
+            stages.select(params.select, run, ws, selector=reused.get(run.method), finetune=params.finetune)
             stages.finetune(params.finetune, run, ws)
             stages.evaluate(params.evaluate, run, ws)
         return stages.report(params, ws, out, runs)
@@ -175,10 +177,15 @@ class QualityBench:
             })
 
     def methods_part(self) -> None:
-        """The other selectors over the sweep's targets, budgets and seeds, into out_dir/methods."""
+        """The other selectors over the sweep's targets, budgets and seeds, into out_dir/methods; the
+        records of runs not made again (other methods, budgets or seeds) are kept."""
         for target in self.targets:
             params = self._sweep_params(target, self.other_methods)
-            self._run_all(params, self._workspace(params), self.out_dir / "methods" / target)
+            out = self.out_dir / "methods" / target
+            earlier = read_json(out / "results.json") if (out / "results.json").is_file() else []
+            records = self._run_all(params, self._workspace(params), out)
+            made = {(r["method"], r["budget"], r["seed"]) for r in records}
+            write_json(out / "results.json", [r for r in earlier if (r["method"], r["budget"], r["seed"]) not in made] + records)
 
     def ablation(self) -> None:
         base = self._params(self.ablation_target)

@@ -260,7 +260,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
     selector = selector or make_selector(run.method, params)
-    if finetune is not None and hasattr(selector, "finetune"):
+    if finetune is not None and getattr(selector, "finetune", finetune) != finetune:
         selector = replace(selector, finetune=finetune)
     corpus = None
     if run.method in CORPUS_METHODS or getattr(selector, "needs_corpus", False):

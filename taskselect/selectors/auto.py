@@ -27,6 +27,7 @@ with a lexical or hybrid representation compute it once for all folds.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
 from taskselect.metrics import classification_metrics, macro_f1_resamples, predict_within
@@ -172,6 +174,9 @@ class AutoSelector:
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
         self._selectors = {spec: make_selector(*parse_candidate(spec, self.params)) for spec in self.candidates}
+        # What the candidates computed from the last query set and pool (plans, n-grams,
+        # representations): another budget or seed on the same data reuses it.
+        self._prepared: tuple[str, dict] = ("", {})
 
     def _trainer(self, seed: int):
         from taskselect.config import FinetuneParams
@@ -203,9 +208,13 @@ class AutoSelector:
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
                 rows = np.sort(prepared.select(np.flatnonzero(fold != f), size, seed).indices)
-                model = self._trainer(seed).fit(Examples(
-                    [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
-                scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
+                # One BLAS thread: the fold models are small (more threads gain little, and on a
+                # busy machine oversubscribed threads make a fit ~50x slower); round-off then does
+                # not depend on the machine's thread count either.
+                with threadpool_limits(1, user_api="blas"):
+                    model = self._trainer(seed).fit(Examples(
+                        [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
+                    scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
                 predicted[r, held] = predict_within(scores, model.classes_, labels)
         return predicted
 
@@ -222,11 +231,18 @@ class AutoSelector:
         started = time.perf_counter()
         splits = [stratified_folds(truth, self.folds, [seed, r]) for r in range(self.repeats)]
         draws = np.random.default_rng([seed, self.repeats]).integers(0, len(truth), (BOOTSTRAP_RESAMPLES, len(truth)))
-        represented: dict = {}
-        prepared, scores, resampled = {}, {}, {}
+        digest = hashlib.sha1()
+        for array in (query, candidates):
+            digest.update(np.ascontiguousarray(array).view(np.uint8))
+        data = digest.hexdigest()
+        if self._prepared[0] != data:
+            self._prepared = (data, {})
+        prepared, represented = self._prepared[1], {}
+        scores, resampled = {}, {}
         for spec, selector in self._selectors.items():
             began = time.perf_counter()
-            prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
+            if spec not in prepared:
+                prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
             predicted = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels, size, seed)
             scores[spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
             resampled[spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)

@@ -1,0 +1,139 @@
+"""Duplicate robustness, as the TSDS paper tests it: 1% of the pool's rows copied many times.
+
+    PYTHONPATH=. python benchmarks/duplicates.py -S embed.cache_dir=/work/cache/embeddings
+        [--targets airline_sentiment,trec] [--methods tsds,knn,...] [--render-only]
+
+DUPLICATED of the pool's rows (seeded) get c copies each, c = floor(MAX_COPIES ** u) with u
+uniform in [0, 1): a power law (density ~ 1/c) from 1 to MAX_COPIES copies. The copies are
+appended to the pool (same text, label and embedding); budgets are shares of the original pool,
+so both pools are asked for the same number of rows. Every selector runs on both pools (head
+trainer, as the stages score: benchmarks/harness.py); distinct texts and the on-task share tell
+where a budget went. Records: benchmarks/quality/duplicates/<target>.json; the "Duplicate
+robustness" section of BENCHMARKS.md is rendered from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.harness import Target, write_marked_section
+from taskselect.bench import machine
+from taskselect.config import TARGETS, load_params
+from taskselect.data import Benchmark
+from taskselect.index import build_index
+from taskselect.io import read_json, write_json
+from taskselect.selectors import CORPUS_METHODS, METHODS, budget_label, make_selector, resolve_budget
+
+log = logging.getLogger("duplicates")
+
+DUPLICATED = 0.01
+MAX_COPIES = 1000
+BUDGETS = (0.02, 0.05)
+SEEDS = (0, 1, 2)
+SECTION = "Duplicate robustness"
+
+
+def with_duplicates(target: Target, seed: int = 0) -> Target:
+    """`target` whose pool has copies of DUPLICATED of its rows appended (see the module)."""
+    rng = np.random.default_rng(seed)
+    n = len(target.pool)
+    rows = rng.choice(n, max(1, round(DUPLICATED * n)), replace=False)
+    copies = np.floor(MAX_COPIES ** rng.random(rows.size)).astype(np.int64)
+    extra = np.repeat(rows, copies)
+    b = target.benchmark
+    pool = pd.concat([b.pool, b.pool.iloc[extra]], ignore_index=True)
+    embeddings = np.vstack([target.pool, target.pool[extra]])
+    log.info("%s: %d rows copied %d times in all (at most %d), pool %d -> %d rows", target.name, rows.size,
+             extra.size, copies.max(), n, len(pool))
+    return Target(target.name, target.params, Benchmark(b.task, pool, b.query, b.test, b.target_labels),
+                  embeddings, target.query, target.test, build_index(embeddings, target.params.index))
+
+
+def run_target(target: Target, methods: list[str]) -> tuple[list[dict], int]:
+    """The records of every method on the original and the duplicated pool, and the latter's rows."""
+    records = []
+    n_original = len(target.pool)
+    duplicated = with_duplicates(target)
+    for pool_kind, t in (("original", target), ("duplicated", duplicated)):
+        texts = t.benchmark.pool["text"].to_numpy()
+        for method in methods:
+            selector = make_selector(method, t.params.select)
+            corpus = t.corpus if method in CORPUS_METHODS else None
+            for budget in BUDGETS:
+                for seed in SEEDS:
+                    started = time.perf_counter()
+                    chosen = selector.select(t.query, t.pool, resolve_budget(budget, n_original), seed, t.index, corpus)
+                    records.append({
+                        "target": t.name, "pool": pool_kind, "method": method, "budget": budget, "seed": seed,
+                        "f1": t.f1(chosen.indices, seed), "distinct_texts": int(np.unique(texts[chosen.indices]).size),
+                        "rows": chosen.n_selected, "on_task": t.on_task(chosen.indices),
+                        "seconds": round(time.perf_counter() - started, 2),
+                    })
+            log.info("%s %s %s: mean macro-F1 %.4f", t.name, pool_kind, method,
+                     np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
+    return records, len(duplicated.pool)
+
+
+def render(out_dir: Path) -> str:
+    found = [read_json(out_dir / f"{t}.json") for t in TARGETS if (out_dir / f"{t}.json").is_file()]
+    frame = pd.DataFrame([r for f in found for r in f["records"]])
+    m = found[0]["machine"]
+    lines = [
+        "`PYTHONPATH=. python benchmarks/duplicates.py -S embed.cache_dir=...` (records under "
+        f"`benchmarks/quality/duplicates/`). {DUPLICATED:.0%} of the pool's rows copied c times, c = floor("
+        f"{MAX_COPIES}^u), u uniform (seeded; a power law from 1 to {MAX_COPIES} copies); budgets are shares of the "
+        f"original pool. Macro-F1 mean over seeds {list(SEEDS)}; distinct: distinct texts among the selected rows "
+        f"(mean); on-task: share of the selection with a target label. Machine: {m['cpu']}, {m['cores']} cores; "
+        + "; ".join(f"{f['target']}: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}, pool "
+                    f"{f['pool_rows']:,} -> {f['duplicated_rows']:,} rows" for f in found) + ".",
+        "",
+        "| target | method | budget | macro-F1 | with duplicates | change (points) | distinct | with duplicates | on-task | with duplicates |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    means = frame.groupby(["target", "method", "budget", "pool"])[["f1", "distinct_texts", "on_task"]].mean()
+    for f in found:
+        t = f["target"]
+        for method in [x for x in METHODS if x in set(frame["method"])]:
+            for b in BUDGETS:
+                o, d = means.loc[(t, method, b, "original")], means.loc[(t, method, b, "duplicated")]
+                lines.append(f"| {t} | {method} | {budget_label(b)} | {o['f1']:.3f} | {d['f1']:.3f} | "
+                             f"{100 * (d['f1'] - o['f1']):+.1f} | {o['distinct_texts']:.0f} | {d['distinct_texts']:.0f} | "
+                             f"{o['on_task']:.0%} | {d['on_task']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="airline_sentiment,trec")
+    parser.add_argument("--methods", default=",".join(m for m in METHODS if m not in ("full", "auto")))
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--params", default=None)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality/duplicates"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    params = load_params(args.params, args.overrides)
+    if not args.render_only:
+        for name in args.targets.split(","):
+            load_before, started = os.getloadavg()[0], time.perf_counter()
+            target = Target.load(params, name, args.data_dir)
+            records, duplicated_rows = run_target(target, args.methods.split(","))
+            write_json(args.out / f"{name}.json", {
+                "target": name, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
+                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "pool_rows": len(target.pool),
+                "duplicated_rows": duplicated_rows, "records": records,
+            })
+    write_marked_section(args.markdown, SECTION, render(args.out))
+
+
+if __name__ == "__main__":
+    main()
