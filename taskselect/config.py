@@ -254,7 +254,7 @@ class AutoParams(_Section):
     fold's queries; the choice then selects with every query. Reads texts and query labels."""
 
     candidates: list[str] = Field(
-        ["tsds", "knn", "kcenter", "dsir", "s2l", "random"], min_length=1,
+        ["tsds", "knn", "kcenter", "dsir", "random"], min_length=1,
         description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
         "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
     )

@@ -143,6 +143,9 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         mlflow.log_metrics({"f1_macro_ci_low": low, "f1_macro_ci_high": high})
         mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
+        mlflow.log_artifact(str(ws.selection(run) / "selection.json"), "selection")  # e.g. auto's candidates
+        if "choice" in record["select_info"]:
+            mlflow.set_tag("auto.choice", record["select_info"]["choice"])
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
         _log_model(ws, run, params.finetune.trainer)
 

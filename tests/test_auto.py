@@ -71,6 +71,8 @@ def test_lexical_knn_reads_the_texts_and_hybrid_mixes_both_distances():
     corpus = Corpus(TEXTS, ["x"] * 9, ["tomato soup with basil"], ["y"])
     lexical = KNNSelector(representation="lexical").select(query, semantic, 2, seed=0, corpus=corpus)
     assert set(lexical.indices) <= {3, 5}
+    tsds = TSDSSelector(alpha=1.0, max_k=3, kde_k=3, representation="lexical").select(query, semantic, 1, 0, corpus=corpus)
+    assert set(tsds.indices) <= {3, 5}
     assert KNNSelector(representation="hybrid", lexical_weight=0.0).select(query, semantic, 1, 0, corpus=corpus).indices[0] == 6
     with pytest.raises(TaskselectError, match="texts"):
         KNNSelector(representation="lexical").select(query, semantic, 2, seed=0)

@@ -30,13 +30,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.metrics import classification_metrics, macro_f1_resamples, predict_within
@@ -152,7 +153,7 @@ class AutoSelector:
     """
 
     params: SelectParams
-    candidates: list[str] = field(default_factory=lambda: ["tsds", "knn", "kcenter", "dsir", "s2l", "random"])
+    candidates: list[str]
     folds: int = 5
     repeats: int = 1
     tolerance: float = 1.0
@@ -239,7 +240,7 @@ class AutoSelector:
             self._prepared = (data, {})
         prepared, represented = self._prepared[1], {}
         scores, resampled = {}, {}
-        for spec, selector in self._selectors.items():
+        for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
