@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -270,6 +270,23 @@ class AutoParams(_Section):
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
         "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
     )
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_name_methods_and_their_parameters(cls, candidates: list[str]) -> list[str]:
+        for spec in candidates:
+            method, *pairs = spec.split(":")
+            if method not in get_args(Method) or method in ("auto", "full"):
+                raise ValueError(f"{spec!r}: expected a method other than auto and full")
+            section = SelectParams.model_fields.get(method.replace("-", "_"))
+            known = section.annotation.model_fields if section is not None else {}
+            for pair in pairs:
+                key, sep, _ = pair.partition("=")
+                if not sep or key not in known:
+                    raise ValueError(f"{spec!r}: {key!r} is not a parameter of select.{method.replace('-', '_')}")
+        if len(set(candidates)) != len(candidates):
+            raise ValueError(f"{candidates}: a candidate is listed twice")
+        return candidates
 
 
 class SelectParams(_Section):

@@ -35,8 +35,10 @@ def test_candidates_override_their_methods_section_and_bad_ones_are_refused():
     for bad in ("auto", "full", "magic", "knn:k=3", "knn:representation", "tsds:alpha=2"):
         with pytest.raises(TaskselectError, match="select.auto.candidates"):
             parse_candidate(bad, SelectParams())
-    with pytest.raises(TaskselectError, match="listed twice"):
-        make_selector("auto", SelectParams(auto={"candidates": ["knn", "knn"]}))
+    for override, message in (("[knn, knn]", "listed twice"), ("[tsds, magic]", "'magic': expected a method"),
+                              ("[knn:k=3]", "'k' is not a parameter of select.knn")):
+        with pytest.raises(TaskselectError, match=f"select.auto.candidates: .*{message}"):
+            load_params(ROOT / "params.yaml", [f"select.auto.candidates={override}"])
 
 
 def test_presets_set_alpha_c_and_sigma_from_params_yaml_and_overrides():
