@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.harness import Target, write_marked_section
-from taskselect.bench import machine
+from taskselect.bench import PlanOnceTSDS, machine
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import budget_label, make_selector, resolve_budget
@@ -46,7 +46,9 @@ def run_target(target: Target) -> list[dict]:
                                        select.tsds.lexical_weight)
         seconds = time.perf_counter() - started
         for method in METHODS:
-            selector = replace(make_selector(method, select), representation="semantic")  # already represented
+            # the vectors are already represented; TSDS plans once per representation
+            selector = (PlanOnceTSDS(**{**select.tsds.model_dump(exclude={"preset"}), "representation": "semantic"})
+                        if method == "tsds" else replace(make_selector(method, select), representation="semantic"))
             for budget in BUDGETS:
                 for seed in SEEDS:
                     chosen = selector.select(query, pool, resolve_budget(budget, len(pool)), seed, index)

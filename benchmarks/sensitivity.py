@@ -79,7 +79,7 @@ def cell_means(records: list[dict]) -> pd.DataFrame:
 
 def choose_default(means: pd.DataFrame) -> tuple[float, float, float]:
     """The setting of best mean rank over the cells (ties: the smaller mean gap)."""
-    summary = means.groupby(SETTING)[["rank", "gap"]].mean().reset_index().sort_values(["rank", "gap"])
+    summary = means.groupby(SETTING)[["rank", "gap"]].mean().reset_index().sort_values(["rank", "gap"], kind="mergesort")
     row = summary.iloc[0]
     return float(row["alpha"]), float(row["C"]), float(row["sigma"])
 
@@ -99,7 +99,7 @@ def render(out_dir: Path, current: tuple[float, float, float]) -> str:
     default = choose_default(means)
     wide = means.pivot_table(index=SETTING, columns=["target", "budget"], values="f1")
     ranks = means.groupby(SETTING)[["rank", "gap"]].mean()
-    order = ranks.sort_values(["rank", "gap"]).index
+    order = ranks.sort_values(["rank", "gap"], kind="mergesort").index
     m = meta["machine"]
     lines = [
         f"`PYTHONPATH=. python benchmarks/sensitivity.py -S embed.cache_dir=...` (records under "
