@@ -24,7 +24,6 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from taskselect.errors import TaskselectError
 from taskselect.index import unit_rows
 from taskselect.selectors.base import Corpus, require_corpus
-from taskselect.selectors.dsir import hashed_ngrams
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,8 @@ LEXICAL_BUCKETS = 10000  # DSIR's hashing, as in its paper
 def lexical_vectors(pool_texts, query_texts, dim: int = LEXICAL_DIM) -> tuple[np.ndarray, np.ndarray]:
     """((N, d), (M, d)) float32 unit rows: TF-IDF of hashed 1- and 2-grams reduced by an SVD
     fitted on the pool; d = min(dim, N - 1, buckets - 1). A text with no n-gram is a zero row."""
+    from taskselect.selectors.dsir import hashed_ngrams  # here: importing dsir registers it, in its turn
+
     pool_counts = hashed_ngrams(pool_texts, LEXICAL_BUCKETS, 2)
     query_counts = hashed_ngrams(query_texts, LEXICAL_BUCKETS, 2)
     tfidf = TfidfTransformer(sublinear_tf=True).fit(pool_counts)
