@@ -58,6 +58,15 @@ def render(found: dict[str, list[dict]]) -> str:
         "(the full pool excluded). Bar: auto within 1.0 point of it in at least 10 of the 12 cells at 2, 5 "
         "and 10%, never more than 2.0 below.",
         "",
+        "Candidates, in order of preference (the rule keeps the earliest within one standard error of the best): "
+        "tsds, the product's method and a robust middle on every target; knn, the cheapest strong baseline; "
+        "kcenter, diversity within the query neighbourhood (it leads trec, 20newsgroups and drug_reviews at 1%); dsir, "
+        "hashed n-grams, which lead on topic-like targets and fall far behind elsewhere; random, the floor. "
+        "s2l and loss are left out by default: each selection trains a proxy model on the whole pool "
+        "(about 6.5 s here, times folds + 1 per run) and neither leads a target here; knn-uniform and knn-kde "
+        "are TSDS's own special cases. Select time: auto's whole cross-validation and final selection, per run "
+        "(the bench reuses one auto per target, so its TSDS plan and DSIR n-grams are computed once).",
+        "",
         "| target | budget | auto | best other | auto − best other (points) | chosen (seeds) | auto select time | tsds select time |",
         "|---|---|---|---|---|---|---|---|",
     ]
