@@ -14,21 +14,17 @@ robustness" section of BENCHMARKS.md is rendered from them.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.harness import Target, write_marked_section
-from taskselect.bench import machine
-from taskselect.config import TARGETS, load_params
+from benchmarks.harness import Target, benchmark_main, read_records, runs_line
+from taskselect.config import Params
 from taskselect.data import Benchmark
 from taskselect.index import build_index
-from taskselect.io import read_json, write_json
 from taskselect.selectors import CORPUS_METHODS, METHODS, budget_label, make_selector, resolve_budget
 
 log = logging.getLogger("duplicates")
@@ -56,14 +52,14 @@ def with_duplicates(target: Target, seed: int = 0) -> Target:
                   embeddings, target.query, target.test, build_index(embeddings, target.params.index))
 
 
-def run_target(target: Target, methods: list[str]) -> tuple[list[dict], int]:
-    """The records of every method on the original and the duplicated pool, and the latter's rows."""
+def run_target(target: Target, args) -> tuple[list[dict], dict]:
+    """The records of every method of args.methods on the original and the duplicated pool."""
     records = []
     n_original = len(target.pool)
     duplicated = with_duplicates(target)
     for pool_kind, t in (("original", target), ("duplicated", duplicated)):
         texts = t.benchmark.pool["text"].to_numpy()
-        for method in methods:
+        for method in args.methods.split(","):
             selector = make_selector(method, t.params.select)
             corpus = t.corpus if method in CORPUS_METHODS else None
             for budget in BUDGETS:
@@ -78,21 +74,20 @@ def run_target(target: Target, methods: list[str]) -> tuple[list[dict], int]:
                     })
             log.info("%s %s %s: mean macro-F1 %.4f", t.name, pool_kind, method,
                      np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
-    return records, len(duplicated.pool)
+    return records, {"pool_rows": n_original, "duplicated_rows": len(duplicated.pool)}
 
 
-def render(out_dir: Path) -> str:
-    found = [read_json(out_dir / f"{t}.json") for t in TARGETS if (out_dir / f"{t}.json").is_file()]
+def render(out_dir: Path, params: Params) -> str:
+    found = read_records(out_dir)
     frame = pd.DataFrame([r for f in found for r in f["records"]])
-    m = found[0]["machine"]
     lines = [
         "`PYTHONPATH=. python benchmarks/duplicates.py -S embed.cache_dir=...` (records under "
         f"`benchmarks/quality/duplicates/`). {DUPLICATED:.0%} of the pool's rows copied c times, c = floor("
         f"{MAX_COPIES}^u), u uniform (seeded; a power law from 1 to {MAX_COPIES} copies); budgets are shares of the "
         f"original pool. Macro-F1 mean over seeds {list(SEEDS)}; distinct: distinct texts among the selected rows "
-        f"(mean); on-task: share of the selection with a target label. Machine: {m['cpu']}, {m['cores']} cores; "
-        + "; ".join(f"{f['target']}: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}, pool "
-                    f"{f['pool_rows']:,} -> {f['duplicated_rows']:,} rows" for f in found) + ".",
+        "(mean); on-task: share of the selection with a target label. Pool rows with the copies: "
+        + ", ".join(f"{f['target']} {f['pool_rows']:,} -> {f['duplicated_rows']:,}" for f in found) + ". "
+        + runs_line(found),
         "",
         "| target | method | budget | macro-F1 | with duplicates | change (points) | distinct | with duplicates | on-task | with duplicates |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -109,31 +104,7 @@ def render(out_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default="airline_sentiment,trec")
-    parser.add_argument("--methods", default=",".join(m for m in METHODS if m not in ("full", "auto")))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--params", default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality/duplicates"))
-    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    params = load_params(args.params, args.overrides)
-    if not args.render_only:
-        for name in args.targets.split(","):
-            load_before, started = os.getloadavg()[0], time.perf_counter()
-            target = Target.load(params, name, args.data_dir)
-            records, duplicated_rows = run_target(target, args.methods.split(","))
-            write_json(args.out / f"{name}.json", {
-                "target": name, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "pool_rows": len(target.pool),
-                "duplicated_rows": duplicated_rows, "records": records,
-            })
-    write_marked_section(args.markdown, SECTION, render(args.out))
-
-
 if __name__ == "__main__":
-    main()
+    benchmark_main(__doc__, "duplicates", SECTION, run_target, render, targets="airline_sentiment,trec",
+                   add_arguments=lambda parser: parser.add_argument(
+                       "--methods", default=",".join(m for m in METHODS if m not in ("full", "auto"))))

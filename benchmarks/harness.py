@@ -9,19 +9,22 @@ target's test set. A selection already scored (same rows) is not trained again.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from taskselect.bench import QualityBench
-from taskselect.config import Params
+from taskselect.bench import QualityBench, machine
+from taskselect.config import TARGETS, Params, load_params
 from taskselect.data import Benchmark
 from taskselect.index import read_index
-from taskselect.io import atomic_path
+from taskselect.io import atomic_path, read_json, write_json
 from taskselect.metrics import classification_metrics, predict_within
 from taskselect.selectors import Corpus
 from taskselect.trainers import Examples, make_trainer
@@ -94,3 +97,48 @@ def write_marked_section(markdown: Path, name: str, body: str) -> None:
     with atomic_path(markdown) as tmp:
         tmp.write_text(text)
 
+
+
+def benchmark_main(doc: str, name: str, section: str, run_target, render, targets: str = ",".join(TARGETS),
+                   add_arguments=None) -> None:
+    """The command line every script of this kind shares: run `run_target` on each target, keep its
+    records in benchmarks/quality/<name>/<target>.json, render `section` of BENCHMARKS.md from them.
+
+    run_target(target: Target, args) -> (records, facts): facts join the file's metadata.
+    render(out_dir: Path, params: Params) -> str: the section's body.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--targets", default=targets)
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
+    parser.add_argument("--params", default=None, help="parameters file [default: ./params.yaml]")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality") / name)
+    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--render-only", action="store_true", help="only render the section from the records")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    params = load_params(args.params, args.overrides)
+    if not args.render_only:
+        for target in args.targets.split(","):
+            load_before, started = os.getloadavg()[0], time.perf_counter()
+            records, facts = run_target(Target.load(params, target, args.data_dir), args)
+            write_json(args.out / f"{target}.json", {
+                "target": target, "seconds": round(time.perf_counter() - started, 1),
+                "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+                "machine": machine(), **facts, "records": records,
+            })
+    write_marked_section(args.markdown, section, render(args.out, params))
+
+
+def runs_line(found: list[dict]) -> str:
+    """'Machine: ...; <target>: <seconds> s, load <before> / <after>; ...' of the records' files."""
+    m = found[0]["machine"]
+    return f"Machine: {m['cpu']}, {m['cores']} cores; " + "; ".join(
+        f"{f['target']}: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}" for f in found) + "."
+
+
+def read_records(out_dir: Path) -> list[dict]:
+    """The records files of out_dir, in the targets' order."""
+    return [read_json(out_dir / f"{t}.json") for t in TARGETS if (out_dir / f"{t}.json").is_file()]

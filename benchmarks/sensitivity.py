@@ -18,19 +18,15 @@ over all cells. A rank does not let one target's wide F1 spread outweigh the oth
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.harness import Target, write_marked_section
-from taskselect.bench import PlanOnceTSDS, machine
-from taskselect.config import TARGETS, TSDS_PRESETS, load_params
-from taskselect.io import read_json, write_json
+from benchmarks.harness import Target, benchmark_main, read_records, runs_line
+from taskselect.bench import PlanOnceTSDS
+from taskselect.config import TARGETS, TSDS_PRESETS, Params
 from taskselect.selectors import budget_label, resolve_budget
 
 log = logging.getLogger("sensitivity")
@@ -44,7 +40,7 @@ SETTING = ["alpha", "C", "sigma"]
 SECTION = "TSDS sensitivity"
 
 
-def run_target(target: Target) -> list[dict]:
+def run_target(target: Target, args=None) -> tuple[list[dict], dict]:
     """One record per (sigma, C, alpha, budget, seed): macro-F1, distinct rows, on-task share."""
     base = target.params.select.tsds.model_dump(exclude={"preset"})
     records = []
@@ -65,7 +61,7 @@ def run_target(target: Target) -> list[dict]:
                         })
                 log.info("%s sigma %g C %g alpha %g: mean macro-F1 %.4f", target.name, sigma, C, alpha,
                          np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
-    return records
+    return records, {"max_k": base["max_k"], "kde_k": base["kde_k"]}
 
 
 def cell_means(records: list[dict]) -> pd.DataFrame:
@@ -89,10 +85,12 @@ def _label(alpha: float, C: float, sigma: float) -> str:
     return f" ({names[0]})" if names else ""
 
 
-def render(out_dir: Path, current: tuple[float, float, float]) -> str:
-    files = [out_dir / f"{t}.json" for t in TARGETS if (out_dir / f"{t}.json").is_file()]
-    records = [r for f in files for r in read_json(f)["records"]]
-    meta = read_json(files[0])
+def render(out_dir: Path, params: Params) -> str:
+    tsds = params.select.tsds
+    current = (tsds.alpha, tsds.C, tsds.sigma)
+    found = read_records(out_dir)
+    records = [r for f in found for r in f["records"]]
+    meta = found[0]
     means = cell_means(records)
     targets = [t for t in TARGETS if t in set(means["target"])]
     cells = [(t, b) for t in targets for b in BUDGETS]
@@ -100,14 +98,11 @@ def render(out_dir: Path, current: tuple[float, float, float]) -> str:
     wide = means.pivot_table(index=SETTING, columns=["target", "budget"], values="f1")
     ranks = means.groupby(SETTING)[["rank", "gap"]].mean()
     order = ranks.sort_values(["rank", "gap"], kind="mergesort").index
-    m = meta["machine"]
     lines = [
         f"`PYTHONPATH=. python benchmarks/sensitivity.py -S embed.cache_dir=...` (records under "
         f"`benchmarks/quality/sensitivity/`). TSDS with alpha in {list(ALPHAS)}, C in {list(CS)}, sigma in "
         f"{list(SIGMAS)} (sigma 0 is KNN-Uniform); max_k {meta['max_k']}, kde_k {meta['kde_k']}, l2, without "
-        f"replacement; head trainer; macro-F1 mean over seeds {list(SEEDS)}. Machine: {m['cpu']}, {m['cores']} "
-        f"cores; " + "; ".join(f"{read_json(f)['target']}: {read_json(f)['seconds']:.0f} s, load "
-                              f"{read_json(f)['load_before']} / {read_json(f)['load_after']}" for f in files) + ".",
+        f"replacement; head trainer; macro-F1 mean over seeds {list(SEEDS)}. " + runs_line(found),
         "",
         "Rule: in each target x budget cell the 40 settings are ranked by mean macro-F1 (1 = best); the "
         "default is the setting of best mean rank over the cells. Gap: points below the cell's best setting, "
@@ -132,30 +127,5 @@ def render(out_dir: Path, current: tuple[float, float, float]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default=",".join(TARGETS))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--params", default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality/sensitivity"))
-    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    params = load_params(args.params, args.overrides)
-    tsds = params.select.tsds
-    if not args.render_only:
-        for name in args.targets.split(","):
-            load_before, started = os.getloadavg()[0], time.perf_counter()
-            records = run_target(Target.load(params, name, args.data_dir))
-            write_json(args.out / f"{name}.json", {
-                "target": name, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "max_k": tsds.max_k,
-                "kde_k": tsds.kde_k, "records": records,
-            })
-    write_marked_section(args.markdown, SECTION, render(args.out, (tsds.alpha, tsds.C, tsds.sigma)))
-
-
 if __name__ == "__main__":
-    main()
+    benchmark_main(__doc__, "sensitivity", SECTION, run_target, render)
