@@ -25,7 +25,7 @@ from benchmarks.harness import Target, benchmark_main, read_records, runs_line
 from taskselect.config import Params
 from taskselect.data import Benchmark
 from taskselect.index import build_index
-from taskselect.selectors import CORPUS_METHODS, METHODS, budget_label, make_selector, resolve_budget
+from taskselect.selectors import budget_label, make_selector, methods, resolve_budget, spec
 
 log = logging.getLogger("duplicates")
 
@@ -61,7 +61,7 @@ def run_target(target: Target, args) -> tuple[list[dict], dict]:
         texts = t.benchmark.pool["text"].to_numpy()
         for method in args.methods.split(","):
             selector = make_selector(method, t.params.select)
-            corpus = t.corpus if method in CORPUS_METHODS else None
+            corpus = t.corpus if spec(method).reads_corpus else None
             for budget in BUDGETS:
                 for seed in SEEDS:
                     started = time.perf_counter()
@@ -95,7 +95,7 @@ def render(out_dir: Path, params: Params) -> str:
     means = frame.groupby(["target", "method", "budget", "pool"])[["f1", "distinct_texts", "on_task"]].mean()
     for f in found:
         t = f["target"]
-        for method in [x for x in METHODS if x in set(frame["method"])]:
+        for method in [x for x in methods() if x in set(frame["method"])]:
             for b in BUDGETS:
                 o, d = means.loc[(t, method, b, "original")], means.loc[(t, method, b, "duplicated")]
                 lines.append(f"| {t} | {method} | {budget_label(b)} | {o['f1']:.3f} | {d['f1']:.3f} | "
@@ -107,4 +107,4 @@ def render(out_dir: Path, params: Params) -> str:
 if __name__ == "__main__":
     benchmark_main(__doc__, "duplicates", SECTION, run_target, render, targets="airline_sentiment,trec",
                    add_arguments=lambda parser: parser.add_argument(
-                       "--methods", default=",".join(m for m in METHODS if m not in ("full", "auto"))))
+                       "--methods", default=",".join(m for m in methods() if m != "auto" and spec(m).uses_budget)))

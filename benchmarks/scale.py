@@ -69,7 +69,8 @@ class AnonPeak:
 
 def run_stage(case: dict) -> dict:
     from taskselect import stages
-    from taskselect.config import IndexParams, SelectParams, TSDSParams
+    from taskselect.config import IndexParams, SelectParams
+    from taskselect.selectors.tsds import TSDSParams
 
     ws = stages.Workspace(Path(case.get("root", ".")))
     started = time.perf_counter()

@@ -26,8 +26,9 @@ import pandas as pd
 
 from benchmarks.harness import Target, benchmark_main, read_records, runs_line
 from taskselect.bench import PlanOnceTSDS
-from taskselect.config import TARGETS, TSDS_PRESETS, Params
+from taskselect.config import TARGETS, Params
 from taskselect.selectors import budget_label, resolve_budget
+from taskselect.selectors.tsds import PRESETS
 
 log = logging.getLogger("sensitivity")
 
@@ -81,7 +82,7 @@ def choose_default(means: pd.DataFrame) -> tuple[float, float, float]:
 
 
 def _label(alpha: float, C: float, sigma: float) -> str:
-    names = [name for name, p in TSDS_PRESETS.items() if (p["alpha"], p["C"], p["sigma"]) == (alpha, C, sigma)]
+    names = [name for name, p in PRESETS.items() if (p["alpha"], p["C"], p["sigma"]) == (alpha, C, sigma)]
     return f" ({names[0]})" if names else ""
 
 

@@ -37,13 +37,13 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, write_json
 from taskselect.plots import plot_f1_vs_budget
 from taskselect.report import summarize
-from taskselect.selectors import METHODS, TSDSSelector, budget_label, make_selector
+from taskselect.selectors import TSDSSelector, budget_label, make_selector, methods, spec
 
 log = logging.getLogger(__name__)
 
 PARTS = ("sweep", "methods", "ablation", "transformer")
-SWEEP_METHODS = ("tsds", "random", "full")
-OTHER_METHODS = tuple(m for m in METHODS if m not in SWEEP_METHODS)
+SWEEP_METHODS = tuple(m for m in methods() if spec(m).default)
+OTHER_METHODS = tuple(m for m in methods() if m not in SWEEP_METHODS)
 BEGIN = "<!-- BEGIN taskselect bench: generated, edits between these markers are overwritten -->"
 END = "<!-- END taskselect bench -->"
 SECTION = "## Selection quality"
@@ -138,11 +138,11 @@ class QualityBench:
 
     def _run_all(self, params: Params, ws: stages.Workspace, out: Path) -> list[dict]:
         """Select, train and evaluate every run of params.select; report into `out`."""
-        # The full pool is the same training set at every budget, and the head trainer has no
-        # randomness: one run says it all.
+        # A method that uses no budget (the full pool) trains on the same set at every budget, and
+        # the head trainer has no randomness: one run says it all.
         first = (params.select.budgets[0], params.select.seeds[0])
         runs = [r for r in stages.plan_runs(params.select)
-                if not (r.method == "full" and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
+                if not (not spec(r.method).uses_budget and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
         reused = {"tsds": PlanOnceTSDS(**params.select.tsds.model_dump(exclude={"preset"}))}
         if "auto" in params.select.methods:  # like tsds, auto keeps its plans and n-grams between runs
             reused["auto"] = replace(make_selector("auto", params.select), finetune=params.finetune)
@@ -366,7 +366,7 @@ def _render_sweep(out_dir: Path, rel: Path) -> list[str]:
             f"| {t} | {bench['test']:,} | {len(bench['labels'])} | "
             + " | ".join("-" if v is None else f"{v:+.1f}" for v in d.values())
             + f" | {'met' if ok else '**not met**'} | {_mean_std(full)} | "
-            + (budget_label(reach) if reach is not None else f"not reached by {budget_label(max(r['budget'] for r in summary if r['method'] != 'full'))}")
+            + (budget_label(reach) if reach is not None else f"not reached by {budget_label(max(r['budget'] for r in summary if spec(r['method']).uses_budget))}")
             + " |"
         )
     lines += ["", f"The bar is met on **{passed} of {len(targets)}** targets.", ""]
@@ -384,7 +384,7 @@ def _render_sweep(out_dir: Path, rel: Path) -> list[str]:
             "| budget | rows | TSDS | random | TSDS − random | on-task rows: TSDS | on-task rows: random |",
             "|---|---|---|---|---|---|---|",
         ]
-        for b in sorted({r["budget"] for r in summary if r["method"] != "full"}):
+        for b in sorted({r["budget"] for r in summary if spec(r["method"]).uses_budget}):
             tsds, rand = _find(summary, "tsds", b), _find(summary, "random", b)
             gap = "-" if tsds is None or rand is None else f"{100 * (tsds['f1_macro'] - rand['f1_macro']):+.1f}"
             rows = (tsds or rand)["n_selected"]
@@ -424,7 +424,7 @@ def _render_methods(out_dir: Path) -> list[str]:
         if (out_dir / "sweep" / t / "results.json").is_file():
             records = read_json(out_dir / "sweep" / t / "results.json") + records
         summary = summarize(records).to_dict("records")
-        budgets = sorted({r["budget"] for r in summary if r["method"] != "full"})
+        budgets = sorted({r["budget"] for r in summary if spec(r["method"]).uses_budget})
         seeds = sorted({r["seed"] for r in records})
         lines += [
             f"#### {t}: every selector, seeds {seeds}",
@@ -432,9 +432,9 @@ def _render_methods(out_dir: Path) -> list[str]:
             "| method | " + " | ".join(budget_label(b) for b in budgets) + " | on-task share (mean) | select time |",
             "|---|" + "---|" * len(budgets) + "---|---|",
         ]
-        for method in [m for m in METHODS if any(r["method"] == m for r in records)]:
+        for method in [m for m in methods() if any(r["method"] == m for r in records)]:
             rows = [r for r in records if r["method"] == method]
-            cells = [_mean_std(_find(summary, method, None if method == "full" else b)) for b in budgets]
+            cells = [_mean_std(_find(summary, method, b if spec(method).uses_budget else None)) for b in budgets]
             share = np.mean([r["target_share"] for r in rows])
             lines.append(f"| {method} | " + " | ".join(cells)
                          + f" | {share:.0%} | {np.mean([r['select_seconds'] for r in rows]):.1f} s |")

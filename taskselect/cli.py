@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from taskselect.config import Params, TSDSParams, dump_params, load_params, validate_params
+from taskselect.config import Params, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
-from taskselect.report import comparison_rows, summarize
+from taskselect.report import baselines, comparison_rows, summarize
+from taskselect.selectors import methods as registered_methods, spec
+from taskselect.selectors.tsds import TSDSParams
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
@@ -33,7 +35,7 @@ Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_s
 Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL or Parquet) with text and label columns.")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
 Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with macro-F1.")]
-Method = Annotated[Optional[str], typer.Option(help="Only this method [default: all in params].")]
+Method = Annotated[Optional[str], typer.Option(help=f"Only this method: {', '.join(registered_methods())} [default: all in params].")]
 Budget = Annotated[Optional[str], typer.Option(help="Only this budget: a row count or a fraction of the pool.")]
 Seed = Annotated[Optional[int], typer.Option(help="Only this seed.")]
 TrackingUri = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [default: the run's, $MLFLOW_TRACKING_URI, sqlite:///mlflow.db].")]
@@ -88,7 +90,7 @@ def print_results(records: list[dict]) -> None:
                   caption="on-task: selected rows with a target label; 95% CI: bootstrap over test rows")
     for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "95% CI", "accuracy"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    for r in sorted(records, key=lambda r: (r["budget"], r["method"] == "full", -r["f1_macro"], r["seed"])):
+    for r in sorted(records, key=lambda r: (r["budget"], not spec(r["method"]).uses_budget, -r["f1_macro"], r["seed"])):
         low, high = r["f1_macro_ci"]
         table.add_row(
             r["method"], r["budget_label"], str(r["seed"]),
@@ -226,7 +228,7 @@ def compare(
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
     summary = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent, filter_string, all_runs)
-    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", "delta_random", "delta_full"]]
+    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":
         sys.stdout.write(shown.to_csv(index=False, float_format="%.4f"))
@@ -328,7 +330,7 @@ def select_embeddings(
 def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
         out: OutDir = Path("data/results"), target: Target = None, pool: Pool = None, query: Query = None,
         test: Test = None,
-        methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods, e.g. tsds,random,full.")] = None,
+        methods: Annotated[Optional[str], typer.Option(help=f"Comma-separated methods of {', '.join(registered_methods())}.")] = None,
         budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets, e.g. 0.01,0.05,500.")] = None,
         seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = None,
         trainer: Annotated[Optional[str], typer.Option(help="head (frozen embeddings, seconds) or transformer (fine-tunes MiniLM, minutes).")] = None,

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
+from taskselect import selectors  # the registry select's parameters are built from
 from taskselect.errors import TaskselectError
+from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-Method = Literal["tsds", "random", "full", "knn", "knn-uniform", "knn-kde", "dsir", "kcenter", "s2l", "loss", "auto"]
-Representation = Literal["semantic", "lexical", "hybrid"]
-REPRESENTATION_HELP = (
-    "What distances are measured on: 'semantic' (the sentence embeddings), 'lexical' (hashed "
-    "1- and 2-grams, TF-IDF, reduced by SVD; reads the texts) or 'hybrid' (both, weighted by lexical_weight)."
-)
-# The TSDS paper's two settings (Liu et al. 2024, Section 5): KNN-KDE with C = 5 and kernel
-# width h (our sigma) for instruction tuning and for continued pretraining.
-TSDS_PRESETS = {
-    "paper-instruction": {"alpha": 0.075, "C": 5.0, "sigma": 0.2},
-    "paper-pretraining": {"alpha": 0.6, "C": 5.0, "sigma": 0.1},
-}
 Budget = Annotated[
     float,
     Field(
@@ -38,10 +28,6 @@ Budget = Annotated[
         "a fraction of the pool (0.05 = 5%).",
     ),
 ]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class DataParams(_Section):
@@ -124,198 +110,36 @@ class IndexParams(_Section):
     )
 
 
-class TSDSParams(_Section):
-    """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
-
-    preset: Literal["custom", "paper-instruction", "paper-pretraining"] = Field(
-        "custom",
-        description="'custom': alpha, C and sigma as given; 'paper-instruction' (alpha 0.075, C 5, "
-        "sigma 0.2) or 'paper-pretraining' (alpha 0.6, C 5, sigma 0.1): the TSDS paper's settings, "
-        "which then replace alpha, C and sigma.",
-    )
-
-    alpha: float = Field(
-        0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
-    )
-    C: float = Field(1.0, gt=0, description="Distance scale against the diversity term.")
-    sigma: float = Field(
-        0.75, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
-    )
-    max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
-    kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
-    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
-    replace: bool = Field(
-        False,
-        description="Draw with replacement as the paper (duplicates possible); "
-        "False spends the whole budget on distinct rows.",
-    )
-    lower_alpha: bool = Field(
-        True,
-        description="Without replacement, when fewer rows than the budget have non-zero "
-        "probability: lower alpha until enough do (true) or stop with an error (false).",
-    )
-    kde_exact_max: int = Field(
-        50000,
-        ge=0,
-        description="Densities are exact while the queries' neighbours number at most this many "
-        "distinct rows; above, each row compares itself only with rows in its kde_nprobe "
-        "nearest k-means cells (approximate, much faster) (rows).",
-    )
-    kde_nprobe: int = Field(
-        8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
-    )
-    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
-    lexical_weight: float = Field(
-        0.5, ge=0, le=1, description="hybrid: share of the lexical distance (0 = semantic only, 1 = lexical only)."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset", "custom") in TSDS_PRESETS:
-            data = {**data, **TSDS_PRESETS[data["preset"]]}
-        return data
-
-
-class KNNParams(_Section):
-    """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
-
-    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
-    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
-    lexical_weight: float = Field(
-        0.5, ge=0, le=1, description="hybrid: share of the lexical distance (0 = semantic only, 1 = lexical only)."
-    )
-
-
-class KNNUniformParams(_Section):
-    """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
-    (search settings, kde_k and replace come from select.tsds)."""
-
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
-                   "while they hold fewer distinct rows than the budget (without replacement).")
-
-
-class KNNKDEParams(_Section):
-    """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
-    their kernel density (search settings, kde_k and replace come from select.tsds)."""
-
-    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
-                   "while they hold fewer distinct rows than the budget (without replacement).")
-    sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
-
-
-class DSIRParams(_Section):
-    """dsir: importance resampling on hashed n-grams (Xie et al., NeurIPS 2023); reads texts."""
-
-    buckets: int = Field(10000, ge=1, description="Hash buckets of the n-gram features.")
-    ngrams: int = Field(2, ge=1, le=3, description="Longest n-gram counted (2: unigrams and bigrams).")
-    smoothing: float = Field(
-        1.0, gt=0, description="Pseudo-count added to every bucket of both bag-of-n-grams models (Laplace: 1)."
-    )
-
-
-class KCenterParams(_Section):
-    """kcenter: greedy k-center cover of the rows nearest the query set (diversity first)."""
-
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
-    )
-
-
-class S2LParams(_Section):
-    """s2l: SmallToLarge (Yang et al., NeurIPS 2024): k-means on a proxy model's loss
-    trajectories, the budget spread evenly over the clusters, near the query set; reads labels."""
-
-    epochs: int = Field(5, ge=1, description="Proxy model training epochs (length of each loss trajectory).")
-    clusters: int = Field(20, ge=1, description="k-means clusters of the trajectories.")
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries sampled from, per selected row."
-    )
-    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
-
-
-class LossParams(_Section):
-    """loss: rows near the query set whose proxy-model loss is neither trivially low nor
-    outlier-high (after "Cram Less to Fit More", Zhao et al. 2024); reads labels."""
-
-    low: float = Field(0.2, ge=0, lt=1, description="Rows below this quantile of loss are left out.")
-    high: float = Field(0.95, gt=0, le=1, description="Rows above this quantile of loss are left out.")
-    neighbourhood: float = Field(
-        1.5, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
-    )
-    epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
-    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
-
-
-class AutoParams(_Section):
-    """auto: the selector chosen for the task from the query set alone. The queries are split
-    into folds (stratified by label); each candidate selects with the other folds' queries at the
-    run's budget, a model is trained on its selection and scored (macro-F1) on the held-out
-    fold's queries; the choice then selects with every query. Reads texts and query labels."""
-
-    candidates: list[str] = Field(
-        ["tsds", "knn", "kcenter", "dsir", "random"], min_length=1,
-        description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
-        "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
-    )
-    folds: int = Field(5, ge=2, description="Folds of the query set (each query is held out once per repeat).")
-    repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
-    tolerance: float = Field(
-        1.0, ge=0,
-        description="The earliest candidate within this many bootstrap standard errors of the best's "
-        "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
-    )
-    trainer: Literal["head", "run"] = Field(
-        "head",
-        description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
-        "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
-    )
-
-    @field_validator("candidates")
-    @classmethod
-    def _candidates_name_methods_and_their_parameters(cls, candidates: list[str]) -> list[str]:
-        for spec in candidates:
-            method, *pairs = spec.split(":")
-            if method not in get_args(Method) or method in ("auto", "full"):
-                raise ValueError(f"{spec!r}: expected a method other than auto and full")
-            section = SelectParams.model_fields.get(method.replace("-", "_"))
-            known = section.annotation.model_fields if section is not None else {}
-            for pair in pairs:
-                key, sep, _ = pair.partition("=")
-                if not sep or key not in known:
-                    raise ValueError(f"{spec!r}: {key!r} is not a parameter of select.{method.replace('-', '_')}")
-        if len(set(candidates)) != len(candidates):
-            raise ValueError(f"{candidates}: a candidate is listed twice")
-        return candidates
-
-
-class SelectParams(_Section):
-    """Which selections to make."""
-
-    methods: list[Method] = Field(
-        ["tsds", "auto", "random", "full"], min_length=1,
-        description="Selection methods to compare: tsds, random, full, knn, knn-uniform, knn-kde, "
-        "dsir, kcenter, s2l, loss, auto.",
-    )
-    budgets: list[Budget] = Field([0.05], min_length=1, description="Training-set sizes.")
-    seeds: list[int] = Field([0], min_length=1, description="Selection and training seeds.")
-    tsds: TSDSParams = Field(default_factory=TSDSParams)
-    knn: KNNParams = Field(default_factory=KNNParams)
-    knn_uniform: KNNUniformParams = Field(default_factory=KNNUniformParams)
-    knn_kde: KNNKDEParams = Field(default_factory=KNNKDEParams)
-    dsir: DSIRParams = Field(default_factory=DSIRParams)
-    kcenter: KCenterParams = Field(default_factory=KCenterParams)
-    s2l: S2LParams = Field(default_factory=S2LParams)
-    loss: LossParams = Field(default_factory=LossParams)
-    auto: AutoParams = Field(default_factory=AutoParams)
-
-    @field_validator("budgets")
+class _SelectChecks(_Section):
+    @field_validator("budgets", check_fields=False)
     @classmethod
     def _budgets_are_counts_or_fractions(cls, budgets: list[float]) -> list[float]:
         for b in budgets:
             if b > 1 and b != int(b):
                 raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
         return [int(b) if b > 1 else b for b in budgets]
+
+
+def _select_params() -> type[_Section]:
+    """The select section, built from the selector registry: select.methods takes any registered
+    name, and each selector with parameters has its section (select.<name, - as _>)."""
+    registered = list(selectors.REGISTRY.values())
+    methods = tuple(s.name for s in registered)
+    fields: dict[str, Any] = {
+        "methods": (list[Literal[methods]], Field(
+            [s.name for s in registered if s.default], min_length=1,
+            description=f"Selection methods to compare: {', '.join(methods)}.",
+        )),
+        "budgets": (list[Budget], Field([0.05], min_length=1, description="Training-set sizes.")),
+        "seeds": (list[int], Field([0], min_length=1, description="Selection and training seeds.")),
+    }
+    fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
+    return create_model("SelectParams", __base__=_SelectChecks, __module__=__name__, __doc__="Which selections to make.",
+                        **fields)
+
+
+SelectParams = _select_params()
+Method = Literal[selectors.methods()]
 
 
 class HeadParams(_Section):

@@ -14,15 +14,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from taskselect.config import IndexParams
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path
+
+if TYPE_CHECKING:  # config imports the selectors, which import this module
+    from taskselect.config import IndexParams
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,10 @@ def build_index(
     added ADD_ROWS at a time, so building holds the index and one block, never a second copy
     of the embeddings.
     """
-    params = params or IndexParams()
+    if params is None:
+        from taskselect.config import IndexParams
+
+        params = IndexParams()
     n, dim = embeddings.shape
     kind = resolve_kind(n, params)
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2

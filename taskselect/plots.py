@@ -11,8 +11,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from taskselect.io import atomic_path
+from taskselect.selectors import REGISTRY, spec
 
-METHOD_STYLE = {"tsds": ("tab:blue", "o"), "random": ("tab:orange", "s")}
+MARKERS = "osD^v<>PX*"
+
+
+def method_style(method: str) -> tuple[str, str]:
+    """(colour, marker) of a method's line, by its place in the registry: the same in every figure."""
+    i = list(REGISTRY).index(method)
+    return f"C{i % 10}", MARKERS[i % len(MARKERS)]
 
 
 def _save(fig, path: str | os.PathLike) -> None:
@@ -53,28 +60,30 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | os.PathLik
 
 def plot_f1_vs_budget(summary: pd.DataFrame, pool_size: int, path: str | os.PathLike, title: str = "") -> None:
     """PNG of mean macro-F1 against the budget: a line per method with a +-1 std band over
-    seeds, the full pool as a horizontal line with its band, and 95% of it dotted.
+    seeds, a method that uses no budget (the full pool) as a horizontal line with its band, and
+    95% of it dotted.
 
     summary: rows of report.summarize (method, budget as a fraction of the pool or a row count,
         f1_macro, f1_macro_std); pool_size converts row counts to shares of the pool.
     """
     share = summary["budget"].map(lambda b: b if b <= 1 else b / pool_size) * 100
+    budgeted = summary["method"].map(lambda m: spec(m).uses_budget)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     for method in dict.fromkeys(summary["method"]):
         rows = summary[summary["method"] == method].assign(x=share).sort_values("x")
         mean, std = rows["f1_macro"].to_numpy(), rows["f1_macro_std"].to_numpy()
-        if method == "full":  # the same training set at every budget
+        if not spec(method).uses_budget:  # the same training set at every budget
             mean, std = mean.mean(), std.mean()
-            ax.axhline(mean, color="black", linestyle="--", label=f"full pool ({mean:.3f})")
-            ax.axhline(0.95 * mean, color="grey", linestyle=":", label="95% of full pool")
+            ax.axhline(mean, color="black", linestyle="--", label=f"{method} pool ({mean:.3f})")
+            ax.axhline(0.95 * mean, color="grey", linestyle=":", label=f"95% of {method} pool")
             if std:
                 ax.axhspan(mean - std, mean + std, color="black", alpha=0.08, linewidth=0)
             continue
-        color, marker = METHOD_STYLE.get(method, (None, "^"))
+        color, marker = method_style(method)
         line, = ax.plot(rows["x"], mean, marker=marker, color=color, label=method)
         ax.fill_between(rows["x"], mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
-    ticks = sorted(set(share[summary["method"] != "full"]))
+    ticks = sorted(set(share[budgeted]))
     if len(ticks) > 1:
         ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{x:.3g}%" for x in ticks])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-BASELINES = ("random", "full")
+from taskselect.selectors import REGISTRY
+
 OPTIONAL_MEANS = ("f1_micro", "n_unique", "n_on_task", "target_share")
 
 
@@ -16,8 +17,8 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     """One row per (method, budget): means and standard deviations over seeds, deltas vs the baselines.
 
     Columns: method, budget, budget_label, seeds (how many), n_selected, f1_macro, f1_macro_std,
-    accuracy, accuracy_std, delta_random, delta_full (macro-F1 difference, NaN where the
-    baseline did not run), and the means of f1_micro, n_unique, n_on_task and target_share
+    accuracy, accuracy_std, delta_<baseline> for each baseline selector (delta_random,
+    delta_full: macro-F1 difference, NaN where the baseline did not run), and the means of f1_micro, n_unique, n_on_task and target_share
     where the records have them. A single seed has std 0.
     """
     frame = pd.DataFrame(records)
@@ -28,15 +29,22 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     spec |= {name: (name, "mean") for name in OPTIONAL_MEANS if name in frame}
     table = grouped.agg(**spec).reset_index()
     table[["f1_macro_std", "accuracy_std"]] = table[["f1_macro_std", "accuracy_std"]].fillna(0.0)
-    for baseline in BASELINES:
+    for baseline in baselines():
         reference = table[table["method"] == baseline].set_index("budget")["f1_macro"]
         table[f"delta_{baseline}"] = table["f1_macro"] - table["budget"].map(reference)
     return table
 
 
+def baselines() -> list[str]:
+    """The selectors every method is compared against (delta_<name>), in registration order."""
+    return [name for name, spec in REGISTRY.items() if spec.baseline]
+
+
 def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary by budget, and within a budget tsds first and the full pool last."""
-    order = summary["method"].map(lambda m: (m == "full", m != "tsds", m))
+    """The summary by budget, and within a budget the methods in registration order (tsds first),
+    those that use no budget (the full pool) last; methods no longer registered after the rest."""
+    rank = {name: (not spec.uses_budget, i) for i, (name, spec) in enumerate(REGISTRY.items())}
+    order = summary["method"].map(lambda m: rank.get(m, (True, len(rank))))
     return summary.assign(_order=order).sort_values(["budget", "_order"]).drop(columns="_order").reset_index(drop=True)
 
 
@@ -44,10 +52,10 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     """The summary as the table a reader sees (`taskselect compare`, the Prefect artifact):
     one row of display strings per method and budget, in reading order."""
     return [
-        {"method": row.method, "budget": row.budget_label, "seeds": str(row.seeds),
-         "macro-F1 (mean ± std)": f"{row.f1_macro:.4f} ± {row.f1_macro_std:.4f}",
-         "Δ vs random": _signed(row.delta_random), "Δ vs full": _signed(row.delta_full)}
-        for row in reading_order(summary).itertuples()
+        {"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
+         "macro-F1 (mean ± std)": f"{row['f1_macro']:.4f} ± {row['f1_macro_std']:.4f}",
+         **{f"Δ vs {b}": _signed(row[f"delta_{b}"]) for b in baselines()}}
+        for row in reading_order(summary).to_dict("records")
     ]
 
 

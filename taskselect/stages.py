@@ -26,7 +26,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import CORPUS_METHODS, Corpus, Selector, budget_label, make_selector, resolve_budget
+from taskselect.selectors import Corpus, Selector, budget_label, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Examples, load_trainer, make_trainer
 
@@ -52,8 +52,9 @@ class Run:
 def plan_runs(params: SelectParams) -> list[Run]:
     """Every (method, budget, seed) to run, in the order of params.yaml's lists.
 
-    `full` trains on the whole pool at every budget: it is the reference each budget's
-    selections are compared against (and dvc.yaml's matrix stages expect one per budget).
+    A method that uses no budget (the full pool) runs at every budget all the same: it is the
+    reference each budget's selections are compared against (and dvc.yaml's matrix stages
+    expect one per budget).
     """
     return [Run(m, b, s) for m in params.methods for b in params.budgets for s in params.seeds]
 
@@ -256,14 +257,15 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     target_labels = read_json(meta_path)["target_labels"]
     pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"])
     pool = ws.load_embeddings("pool")
-    size = len(pool) if run.method == "full" else resolve_budget(run.budget, len(pool))
+    selector_spec = spec(run.method)
+    size = selector_spec.size(run.budget, len(pool))
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
-    selector = selector or make_selector(run.method, params)
+    selector = selector or selector_spec.build(params)
     if finetune is not None and getattr(selector, "finetune", finetune) != finetune:
         selector = replace(selector, finetune=finetune)
     corpus = None
-    if run.method in CORPUS_METHODS or getattr(selector, "needs_corpus", False):
+    if selector_spec.reads_corpus or getattr(selector, "needs_corpus", False):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
@@ -348,7 +350,7 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
         write_json(out / "metrics.json", metrics)
         plot_confusion(
             np.asarray(metrics["confusion"]), labels, out / "confusion.png",
-            title=f"{benchmark.task}: {run.method} {budget_label(run.budget) if run.method != 'full' else 'full pool'}, "
+            title=f"{benchmark.task}: {spec(run.method).label(run.budget)}, "
             f"seed {run.seed}, {trained['trainer']} (macro-F1 {metrics['f1_macro']:.3f})",
         )
     log.info("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f", run.slug, metrics["f1_macro"], low, high, metrics["accuracy"])

@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 
 from taskselect import stages
-from taskselect.config import SelectParams, TSDSParams, load_params
+from taskselect.config import SelectParams, load_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
 from taskselect.selectors import Corpus, KNNSelector, TSDSSelector, make_selector
 from taskselect.selectors.auto import parse_candidate, stratified_folds
 from taskselect.selectors.representation import lexical_vectors, represent
+from taskselect.selectors.tsds import TSDSParams
 from tests.conftest import ROOT, small_profile
 
 

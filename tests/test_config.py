@@ -3,16 +3,37 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskselect.config import Params, load_params
+from registry_checks import dvc_select_problems, params_file_problems
+from taskselect.config import load_params
 from taskselect.errors import TaskselectError
-from taskselect.tracking import flatten
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_params_yaml_states_every_default():
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert flatten(raw) == flatten(Params().model_dump(mode="json"))
+    assert params_file_problems() == []
+
+
+def test_dvc_select_stage_lists_every_selector_section():
+    assert dvc_select_problems() == []
+
+
+def test_the_checks_see_a_section_missing_or_stale(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["select"]["dsir"]["ngrams"]
+    params["select"]["kcenter"]["radius"] = 1.0
+    params["select"]["tsds"]["alpha"] = 0.5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert params_file_problems(tmp_path / "params.yaml") == [
+        "select.dsir.ngrams: missing", "select.kcenter.radius: not a parameter", "select.tsds.alpha: 0.5, default 0.9",
+    ]
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc["stages"]["select"]["params"].remove("select.loss")
+    dvc["stages"]["select"]["params"].append("select.magic")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc))
+    assert dvc_select_problems(tmp_path / "dvc.yaml") == [
+        "select.loss: missing from the select stage's params", "select.magic: not a selector's section",
+    ]
 
 
 def test_overrides_are_typed_and_win(tmp_path):

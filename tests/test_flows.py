@@ -129,11 +129,11 @@ def test_the_run_form_offers_every_method_and_each_selectors_section():
     from prefect.utilities.callables import parameter_schema
 
     from flows.pipeline import pipeline
-    from taskselect.selectors import METHODS
+    from taskselect.selectors import methods
 
     definitions = parameter_schema(pipeline.fn).model_dump()["definitions"]
     select = definitions["SelectParams"]["properties"]
-    assert select["methods"]["items"]["enum"] == list(METHODS)
+    assert select["methods"]["items"]["enum"] == list(methods())
     for section in ("knn", "knn_uniform", "knn_kde", "dsir", "kcenter", "s2l", "loss"):
         model = definitions[select[section]["$ref"].rsplit("/", 1)[-1]]
         assert model["description"] and all(field["description"] for field in model["properties"].values())

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import small_profile, untimed
 from taskselect.config import load_params
-from taskselect.selectors import METHODS
+from taskselect.selectors import methods
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def flow_run(prefect_api, embedding_cache, tmp_path_factory):
     from flows.pipeline import pipeline
 
     tmp = tmp_path_factory.mktemp("flow")
-    params = load_params(None, small_profile(tmp, embedding_cache) + [f"select.methods=[{','.join(METHODS)}]"])
+    params = load_params(None, small_profile(tmp, embedding_cache) + [f"select.methods=[{','.join(methods())}]"])
     records = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out"))
     return tmp, params, records
 
@@ -30,10 +30,10 @@ def test_results_file_holds_a_record_per_method(flow_run):
     saved = json.loads((tmp / "out" / "results.json").read_text())
     assert saved == records
     by_method = {r["method"]: r for r in saved}
-    assert set(by_method) == set(METHODS)
+    assert set(by_method) == set(methods())
     pool_rows = len(pd.read_parquet(tmp / "data" / "prepared" / "pool.parquet"))
     budget = round(0.1 * pool_rows)
-    for method in set(METHODS) - {"full"}:  # distinct rows, the whole budget
+    for method in set(methods()) - {"full"}:  # distinct rows, the whole budget
         assert by_method[method]["n_selected"] == by_method[method]["n_unique"] == budget, method
     assert by_method["full"]["n_selected"] == pool_rows
     for r in saved:
@@ -84,7 +84,7 @@ def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
     runs = mlflow.search_runs(experiment_names=["taskselect-airline_sentiment"], output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == len(METHODS)
+    assert len(parents) == 1 and len(children) == len(methods())
     assert parents[0].data.params["select.tsds.alpha"] == str(params.select.tsds.alpha)
     logged = {c.data.params["method"]: c.data.metrics["f1_macro"] for c in children}
     assert logged == pytest.approx({r["method"]: r["f1_macro"] for r in records})

@@ -8,7 +8,8 @@ import pytest
 from taskselect.config import Method, SelectParams
 from taskselect.errors import TaskselectError
 from taskselect.selectors import (
-    METHODS, REGISTRY, Corpus, DSIRSelector, KCenterSelector, KNNSelector, LossSelector, S2LSelector, make_selector,
+    REGISTRY, Corpus, DSIRSelector, KCenterSelector, KNNSelector, LossSelector, S2LSelector, make_selector, methods,
+    register,
 )
 from taskselect.selectors.dsir import hashed_ngrams, log_importance_weights
 from taskselect.selectors.kcenter import greedy_k_center
@@ -30,14 +31,35 @@ def blobs(seed=0, n=600, dim=16, centres=6):
 
 
 def test_every_method_has_a_selector_and_a_parameter_section():
-    assert set(REGISTRY) == set(METHODS) == set(get_args(Method))
+    assert list(REGISTRY) == list(methods()) == list(get_args(Method))
     params = SelectParams()
-    for method in METHODS:
+    for method in methods():
+        spec = REGISTRY[method]
         assert hasattr(make_selector(method, params), "select")
-        section = method.replace("-", "_")
-        assert method in ("random", "full") or section in SelectParams.model_fields
+        if spec.params is not None:  # its section, with its defaults, is in the select parameters
+            assert getattr(params, spec.section) == spec.params()
+    assert params.methods == [m for m in methods() if REGISTRY[m].default]
     with pytest.raises(TaskselectError, match="method 'magic': expected one of tsds, random, full, knn"):
         make_selector("magic", params)
+
+
+def test_a_selector_is_registered_once_and_reads_embeddings_or_a_corpus():
+    with pytest.raises(ValueError, match="selector 'tsds' is registered twice"):
+        register("tsds")(type("Again", (), {}))
+    with pytest.raises(ValueError, match="reads='texts', expected 'embeddings' or 'corpus'"):
+        register("texty", reads="texts")
+    assert "Again" not in {type(s).__name__ for s in REGISTRY.values()} and "texty" not in REGISTRY
+
+
+def test_exactly_the_selectors_declared_to_read_a_corpus_need_one():
+    candidates, _ = blobs(n=60)
+    for method in methods():
+        selector = make_selector(method, SelectParams())
+        if REGISTRY[method].reads_corpus:  # the select stage loads texts and labels for these only
+            with pytest.raises(TaskselectError, match=f"{method}: needs the pool's texts and labels"):
+                selector.select(candidates[:3], candidates, 5, seed=0)
+        else:
+            assert selector.select(candidates[:3], candidates, 5, seed=0).n_selected >= 5
 
 
 def test_round_robin_gives_each_query_its_nearest_rows_in_turn():

@@ -1,15 +1,50 @@
 """Selectors: given query and pool embeddings (and, for some, texts and labels) and a budget,
-choose training rows. `make_selector` builds any of them by name from the select parameters."""
+choose training rows.
+
+Each selector module declares, next to its code, everything the pipeline needs to know about
+it, and registers itself with the `register` class decorator (taskselect.selectors.base):
+
+    class ToyParams(Section):                      # its section select.toy of params.yaml
+        \"\"\"toy: what it does (the Prefect form shows this).\"\"\"
+        width: int = Field(3, ge=1, description="... (rows).")
+
+    @register("toy", ToyParams, reads="embeddings", uses_budget=True)
+    @dataclass
+    class ToySelector:
+        width: int = 3
+        def select(self, query, candidates, size, seed, index=None, corpus=None) -> Selection: ...
+
+- name: the method name in select.methods; its section is select.<name with - as _>;
+- params: a taskselect.sections.Section subclass, or None for a selector without parameters;
+- reads: "embeddings", or "corpus" if it also reads the pool's texts and labels (a Corpus);
+- uses_budget: False for a selector that takes the whole pool whatever the budget;
+- build: how to make it from the whole select section (default: cls(**its section)).
+
+Then add one `from taskselect.selectors import <module>` line below. Everything else follows
+from REGISTRY: config.SelectParams (select.methods' choices and one section per selector, hence
+the CLI, the Prefect form and the parameter checks), the select stage, and the checks in
+tests/ that params.yaml and dvc.yaml agree with it. A selector module must not import
+taskselect.config at import time: config is built from this registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import get_args
+from typing import TYPE_CHECKING
 
-from taskselect.config import Method, SelectParams
+# One import per selector module, in the order their methods are listed; importing registers them.
+from taskselect.selectors import tsds  # noqa: F401
+from taskselect.selectors import baselines  # noqa: F401
+from taskselect.selectors import knn  # noqa: F401
+from taskselect.selectors import dsir  # noqa: F401
+from taskselect.selectors import kcenter  # noqa: F401
+from taskselect.selectors import s2l  # noqa: F401
+from taskselect.selectors import loss  # noqa: F401
+from taskselect.selectors import auto  # noqa: F401
 from taskselect.errors import TaskselectError
+from taskselect.selectors.base import (
+    REGISTRY, Corpus, Selection, Selector, SelectorSpec, budget_label, register, resolve_budget,
+)
 from taskselect.selectors.auto import AutoSelector
-from taskselect.selectors.base import Corpus, Selection, Selector, budget_label, resolve_budget
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
 from taskselect.selectors.kcenter import KCenterSelector
@@ -18,41 +53,29 @@ from taskselect.selectors.loss import LossSelector
 from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
-
-def _knn_density(params: SelectParams, k: int, sigma: float) -> KNNDensitySelector:
-    """KNN-Uniform / KNN-KDE with TSDS's search and density settings."""
-    tsds = params.tsds
-    return KNNDensitySelector(k=k, sigma=sigma, kde_k=tsds.kde_k, metric=tsds.metric, replace=tsds.replace,
-                              kde_exact_max=tsds.kde_exact_max, kde_nprobe=tsds.kde_nprobe)
+if TYPE_CHECKING:
+    from taskselect.config import SelectParams
 
 
-REGISTRY: dict[str, Callable[[SelectParams], Selector]] = {
-    "tsds": lambda p: TSDSSelector(**p.tsds.model_dump(exclude={"preset"})),  # the preset set alpha, C, sigma
-    "random": lambda p: RandomSelector(),
-    "full": lambda p: FullSelector(),
-    "knn": lambda p: KNNSelector(**p.knn.model_dump()),
-    "knn-uniform": lambda p: _knn_density(p, p.knn_uniform.k, 0.0),
-    "knn-kde": lambda p: _knn_density(p, p.knn_kde.k, p.knn_kde.sigma),
-    "dsir": lambda p: DSIRSelector(**p.dsir.model_dump()),
-    "kcenter": lambda p: KCenterSelector(**p.kcenter.model_dump()),
-    "s2l": lambda p: S2LSelector(**p.s2l.model_dump()),
-    "loss": lambda p: LossSelector(**p.loss.model_dump()),
-    "auto": lambda p: AutoSelector(params=p, **p.auto.model_dump()),
-}
-METHODS: tuple[str, ...] = get_args(Method)
-# The selectors that read the Corpus (texts and labels), not only embeddings.
-CORPUS_METHODS = ("dsir", "s2l", "loss", "auto")
+def methods() -> tuple[str, ...]:
+    """Every registered method name, in registration order."""
+    return tuple(REGISTRY)
+
+
+def spec(method: str) -> SelectorSpec:
+    """The registered facts of `method`; a clear error for an unknown name."""
+    if method not in REGISTRY:
+        raise TaskselectError(f"method {method!r}: expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[method]
 
 
 def make_selector(method: str, params: SelectParams) -> Selector:
-    """The selector named `method`, configured from its section of the select parameters."""
-    if method not in REGISTRY:
-        raise TaskselectError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    return REGISTRY[method](params)
+    """The selector named `method`, configured from the select parameters."""
+    return spec(method).build(params)
 
 
 __all__ = [
-    "AutoSelector", "CORPUS_METHODS", "METHODS", "REGISTRY", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
-    "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "TSDSPlan", "TSDSSelector",
-    "budget_label", "make_selector", "resolve_budget",
+    "REGISTRY", "AutoSelector", "Corpus", "DSIRSelector", "FullSelector", "KCenterSelector", "KNNDensitySelector", "KNNSelector",
+    "LossSelector", "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan",
+    "TSDSSelector", "budget_label", "make_selector", "methods", "register", "resolve_budget", "spec",
 ]

@@ -31,17 +31,18 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, field_validator
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.metrics import classification_metrics, macro_f1_resamples, predict_within
-from taskselect.selectors.base import Corpus, Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
 from taskselect.selectors.representation import represent
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
@@ -52,24 +53,69 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 500  # resamples of the held-out queries for the standard errors
-NOT_CANDIDATES = ("auto", "full")  # auto itself, and the full pool, which ignores the budget
+
+
+def candidate_problem(spec: str) -> str | None:
+    """Why 'method' or 'method:key=value:...' is not a candidate (None if it is): the method must
+    be registered, use the budget and not be auto; the keys must be its section's."""
+    method, *pairs = spec.split(":")
+    if method not in REGISTRY or method == "auto" or not REGISTRY[method].uses_budget:
+        allowed = [m for m, s in REGISTRY.items() if m != "auto" and s.uses_budget]
+        return f"{spec!r}: expected a method among {', '.join(allowed)}"
+    params = REGISTRY[method].params
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or params is None or key not in params.model_fields:
+            return f"{spec!r}: {key!r} is not a parameter of select.{REGISTRY[method].section or method}"
+    return None
+
+
+class AutoParams(Section):
+    """auto: the selector chosen for the task from the query set alone. The queries are split
+    into folds (stratified by label); each candidate selects with the other folds' queries at the
+    run's budget, a model is trained on its selection and scored (macro-F1) on the held-out
+    fold's queries; the choice then selects with every query. Reads texts and query labels."""
+
+    candidates: list[str] = Field(
+        ["tsds", "knn", "kcenter", "dsir", "random"], min_length=1,
+        description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
+        "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
+    )
+    folds: int = Field(5, ge=2, description="Folds of the query set (each query is held out once per repeat).")
+    repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
+    tolerance: float = Field(
+        1.0, ge=0,
+        description="The earliest candidate within this many bootstrap standard errors of the best's "
+        "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
+    )
+    trainer: Literal["head", "run"] = Field(
+        "head",
+        description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
+        "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_are_registered_methods(cls, candidates: list[str]) -> list[str]:
+        problem = next((p for p in map(candidate_problem, candidates) if p), None)
+        if problem:
+            raise ValueError(problem)
+        if len(set(candidates)) != len(candidates):
+            raise ValueError(f"{candidates}: a candidate is listed twice")
+        return candidates
 
 
 def parse_candidate(spec: str, params: SelectParams) -> tuple[str, SelectParams]:
     """('method', select parameters with the spec's overrides) of 'method' or
     'method:key=value:key=value' (keys of select.<method>, values read as YAML)."""
-    from taskselect.selectors import METHODS
-
+    problem = candidate_problem(spec)
+    if problem:
+        raise TaskselectError(f"select.auto.candidates: {problem}")
     method, *pairs = spec.split(":")
-    if method not in METHODS or method in NOT_CANDIDATES:
-        allowed = [m for m in METHODS if m not in NOT_CANDIDATES]
-        raise TaskselectError(f"select.auto.candidates: {spec!r}: expected a method among {', '.join(allowed)}")
     raw = params.model_dump(mode="json")
-    section = method.replace("-", "_")
+    section = REGISTRY[method].section
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or section not in raw or key not in raw[section]:
-            raise TaskselectError(f"select.auto.candidates: {spec!r}: {key!r} is not a parameter of select.{section}")
+        key, _, value = pair.partition("=")
         raw[section][key] = yaml.safe_load(value)
     try:
         return method, type(params).model_validate(raw)
@@ -136,6 +182,8 @@ class _Prepared:
         return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus)
 
 
+@register("auto", AutoParams, reads="corpus", default=True,
+          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()))
 @dataclass
 class AutoSelector:
     """Cross-validates `candidates` on the query set and selects with the best (see the module).
@@ -164,10 +212,8 @@ class AutoSelector:
         from taskselect.config import FinetuneParams
         from taskselect.selectors import make_selector
 
-        if not self.candidates:
-            raise TaskselectError("select.auto.candidates: expected at least one candidate")
-        if len(set(self.candidates)) != len(self.candidates):
-            raise TaskselectError(f"select.auto.candidates: {self.candidates}: a candidate is listed twice")
+        if not self.candidates or len(set(self.candidates)) != len(self.candidates):
+            raise TaskselectError(f"select.auto.candidates {self.candidates}: expected distinct candidates, at least one")
         if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0:
             raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}: "
                                   "expected folds >= 2, repeats >= 1, tolerance >= 0")

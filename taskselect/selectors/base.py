@@ -1,14 +1,18 @@
-"""What every selector returns, and how a budget becomes a row count."""
+"""What every selector returns, how a budget becomes a row count, and the registry of selectors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from taskselect.errors import TaskselectError
+from taskselect.sections import Section
+
+if TYPE_CHECKING:
+    from taskselect.config import SelectParams
 
 
 @dataclass(frozen=True)
@@ -113,3 +117,72 @@ def budget_label(budget: float) -> str:
     if isinstance(budget, float) and budget <= 1:
         return f"{budget * 100:g}%"
     return str(int(budget))
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    """What the pipeline knows about a selector, declared by its module with `register`.
+
+    name: the method name in select.methods, paths and tables ('knn-uniform').
+    params: its typed parameter section, select.<section> in params.yaml; None if it has none.
+    reads: 'embeddings' (query and pool vectors only) or 'corpus' (also texts and labels: the
+        select stage then loads them into a Corpus).
+    uses_budget: False for a selector that takes the whole pool whatever the budget (the
+        reference a budget's selections are compared against).
+    default: listed in select.methods' default (the run a fresh clone makes).
+    baseline: a reference point: every method's macro-F1 is also reported as its difference to
+        this one's at the same budget (delta_<name>).
+    build: makes the selector from the whole select section (it may read other selectors'
+        sections, as knn-kde reads TSDS's search settings).
+    """
+
+    name: str
+    params: type[Section] | None
+    reads: Literal["embeddings", "corpus"]
+    uses_budget: bool
+    default: bool
+    baseline: bool
+    build: Callable[[SelectParams], Selector]
+
+    @property
+    def section(self) -> str | None:
+        """Its key under select in params.yaml ('knn-uniform' -> 'knn_uniform'), None without parameters."""
+        return None if self.params is None else self.name.replace("-", "_")
+
+    @property
+    def reads_corpus(self) -> bool:
+        return self.reads == "corpus"
+
+    def size(self, budget: float, n_pool: int) -> int:
+        """Rows the selector is asked for: the budget's, or the whole pool if it uses none."""
+        return resolve_budget(budget, n_pool) if self.uses_budget else n_pool
+
+    def label(self, budget: float) -> str:
+        """'tsds 5%'; 'full pool' for a selector that uses no budget."""
+        return f"{self.name} {budget_label(budget) if self.uses_budget else 'pool'}"
+
+
+# Every selector, in the order registered (the order of select.methods' choices and sections).
+REGISTRY: dict[str, SelectorSpec] = {}
+
+
+def register(name: str, params: type[Section] | None = None, *, reads: Literal["embeddings", "corpus"] = "embeddings",
+             uses_budget: bool = True, default: bool = False, baseline: bool = False,
+             build: Callable[[SelectParams], Selector] | None = None):
+    """Class decorator: add the selector to REGISTRY under `name` (see SelectorSpec).
+
+    Without `build`, the selector is made as cls(**its section's values), or cls() without params.
+    Stacked decorators register bottom-up (the one nearest the class first).
+    """
+    if reads not in ("embeddings", "corpus"):
+        raise ValueError(f"selector {name!r}: reads={reads!r}, expected 'embeddings' or 'corpus'")
+
+    def decorate(cls):
+        if name in REGISTRY:
+            raise ValueError(f"selector {name!r} is registered twice")
+        section = name.replace("-", "_")
+        make = (lambda p: cls(**getattr(p, section).model_dump())) if params is not None else (lambda p: cls())
+        REGISTRY[name] = SelectorSpec(name, params, reads, uses_budget, default, baseline, build or make)
+        return cls
+
+    return decorate

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taskselect.selectors.base import Selection
+from taskselect.selectors.base import Selection, register
 
 
+@register("random", default=True, baseline=True)
 @dataclass
 class RandomSelector:
     """`size` distinct pool rows drawn uniformly at random: the baseline a selector must beat."""
@@ -18,6 +19,7 @@ class RandomSelector:
         return Selection(indices=np.sort(rng.choice(len(candidates), size, replace=False)).astype(np.int64))
 
 
+@register("full", uses_budget=False, default=True, baseline=True)
 @dataclass
 class FullSelector:
     """The whole pool, whatever the budget: the ceiling a small selection hopes to reach."""

@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from scipy import sparse
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, require_corpus, register
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,17 @@ def gumbel_top_k(log_weights: np.ndarray, size: int, rng: np.random.Generator) -
     return np.sort(np.argpartition(-keys, size - 1)[:size]).astype(np.int64)
 
 
+class DSIRParams(Section):
+    """dsir: importance resampling on hashed n-grams (Xie et al., NeurIPS 2023); reads texts."""
+
+    buckets: int = Field(10000, ge=1, description="Hash buckets of the n-gram features.")
+    ngrams: int = Field(2, ge=1, le=3, description="Longest n-gram counted (2: unigrams and bigrams).")
+    smoothing: float = Field(
+        1.0, gt=0, description="Pseudo-count added to every bucket of both bag-of-n-grams models (Laplace: 1)."
+    )
+
+
+@register("dsir", DSIRParams, reads="corpus")
 @dataclass
 class DSIRSelector:
     """DSIR on hashed n-grams of the pool and query texts (needs a Corpus).

@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.tsds import check_embeddings
 
@@ -44,6 +46,15 @@ def greedy_k_center(points: np.ndarray, size: int, first: int = 0) -> tuple[np.n
     return chosen, max(0.0, float(gap.max()))
 
 
+class KCenterParams(Section):
+    """kcenter: greedy k-center cover of the rows nearest the query set (diversity first)."""
+
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries the cover is drawn from, per selected row (1 = knn)."
+    )
+
+
+@register("kcenter", KCenterParams)
 @dataclass
 class KCenterSelector:
     """Greedy k-center over the `neighbourhood` x size rows nearest the query set.

@@ -10,20 +10,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from taskselect.errors import TaskselectError
 from taskselect.index import Metric
-from taskselect.selectors.base import Selection, check_size
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, register
 from taskselect.selectors.neighbourhood import round_robin
-from taskselect.selectors.representation import Representation, represent
+from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
-from taskselect.selectors.tsds import TSDSSelector
+from taskselect.selectors.tsds import TSDSParams, TSDSSelector
 
 log = logging.getLogger(__name__)
 
 
+class KNNParams(Section):
+    """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
+
+    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(0.5, ge=0, le=1, description=LEXICAL_WEIGHT_HELP)
+
+
+@register("knn", KNNParams)
 @dataclass
 class KNNSelector:
     """The top `size` distinct rows of the queries' neighbour lists, taken round-robin.
@@ -53,6 +65,26 @@ class KNNSelector:
         return Selection(indices=np.sort(round_robin(query, candidates, size, seed, index, self.metric)))
 
 
+class KNNUniformParams(Section):
+    """knn-uniform (the TSDS paper's KNN-Uniform): each query's k nearest rows, equally likely
+    (search settings, kde_k and replace come from select.tsds)."""
+
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
+                   "while they hold fewer distinct rows than the budget (without replacement).")
+
+
+class KNNKDEParams(Section):
+    """knn-kde (the TSDS paper's KNN-KDE): each query's k nearest rows, in inverse proportion to
+    their kernel density (search settings, kde_k and replace come from select.tsds)."""
+
+    k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
+                   "while they hold fewer distinct rows than the budget (without replacement).")
+    sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
+
+
+# Decorators register bottom-up: knn-uniform, then knn-kde.
+@register("knn-kde", KNNKDEParams, build=lambda p: KNNDensitySelector.tsds_search(p.tsds, p.knn_kde.k, p.knn_kde.sigma))
+@register("knn-uniform", KNNUniformParams, build=lambda p: KNNDensitySelector.tsds_search(p.tsds, p.knn_uniform.k, 0.0))
 @dataclass
 class KNNDensitySelector:
     """KNN-Uniform (sigma 0) and KNN-KDE (sigma > 0): each query gives 1/M of the selection
@@ -74,6 +106,12 @@ class KNNDensitySelector:
     replace: bool = False
     kde_exact_max: int = 50000
     kde_nprobe: int = 8
+
+    @classmethod
+    def tsds_search(cls, tsds: TSDSParams, k: int, sigma: float) -> KNNDensitySelector:
+        """k neighbours per query and kernel width sigma, with TSDS's search and density settings."""
+        return cls(k=k, sigma=sigma, kde_k=tsds.kde_k, metric=tsds.metric, replace=tsds.replace,
+                   kde_exact_max=tsds.kde_exact_max, kde_nprobe=tsds.kde_nprobe)
 
     def __post_init__(self):
         self.search = TSDSSelector(max_k=self.k, sigma=self.sigma, kde_k=self.kde_k, metric=self.metric,

@@ -15,9 +15,11 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, require_corpus, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
 
@@ -30,6 +32,20 @@ def middle_band(losses: np.ndarray, low: float, high: float) -> np.ndarray:
     return (losses >= lo) & (losses <= hi)
 
 
+class LossParams(Section):
+    """loss: rows near the query set whose proxy-model loss is neither trivially low nor
+    outlier-high (after "Cram Less to Fit More", Zhao et al. 2024); reads labels."""
+
+    low: float = Field(0.2, ge=0, lt=1, description="Rows below this quantile of loss are left out.")
+    high: float = Field(0.95, gt=0, le=1, description="Rows above this quantile of loss are left out.")
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries scored, per selected row (at least 1 / (high - low))."
+    )
+    epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
+    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
+
+
+@register("loss", LossParams, reads="corpus")
 @dataclass
 class LossSelector:
     """Rows near the queries whose proxy loss is neither trivially low nor outlier-high (needs a Corpus).

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 Representation = Literal["semantic", "lexical", "hybrid"]
 REPRESENTATIONS = ("semantic", "lexical", "hybrid")
+REPRESENTATION_HELP = (
+    "What distances are measured on: 'semantic' (the sentence embeddings), 'lexical' (hashed "
+    "1- and 2-grams, TF-IDF, reduced by SVD; reads the texts) or 'hybrid' (both, weighted by lexical_weight)."
+)
+LEXICAL_WEIGHT_HELP = "hybrid: share of the lexical distance (0 = semantic only, 1 = lexical only)."
 LEXICAL_DIM = 256  # LSA's usual order of magnitude; the 384 of MiniLM would mostly add noise dimensions
 LEXICAL_BUCKETS = 10000  # DSIR's hashing, as in its paper
 

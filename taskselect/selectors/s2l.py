@@ -15,11 +15,13 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
-from taskselect.selectors.base import Selection, check_size, require_corpus
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, check_size, require_corpus, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
 
@@ -42,6 +44,19 @@ def balanced_sample(clusters: np.ndarray, size: int, rng: np.random.Generator) -
     return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
+class S2LParams(Section):
+    """s2l: SmallToLarge (Yang et al., NeurIPS 2024): k-means on a proxy model's loss
+    trajectories, the budget spread evenly over the clusters, near the query set; reads labels."""
+
+    epochs: int = Field(5, ge=1, description="Proxy model training epochs (length of each loss trajectory).")
+    clusters: int = Field(20, ge=1, description="k-means clusters of the trajectories.")
+    neighbourhood: float = Field(
+        1.5, ge=1, description="Rows nearest the queries sampled from, per selected row."
+    )
+    l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
+
+
+@register("s2l", S2LParams, reads="corpus")
 @dataclass
 class S2LSelector:
     """S2L on the proxy model's loss trajectories, sampled within the query neighbourhood (needs a Corpus).

@@ -24,17 +24,19 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
+from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, nearest, unit_rows
 from taskselect.io import atomic_path
-from taskselect.selectors.base import Selection
-from taskselect.selectors.representation import Representation, represent
+from taskselect.sections import Section
+from taskselect.selectors.base import Selection, register
+from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
 log = logging.getLogger(__name__)
@@ -380,6 +382,67 @@ class TSDSPlan:
             raise TaskselectError(f"{path}: not a TSDS plan ({exc})") from None
 
 
+# The TSDS paper's two settings (Liu et al. 2024, Section 5): KNN-KDE with C = 5 and kernel
+# width h (our sigma) for instruction tuning and for continued pretraining.
+PRESETS = {
+    "paper-instruction": {"alpha": 0.075, "C": 5.0, "sigma": 0.2},
+    "paper-pretraining": {"alpha": 0.6, "C": 5.0, "sigma": 0.1},
+}
+
+
+class TSDSParams(Section):
+    """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
+
+    preset: Literal["custom", "paper-instruction", "paper-pretraining"] = Field(
+        "custom",
+        description="'custom': alpha, C and sigma as given; 'paper-instruction' (alpha 0.075, C 5, "
+        "sigma 0.2) or 'paper-pretraining' (alpha 0.6, C 5, sigma 0.1): the TSDS paper's settings, "
+        "which then replace alpha, C and sigma.",
+    )
+
+    alpha: float = Field(
+        0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
+    )
+    C: float = Field(1.0, gt=0, description="Distance scale against the diversity term.")
+    sigma: float = Field(
+        0.75, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
+    )
+    max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
+    kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
+    metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    replace: bool = Field(
+        False,
+        description="Draw with replacement as the paper (duplicates possible); "
+        "False spends the whole budget on distinct rows.",
+    )
+    lower_alpha: bool = Field(
+        True,
+        description="Without replacement, when fewer rows than the budget have non-zero "
+        "probability: lower alpha until enough do (true) or stop with an error (false).",
+    )
+    kde_exact_max: int = Field(
+        50000,
+        ge=0,
+        description="Densities are exact while the queries' neighbours number at most this many "
+        "distinct rows; above, each row compares itself only with rows in its kde_nprobe "
+        "nearest k-means cells (approximate, much faster) (rows).",
+    )
+    kde_nprobe: int = Field(
+        8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
+    )
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(0.5, ge=0, le=1, description=LEXICAL_WEIGHT_HELP)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset", "custom") in PRESETS:
+            data = {**data, **PRESETS[data["preset"]]}
+        return data
+
+
+# the preset has set alpha, C and sigma
+@register("tsds", TSDSParams, default=True, build=lambda p: TSDSSelector(**p.tsds.model_dump(exclude={"preset"})))
 @dataclass
 class TSDSSelector:
     """TSDS selection: KNN-KDE (sigma > 0) or KNN-Uniform (sigma = 0).
