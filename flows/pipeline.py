@@ -53,7 +53,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
         # such as 'tsds' in every Run would link each stage to all others; wait_for gives the real order.
         chains = []
         for run in runs:
-            selected = select_rows.submit(quote(params.select), quote(run), ws, wait_for=[indexed])
+            selected = select_rows.submit(quote(params.select), quote(run), ws, quote(params.finetune), wait_for=[indexed])
             trained = train_model.submit(quote(params.finetune), quote(run), ws, wait_for=[selected])
             chains.append((run, [selected, trained, evaluate_model.submit(quote(params.evaluate), quote(run), ws, wait_for=[trained])]))
         for done, (run, chain) in enumerate(chains, 1):

@@ -39,9 +39,17 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
             f"- results: `{out_dir}` (results.json, summary.csv, metrics.json)",
             f"- plot: `{out_dir / 'f1_vs_budget.png'}`",
             f"- MLflow: {mlflow_line}",
+            *auto_choices(records),
         ]),
         key="results", description="Where this run's results are",
     )
+
+
+def auto_choices(records: list[dict]) -> list[str]:
+    """One line per auto run: the selector it chose and every candidate's held-out macro-F1."""
+    return [f"- {r['slug']}: chose **{r['select_info']['choice']}** (macro-F1 on held-out queries: "
+            + ", ".join(f"{name} {s['f1']:.3f}" for name, s in r["select_info"]["candidates"].items()) + ")"
+            for r in records if r["method"] == "auto"]
 
 
 @task(name="publish-sweep")

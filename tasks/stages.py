@@ -63,8 +63,8 @@ def build_pool_index(params: IndexParams, ws: Workspace) -> dict:
 
 
 @task(name="select", task_run_name="select-{run.slug}")
-def select_rows(params: SelectParams, run: Run, ws: Workspace) -> dict:
-    return stages.select(params, run, ws)
+def select_rows(params: SelectParams, run: Run, ws: Workspace, finetune: FinetuneParams | None = None) -> dict:
+    return stages.select(params, run, ws, finetune=finetune)
 
 
 @task(name="finetune", task_run_name="finetune-{run.slug}")

@@ -23,7 +23,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -143,10 +143,12 @@ class QualityBench:
         first = (params.select.budgets[0], params.select.seeds[0])
         runs = [r for r in stages.plan_runs(params.select)
                 if not (not spec(r.method).uses_budget and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
-        tsds = with_filter(PlanOnceTSDS(**params.select.tsds.model_dump()), "tsds", params.select)
+        reused = {"tsds": with_filter(PlanOnceTSDS(**params.select.tsds.model_dump(exclude={"preset"})), "tsds", params.select)}
+        if "auto" in params.select.methods:  # like tsds, auto keeps its plans and n-grams between runs
+            reused["auto"] = with_filter(replace(spec("auto").build(params.select), finetune=params.finetune), "auto", params.select)
         for i, run in enumerate(runs, 1):
             log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
-            stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None)
+            stages.select(params.select, run, ws, selector=reused.get(run.method), finetune=params.finetune)
             stages.finetune(params.finetune, run, ws)
             stages.evaluate(params.evaluate, run, ws)
         return stages.report(params, ws, out, runs)

@@ -182,7 +182,7 @@ def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
     runs = _runs(params, method, budget, seed, data_dir)
     with workspace_lock(data_dir):
         for run in runs:
-            stages.select(params.select, run, stages.Workspace(data_dir))
+            stages.select(params.select, run, stages.Workspace(data_dir), finetune=params.finetune)
 
 
 @app.command()

@@ -60,15 +60,24 @@ def macro_f1_bootstrap(
     n_boot resamples of the test set's size; returns (low, high) at the `confidence` level
     (0.95 = 2.5th and 97.5th percentiles). Same inputs and seed, same interval.
     """
+    draws = np.random.default_rng(seed).integers(0, len(y_true), size=(n_boot, len(y_true)))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(macro_f1_resamples(y_true, y_pred, labels, draws), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def macro_f1_resamples(y_true, y_pred, labels: list[str], draws: np.ndarray) -> np.ndarray:
+    """(n_boot,) macro-F1 over `labels` of each resample of the rows; draws: (n_boot, n) row
+    numbers, one resample per row (the same draws give paired resamples of two predictions)."""
     y_true = np.asarray(y_true, dtype=str)
     y_pred = np.asarray(y_pred, dtype=str)
+    n_boot = len(draws)
     code = {label: i for i, label in enumerate(labels)}
     k = len(labels)
     # Labels outside `labels` (never predicted, but possible in y_true) get code k: they add
     # false negatives to nobody and count as neither TP nor FP for a target label.
     t = np.array([code.get(y, k) for y in y_true])
     p = np.array([code.get(y, k) for y in y_pred])
-    draws = np.random.default_rng(seed).integers(0, t.size, size=(n_boot, t.size))
     # counts[b, i, j]: rows of true code i predicted as j in resample b
     cells = (k + 1) ** 2
     pair = (t * (k + 1) + p)[draws] + cells * np.arange(n_boot)[:, None]
@@ -78,6 +87,4 @@ def macro_f1_bootstrap(
     pred_per_label = counts[:, :, :k].sum(axis=1)
     denominator = true_per_label + pred_per_label
     f1 = np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(f1.mean(axis=1), [tail, 100 - tail])
-    return float(low), float(high)
+    return f1.mean(axis=1)

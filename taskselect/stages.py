@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget
 from taskselect.report import f1_by_budget, metrics_tree, summarize
-from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
+from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
 from taskselect.validate import check_benchmark
@@ -381,13 +381,15 @@ def index(params: IndexParams, ws: Workspace) -> dict:
     return facts
 
 
-def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None) -> dict:
+def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None,
+           finetune: FinetuneParams | None = None) -> dict:
     """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
     scores.npy for methods that give them). Selectors see the pool's texts and labels and the
     query texts beside the embeddings (a Corpus).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
+    finetune: the run's training parameters, for a selector that trains models (auto).
     """
     meta_path = ws.prepared / "benchmark.json"
     if not meta_path.is_file():
@@ -402,13 +404,18 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     size = selector_spec.size(run.budget, len(pool))
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
+    if selector is None:
+        selector = selector_spec.build(params)
+        if finetune is not None and getattr(selector, "finetune", finetune) != finetune:
+            selector = replace(selector, finetune=finetune)  # auto trains the run's trainer
+        selector = with_filter(selector, run.method, params)
     corpus = None
-    if selector_spec.reads_corpus or filtered(run.method, params):
+    if selector_spec.reads_corpus or filtered(run.method, params) or getattr(selector, "needs_corpus", False):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
     with timed(ws, f"select-{run.slug}") as facts, fixed_threads():
-        selection = (selector or make_selector(run.method, params)).select(
+        selection = selector.select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
         # Wall times go with the timing, not into selection.json: a DVC output must not change

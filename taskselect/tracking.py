@@ -217,6 +217,9 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         if any(key != f"f1.{label.replace(':', '/')}" for label, key in keys.items()):
             mlflow.log_dict({key: label for label, key in keys.items()}, "f1_labels.json")
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
+        mlflow.log_artifact(str(ws.selection(run) / "selection.json"), "selection")  # e.g. auto's candidates
+        if "choice" in record["select_info"]:
+            mlflow.set_tag("auto.choice", record["select_info"]["choice"])
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
         _log_model(ws, run, params)
 

@@ -98,7 +98,7 @@ def test_your_own_files_run_stage_by_stage_and_a_bad_budget_corrupts_nothing(tmp
     result = taskselect("report", *common, "-S", "select.budgets=[30]", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = pd.read_json(tmp_path / "out" / "results.json")
-    assert set(records["method"]) == {"tsds", "random", "full"}
+    assert set(records["method"]) == {"tsds", "auto", "random", "full"}
     assert "macro-F1" in result.stdout
 
 

@@ -48,7 +48,7 @@ def test_repro_experiments_and_remote(project):
     assert first.returncode == 0, first.stdout + first.stderr
     assert set(UPSTREAM) | {"select@tsds-0.1-0", "finetune@random-0.1-0", "evaluate@full-0.1-0", "report"} <= ran(first)
     records = json.loads((project / "data" / "results" / "results.json").read_text())
-    assert {r["method"] for r in records} == {"tsds", "random", "full"}
+    assert {r["method"] for r in records} == {"tsds", "auto", "random", "full"}
 
     second = dvc("repro", cwd=project)
     assert second.returncode == 0 and ran(second) == set()

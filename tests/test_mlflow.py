@@ -75,7 +75,7 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
     assert {"results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"} <= parent_files
 
     children = search(server, f"tags.mlflow.parentRunId = '{parent['info']['run_id']}'")
-    assert len(children) == len(records) == 6
+    assert len(children) == len(records) == 8
     for child in children:
         tags, metrics = as_dict(child["data"]["tags"]), as_dict(child["data"]["metrics"])
         record = next(r for r in records if r["method"] == tags["method"] and str(r["seed"]) == tags["seed"])
@@ -84,6 +84,8 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
         assert {"f1_micro", "accuracy", "n_selected", "n_unique", "target_share", "select_seconds",
                 "finetune_seconds", "f1.negative", "f1.neutral", "f1.positive"} <= set(metrics)
         assert as_dict(child["data"]["params"])["data.cap_per_source"] == "150"
+        if tags["method"] == "auto":  # the choice, beside selection.json in the selection artifacts
+            assert tags["auto.choice"] == record["select_info"]["choice"]
         files = {f["path"] for f in api(server, "artifacts/list", run_id=child["info"]["run_id"])["files"]}
         assert {"selection", "evaluation"} <= files
 
@@ -104,7 +106,7 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
     result = taskselect("compare", "--tracking-uri", server, "--format", "json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"tsds", "random", "full"} and all(r["seeds"] == 2 for r in rows.values())
+    assert set(rows) == {"tsds", "auto", "random", "full"} and all(r["seeds"] == 2 for r in rows.values())
     f1 = {m: np.mean([r["f1_macro"] for r in records if r["method"] == m]) for m in rows}
     for method, row in rows.items():
         assert row["budget"] == "10%"

@@ -174,7 +174,7 @@ def test_the_deployments_form_has_params_yaml_defaults_and_descriptions(server, 
 def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs, project):
     run, records = runs.first, runs.first_results
     assert run.state.is_completed(), run.state.message
-    assert {(r["method"], r["seed"]) for r in records} == {(m, s) for m in ("tsds", "random", "full") for s in (0, 1)}
+    assert {(r["method"], r["seed"]) for r in records} == {(m, s) for m in ("tsds", "auto", "random", "full") for s in (0, 1)}
     assert json.loads((project / "data" / "results" / "run.json").read_text())["params"]["select"]["tsds"]["alpha"] == 0.8
 
     states = task_states(server, run)
@@ -183,7 +183,7 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
 
     published = artifacts(server, run)
     table = {row["method"]: row for row in published["f1-comparison"]}
-    assert set(table) == {"tsds", "random", "full"}
+    assert set(table) == {"tsds", "auto", "random", "full"}
     tsds = [r["f1_macro"] for r in records if r["method"] == "tsds"]
     random = [r["f1_macro"] for r in records if r["method"] == "random"]
     assert table["tsds"]["seeds"] == "2" and table["tsds"]["budget"] == "10%"
@@ -193,11 +193,13 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     note = published["results"]
     assert f"`{project / 'data' / 'results'}`" in note and "f1_vs_budget.png" in note
     assert f"mlflow ui --backend-store-uri sqlite:///{project / 'mlflow.db'}" in note
+    auto = next(r for r in records if r["method"] == "auto" and r["seed"] == 0)
+    assert f"auto-0.1-0: chose **{auto['select_info']['choice']}**" in note  # and every candidate's score
     parent_id = note.split("parent run `")[1].split("`")[0]
     parent = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}").get_run(parent_id)
     assert parent.data.tags["prefect_flow_run_id"] == str(run.id)
 
-    log_line(server, run, "6/6 scored: ")  # the flow's progress
+    log_line(server, run, "8/8 scored: ")  # the flow's progress
     log_line(server, run, "prepared airline_sentiment")  # core logs reach the UI
 
 

@@ -41,10 +41,12 @@ from taskselect.selectors import s2l  # noqa: F401
 from taskselect.selectors import loss  # noqa: F401
 from taskselect.selectors import mates  # noqa: F401
 from taskselect.selectors import negcliploss  # noqa: F401
+from taskselect.selectors import auto  # noqa: F401
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import (
     REGISTRY, Corpus, Selection, Selector, SelectorSpec, budget_label, register, resolve_budget,
 )
+from taskselect.selectors.auto import AutoSelector
 from taskselect.selectors.baselines import FullSelector, RandomSelector
 from taskselect.selectors.dsir import DSIRSelector
 from taskselect.selectors.filtering import FilteredSelector, FilterParams
@@ -93,8 +95,8 @@ def make_selector(method: str, params: SelectParams) -> Selector:
 
 
 __all__ = [
-    "REGISTRY", "Corpus", "DSIRSelector", "FilterParams", "FilteredSelector", "FullSelector", "KCenterSelector",
-    "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector", "RandomSelector",
-    "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label", "filtered",
-    "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
+    "REGISTRY", "AutoSelector", "Corpus", "DSIRSelector", "FilterParams", "FilteredSelector", "FullSelector",
+    "KCenterSelector", "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector",
+    "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label",
+    "filtered", "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
 ]

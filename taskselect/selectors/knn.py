@@ -20,6 +20,7 @@ from taskselect.index import Metric
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, check_size, register
 from taskselect.selectors.neighbourhood import round_robin
+from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 from taskselect.selectors.tsds import TSDSParams, TSDSSelector
 
@@ -30,6 +31,8 @@ class KNNParams(Section):
     """knn: the rows nearest the query set, the queries taking turns (round-robin)."""
 
     metric: Literal["l2", "cosine"] = Field("l2", description="Distance between embeddings.")
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(0.5, ge=0, le=1, description=LEXICAL_WEIGHT_HELP)
 
 
 @register("knn", KNNParams)
@@ -39,16 +42,26 @@ class KNNSelector:
 
     metric: "l2" or "cosine". The seed orders the queries within each round (it decides which
     queries give one more row when `size` is not a multiple of the number of queries).
+    representation, lexical_weight: what distances are measured on (see
+        taskselect.selectors.representation); 'lexical' and 'hybrid' read the corpus' texts.
     """
 
     metric: Metric = "l2"
+    representation: Representation = "semantic"
+    lexical_weight: float = 0.5
 
     def __post_init__(self):
         if self.metric not in ("l2", "cosine"):
             raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
 
+    @property
+    def needs_corpus(self) -> bool:
+        """True when `select` reads the texts (a lexical or hybrid representation)."""
+        return self.representation != "semantic"
+
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         check_size(size, len(candidates))
+        query, candidates, index = represent(self.representation, query, candidates, index, corpus, self.lexical_weight)
         return Selection(indices=np.sort(round_robin(query, candidates, size, seed, index, self.metric)))
 
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
@@ -36,6 +36,7 @@ from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, 
 from taskselect.io import atomic_path
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, register
+from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
 log = logging.getLogger(__name__)
@@ -381,8 +382,23 @@ class TSDSPlan:
             raise TaskselectError(f"{path}: not a TSDS plan ({exc})") from None
 
 
+# The TSDS paper's two settings (Liu et al. 2024, Section 5): KNN-KDE with C = 5 and kernel
+# width h (our sigma) for instruction tuning and for continued pretraining.
+PRESETS = {
+    "paper-instruction": {"alpha": 0.075, "C": 5.0, "sigma": 0.2},
+    "paper-pretraining": {"alpha": 0.6, "C": 5.0, "sigma": 0.1},
+}
+
+
 class TSDSParams(Section):
     """TSDS (Liu et al., NeurIPS 2024): optimal-transport alignment plus KDE diversity."""
+
+    preset: Literal["custom", "paper-instruction", "paper-pretraining"] = Field(
+        "custom",
+        description="'custom': alpha, C and sigma as given; 'paper-instruction' (alpha 0.075, C 5, "
+        "sigma 0.2) or 'paper-pretraining' (alpha 0.6, C 5, sigma 0.1): the TSDS paper's settings, "
+        "which then replace alpha, C and sigma.",
+    )
 
     alpha: float = Field(
         0.9, ge=0, le=1, description="Alignment vs diversity: 1 = each query's nearest row only."
@@ -414,9 +430,19 @@ class TSDSParams(Section):
     kde_nprobe: int = Field(
         8, ge=1, description="Cells each row searches for the densities above kde_exact_max."
     )
+    representation: Representation = Field("semantic", description=REPRESENTATION_HELP)
+    lexical_weight: float = Field(0.5, ge=0, le=1, description=LEXICAL_WEIGHT_HELP)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset", "custom") in PRESETS:
+            data = {**data, **PRESETS[data["preset"]]}
+        return data
 
 
-@register("tsds", TSDSParams, default=True)
+# the preset has set alpha, C and sigma
+@register("tsds", TSDSParams, default=True, build=lambda p: TSDSSelector(**p.tsds.model_dump(exclude={"preset"})))
 @dataclass
 class TSDSSelector:
     """TSDS selection: KNN-KDE (sigma > 0) or KNN-Uniform (sigma = 0).
@@ -435,6 +461,8 @@ class TSDSSelector:
         (widening p) to the largest value whose support is large enough; False raises instead.
     kde_exact_max, kde_nprobe: densities are exact for neighbour unions up to kde_exact_max
         rows, approximate above (each row searches its kde_nprobe nearest k-means cells).
+    representation, lexical_weight: what `select` measures distances on (see
+        taskselect.selectors.representation); 'lexical' and 'hybrid' read the corpus' texts.
     """
 
     alpha: float = 0.9
@@ -447,6 +475,8 @@ class TSDSSelector:
     lower_alpha: bool = True
     kde_exact_max: int = 50000
     kde_nprobe: int = 8
+    representation: Representation = "semantic"
+    lexical_weight: float = 0.5
 
     def __post_init__(self):
         if not 0.0 <= self.alpha <= 1.0:
@@ -528,10 +558,16 @@ class TSDSSelector:
                 **{key: value for key, value in plan.info.items() if key != "params"}}
         return Selection(indices=indices, probs=p, info=info)
 
+    @property
+    def needs_corpus(self) -> bool:
+        """True when `select` reads the texts (a lexical or hybrid representation)."""
+        return self.representation != "semantic"
+
     def select(
         self, query: np.ndarray, candidates: np.ndarray, size: int, seed: int, index=None, corpus=None
     ) -> Selection:
         self.check_size(size, len(candidates))  # fail before the search
+        query, candidates, index = represent(self.representation, query, candidates, index, corpus, self.lexical_weight)
         return self.draw(self.plan(query, candidates, index), size, seed)
 
     def check_size(self, size: int, n: int) -> None:

@@ -1,0 +1,144 @@
+"""In-process scoring of many selections on one benchmark target (for benchmarks/*.py).
+
+`taskselect bench` runs every selection through the stages (files per run: right for a few
+hundred runs); a grid of thousands of settings scores them here instead, with exactly the
+stages' computation: the head trainer with finetune.head's settings on the selected rows (a
+row drawn twice counts twice), predictions restricted to the target labels, macro-F1 on the
+target's test set. A selection already scored (same rows) is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskselect.bench import QualityBench, machine
+from taskselect.config import TARGETS, Params, load_params
+from taskselect.data import Benchmark
+from taskselect.index import read_index
+from taskselect.io import atomic_path, read_json, write_json
+from taskselect.metrics import classification_metrics, predict_within
+from taskselect.selectors import Corpus
+from taskselect.trainers import Examples, make_trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Target:
+    """One prepared target: embeddings, labels and texts, and a memo of scored selections."""
+
+    name: str
+    params: Params
+    benchmark: Benchmark
+    pool: np.ndarray
+    query: np.ndarray
+    test: np.ndarray
+    index: object
+    scored: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, params: Params, target: str, data_dir: Path = Path("data/bench")) -> Target:
+        """Prepare, embed and index `target` into data_dir/target (the bench's workspace)."""
+        bench = QualityBench(params, data_dir=data_dir)
+        target_params = bench._params(target)
+        ws = bench._workspace(target_params)
+        return cls(target, target_params, Benchmark.load(ws.prepared), np.asarray(ws.load_embeddings("pool")),
+                   np.asarray(ws.load_embeddings("query")), np.asarray(ws.load_embeddings("test")), read_index(ws.index))
+
+    @property
+    def corpus(self) -> Corpus:
+        b = self.benchmark
+        return Corpus(b.pool["text"].tolist(), b.pool["label"].tolist(), b.query["text"].tolist(),
+                      b.query["label"].tolist())
+
+    def on_task(self, indices: np.ndarray) -> float:
+        """Share of the selected rows (draws) that carry a target label."""
+        return float(np.isin(self.benchmark.pool["label"].to_numpy()[indices], self.benchmark.target_labels).mean())
+
+    def f1(self, indices: np.ndarray, seed: int = 0) -> float:
+        """Macro-F1 on the test set of the head trained on pool rows `indices` (as the stages do)."""
+        rows = np.sort(np.asarray(indices, dtype=np.int64))
+        key = hashlib.sha1(rows.tobytes()).hexdigest()
+        if key not in self.scored:
+            b = self.benchmark
+            trainer = make_trainer(self.params.finetune, seed).fit(Examples(
+                b.pool["text"].iloc[rows].tolist(), self.pool[rows], b.pool["label"].to_numpy()[rows]))
+            predicted = predict_within(trainer.predict_scores(Examples(b.test["text"].tolist(), self.test)),
+                                       trainer.classes_, b.target_labels)
+            self.scored[key] = classification_metrics(b.test["label"], predicted, b.target_labels)["f1_macro"]
+        return self.scored[key]
+
+
+def mean_table(records: list[dict], by: list[str], value: str = "f1") -> pd.DataFrame:
+    """Mean and std of `value` over the records grouped by `by`."""
+    frame = pd.DataFrame(records)
+    return frame.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+
+
+def write_marked_section(markdown: Path, name: str, body: str) -> None:
+    """Put `body` under '## name' of `markdown` between this script's markers, replacing what an
+    earlier run wrote there; the rest of the file is kept (the section is appended if missing)."""
+    begin, end = f"<!-- BEGIN {name}: generated, edits between these markers are overwritten -->", f"<!-- END {name} -->"
+    text = markdown.read_text() if markdown.is_file() else "# Benchmarks\n"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + f"\n\n## {name}\n\n{block}\n"
+    with atomic_path(markdown) as tmp:
+        tmp.write_text(text)
+
+
+
+def benchmark_main(doc: str, name: str, section: str, run_target, render, targets: str = ",".join(TARGETS),
+                   add_arguments=None) -> None:
+    """The command line every script of this kind shares: run `run_target` on each target, keep its
+    records in benchmarks/quality/<name>/<target>.json, render `section` of BENCHMARKS.md from them.
+
+    run_target(target: Target, args) -> (records, facts): facts join the file's metadata.
+    render(out_dir: Path, params: Params) -> str: the section's body.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--targets", default=targets)
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
+    parser.add_argument("--params", default=None, help="parameters file [default: ./params.yaml]")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality") / name)
+    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--render-only", action="store_true", help="only render the section from the records")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    params = load_params(args.params, args.overrides)
+    if not args.render_only:
+        for target in args.targets.split(","):
+            load_before, started = os.getloadavg()[0], time.perf_counter()
+            records, facts = run_target(Target.load(params, target, args.data_dir), args)
+            write_json(args.out / f"{target}.json", {
+                "target": target, "seconds": round(time.perf_counter() - started, 1),
+                "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+                "machine": machine(), **facts, "records": records,
+            })
+    write_marked_section(args.markdown, section, render(args.out, params))
+
+
+def runs_line(found: list[dict]) -> str:
+    """'Machine: ...; <target>: <seconds> s, load <before> / <after>; ...' of the records' files."""
+    m = found[0]["machine"]
+    return f"Machine: {m['cpu']}, {m['cores']} cores; " + "; ".join(
+        f"{f['target']}: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}" for f in found) + "."
+
+
+def read_records(out_dir: Path) -> list[dict]:
+    """The records files of out_dir, in the targets' order."""
+    return [read_json(out_dir / f"{t}.json") for t in TARGETS if (out_dir / f"{t}.json").is_file()]

@@ -1,0 +1,312 @@
+"""auto: the selector chosen for the user's task from the query set alone.
+
+No single selector is best on every task (BENCHMARKS.md: DSIR leads on topic-like targets and
+falls below random on others; TSDS, kNN, k-center and S2L each lead somewhere). The query set is
+the only evidence of the task a user brings, so `auto` cross-validates on it:
+
+1. the queries are dealt into `folds` folds, stratified by label (seeded);
+2. each candidate selects from the pool with the other folds' queries, at the run's budget;
+   a model is trained on that selection (the run's head, or the run's trainer) and predicts
+   the held-out fold's queries, restricted to the task's labels as evaluation does
+   (metrics.predict_within);
+3. a candidate's score is the macro-F1 of its held-out predictions over all queries (pooled:
+   a fold of 20 queries is too small for a per-fold macro-F1 over many labels), averaged over
+   `repeats` fold splits;
+4. the choice is the earliest candidate in the list whose score is within `tolerance` bootstrap
+   standard errors of the best score (the "one-standard-error rule" of model selection,
+   Breiman et al. 1984): the paired difference to the best is resampled over the held-out
+   queries. A small query set cannot tell candidates a point apart; the rule then keeps the
+   earlier, more robust (and cheaper) candidate instead of a winner by chance;
+5. the chosen candidate selects with every query: the result is exactly its own selection.
+
+TSDS candidates compute their neighbour search and densities once with every query; a fold
+draws from that plan's rows of its queries (the densities are the pool's around all the
+queries, a fold's own plan would count the same neighbours within a smaller union). Candidates
+with a lexical or hybrid representation compute it once for all folds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from taskselect.errors import TaskselectError
+from taskselect.metrics import classification_metrics, macro_f1_resamples, predict_within
+from taskselect.sections import Section
+from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
+from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
+from taskselect.selectors.representation import represent
+from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
+
+if TYPE_CHECKING:
+    from taskselect.config import FinetuneParams, SelectParams
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_RESAMPLES = 500  # resamples of the held-out queries for the standard errors
+
+
+def candidate_problem(spec: str) -> str | None:
+    """Why 'method' or 'method:key=value:...' is not a candidate (None if it is): the method must
+    be registered, use the budget and not be auto; the keys must be its section's."""
+    method, *pairs = spec.split(":")
+    if method not in REGISTRY or method == "auto" or not REGISTRY[method].uses_budget:
+        allowed = [m for m, s in REGISTRY.items() if m != "auto" and s.uses_budget]
+        return f"{spec!r}: expected a method among {', '.join(allowed)}"
+    params = REGISTRY[method].params
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or params is None or key not in params.model_fields:
+            return f"{spec!r}: {key!r} is not a parameter of select.{REGISTRY[method].section or method}"
+    return None
+
+
+class AutoParams(Section):
+    """auto: the selector chosen for the task from the query set alone. The queries are split
+    into folds (stratified by label); each candidate selects with the other folds' queries at the
+    run's budget, a model is trained on its selection and scored (macro-F1) on the held-out
+    fold's queries; the choice then selects with every query. Reads texts and query labels."""
+
+    candidates: list[str] = Field(
+        ["tsds", "knn", "kcenter", "dsir", "random"], min_length=1,
+        description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
+        "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
+    )
+    folds: int = Field(5, ge=2, description="Folds of the query set (each query is held out once per repeat).")
+    repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
+    tolerance: float = Field(
+        1.0, ge=0,
+        description="The earliest candidate within this many bootstrap standard errors of the best's "
+        "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
+    )
+    trainer: Literal["head", "run"] = Field(
+        "head",
+        description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
+        "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_are_registered_methods(cls, candidates: list[str]) -> list[str]:
+        problem = next((p for p in map(candidate_problem, candidates) if p), None)
+        if problem:
+            raise ValueError(problem)
+        if len(set(candidates)) != len(candidates):
+            raise ValueError(f"{candidates}: a candidate is listed twice")
+        return candidates
+
+
+def parse_candidate(spec: str, params: SelectParams) -> tuple[str, SelectParams]:
+    """('method', select parameters with the spec's overrides) of 'method' or
+    'method:key=value:key=value' (keys of select.<method>, values read as YAML)."""
+    problem = candidate_problem(spec)
+    if problem:
+        raise TaskselectError(f"select.auto.candidates: {problem}")
+    method, *pairs = spec.split(":")
+    raw = params.model_dump(mode="json")
+    section = REGISTRY[method].section
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        raw[section][key] = yaml.safe_load(value)
+    try:
+        return method, type(params).model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise TaskselectError(f"select.auto.candidates: {spec!r}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
+    """(M,) fold number in [0, folds) of each query: each label's queries shuffled (seeded) and
+    dealt in turn, the deal going on from one label to the next, so fold sizes differ by at most 1."""
+    labels = np.asarray(labels, dtype=str)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(labels.size, dtype=np.int64)
+    dealt = 0
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        fold[rows] = (dealt + np.arange(rows.size)) % folds
+        dealt += rows.size
+    return fold
+
+
+@dataclass
+class _Prepared:
+    """A candidate ready to select with any subset of the queries (rows of `query`).
+
+    What depends on the pool alone is computed once: a TSDS plan over every query (a fold draws
+    from its queries' rows of it), DSIR's hashed n-grams (a fold fits its target model on its
+    queries' counts). With every query, `select` is exactly the candidate's own selection.
+    """
+
+    selector: Any
+    query: np.ndarray
+    candidates: np.ndarray
+    index: Any
+    corpus: Corpus
+    plan: TSDSPlan | None = None
+    ngrams: tuple | None = None  # DSIR: (pool counts, query counts, pool log probabilities)
+
+    @classmethod
+    def of(cls, selector, query, candidates, index, corpus) -> _Prepared:
+        prepared = cls(selector, query, candidates, index, corpus)
+        if isinstance(selector, TSDSSelector):
+            prepared.plan = selector.plan(query, candidates, index)
+        elif isinstance(selector, DSIRSelector):
+            pool = hashed_ngrams(corpus.pool_texts, selector.buckets, selector.ngrams)
+            queries = hashed_ngrams(corpus.query_texts, selector.buckets, selector.ngrams)
+            prepared.ngrams = (pool, queries.tocsr(), bag_log_probs(pool, selector.smoothing))
+        return prepared
+
+    def select(self, rows: np.ndarray, size: int, seed: int) -> Selection:
+        every = rows.size == len(self.query)
+        if self.plan is not None:
+            p = self.plan
+            plan = p if every else TSDSPlan(p.ids[rows], p.distances[rows], p.densities[rows], p.n_candidates, p.info)
+            return self.selector.draw(plan, size, seed)
+        c = self.corpus
+        if self.ngrams is not None and not every:
+            pool, queries, raw = self.ngrams
+            weights = pool @ (bag_log_probs(queries[rows], self.selector.smoothing) - raw)
+            return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)))
+        corpus = c if every else Corpus(
+            c.pool_texts, c.pool_labels, [c.query_texts[i] for i in rows], [c.query_labels[i] for i in rows])
+        return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus)
+
+
+@register("auto", AutoParams, reads="corpus", default=True,
+          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()))
+@dataclass
+class AutoSelector:
+    """Cross-validates `candidates` on the query set and selects with the best (see the module).
+
+    params: the select parameters, whose sections configure each candidate.
+    candidates: 'method' or 'method:key=value:...' (overrides of select.<method>), in order of
+        preference: the earliest within the tolerance of the best is chosen.
+    folds: >= 2, folds of the queries; repeats: >= 1, fold splits averaged.
+    tolerance: >= 0, in bootstrap standard errors of the paired macro-F1 difference to the best.
+    trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
+        'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
+    finetune: the run's training parameters (default: FinetuneParams()).
+    Needs a Corpus with the query labels. The seed drives the fold split, every candidate's
+    selections and the trainer.
+    """
+
+    params: SelectParams
+    candidates: list[str]
+    folds: int = 5
+    repeats: int = 1
+    tolerance: float = 1.0
+    trainer: str = "head"
+    finetune: FinetuneParams | None = None
+
+    def __post_init__(self):
+        from taskselect.config import FinetuneParams
+        from taskselect.selectors import make_selector
+
+        if not self.candidates or len(set(self.candidates)) != len(self.candidates):
+            raise TaskselectError(f"select.auto.candidates {self.candidates}: expected distinct candidates, at least one")
+        if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0:
+            raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}: "
+                                  "expected folds >= 2, repeats >= 1, tolerance >= 0")
+        if self.trainer not in ("head", "run"):
+            raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
+        self.finetune = self.finetune or FinetuneParams()
+        self._selectors = {spec: make_selector(*parse_candidate(spec, self.params)) for spec in self.candidates}
+        # What the candidates computed from the last query set and pool (plans, n-grams,
+        # representations): another budget or seed on the same data reuses it.
+        self._prepared: tuple[str, dict] = ("", {})
+
+    def _trainer(self, seed: int):
+        from taskselect.config import FinetuneParams
+        from taskselect.trainers import make_trainer
+
+        params = self.finetune if self.trainer == "run" else FinetuneParams(trainer="head", head=self.finetune.head)
+        return make_trainer(params, seed)
+
+    def _prepare(self, selector, query, candidates, index, corpus, represented: dict) -> _Prepared:
+        representation = getattr(selector, "representation", "semantic")
+        if representation != "semantic":
+            key = (representation, selector.lexical_weight)
+            if key not in represented:
+                represented[key] = represent(representation, query, candidates, index, corpus, selector.lexical_weight)
+            query, candidates, index = represented[key]
+            selector = replace(selector, representation="semantic")
+        return _Prepared.of(selector, query, candidates, index, corpus)
+
+    def _held_out_predictions(self, prepared: _Prepared, splits: list[np.ndarray], embeddings, corpus: Corpus,
+                              labels: list[str], size: int, seed: int) -> np.ndarray:
+        """(repeats, M) predicted label of each query by the model trained on the selection made
+        without its fold."""
+        from taskselect.trainers import Examples
+
+        query_emb, pool_emb = embeddings
+        pool_texts, pool_labels = corpus.pool_texts, np.asarray(corpus.pool_labels, dtype=str)
+        predicted = np.empty((len(splits), len(query_emb)), dtype=object)
+        for r, fold in enumerate(splits):
+            for f in range(self.folds):
+                held = np.flatnonzero(fold == f)
+                rows = np.sort(prepared.select(np.flatnonzero(fold != f), size, seed).indices)
+                # One BLAS thread: the fold models are small (more threads gain little, and on a
+                # busy machine oversubscribed threads make a fit ~50x slower); round-off then does
+                # not depend on the machine's thread count either.
+                with threadpool_limits(1, user_api="blas"):
+                    model = self._trainer(seed).fit(Examples(
+                        [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
+                    scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
+                predicted[r, held] = predict_within(scores, model.classes_, labels)
+        return predicted
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        corpus = require_corpus(corpus, "auto", len(candidates), len(query))
+        check_size(size, len(candidates))
+        if len(corpus.query_labels) != len(query):
+            raise TaskselectError("auto: needs the query examples' labels (the query file's label column)")
+        truth = np.asarray(corpus.query_labels, dtype=str)
+        labels = sorted(set(truth.tolist()))
+        if len(query) < self.folds:
+            raise TaskselectError(f"auto: {len(query)} query examples cannot be split into {self.folds} folds "
+                                  "(lower select.auto.folds)")
+        started = time.perf_counter()
+        splits = [stratified_folds(truth, self.folds, [seed, r]) for r in range(self.repeats)]
+        draws = np.random.default_rng([seed, self.repeats]).integers(0, len(truth), (BOOTSTRAP_RESAMPLES, len(truth)))
+        digest = hashlib.sha1()
+        for array in (query, candidates):
+            digest.update(np.ascontiguousarray(array).view(np.uint8))
+        data = digest.hexdigest()
+        if self._prepared[0] != data:
+            self._prepared = (data, {})
+        prepared, represented = self._prepared[1], {}
+        scores, resampled = {}, {}
+        for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
+            began = time.perf_counter()
+            if spec not in prepared:
+                prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
+            predicted = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels, size, seed)
+            scores[spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
+            resampled[spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
+            log.info("auto: %s scores macro-F1 %.4f on the held-out queries (%.1fs)", spec, np.mean(scores[spec]),
+                     time.perf_counter() - began)
+        mean = {spec: float(np.mean(s)) for spec, s in scores.items()}
+        best = max(mean, key=mean.get)  # the earliest of equal bests
+        report, choice = {}, None
+        for spec in self.candidates:
+            se = float(np.std(resampled[best] - resampled[spec], ddof=1))
+            within = mean[best] - mean[spec] <= self.tolerance * se + 1e-12
+            choice = choice or (spec if within else None)
+            report[spec] = {"f1": mean[spec], "gap": mean[best] - mean[spec], "se": se,
+                            **({"f1_repeats": scores[spec]} if self.repeats > 1 else {})}
+        log.info("auto: %s chosen (best %s %.4f; %s %.4f)", choice, best, mean[best], choice, mean[choice])
+        cv_seconds = time.perf_counter() - started
+        chosen = prepared[choice].select(np.arange(len(query)), size, seed)
+        info = {"choice": choice, "best": best, "candidates": report, "folds": self.folds, "repeats": self.repeats,
+                "tolerance": self.tolerance, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
+        return Selection(indices=chosen.indices, probs=chosen.probs, scores=chosen.scores, info=info)

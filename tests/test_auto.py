@@ -1,0 +1,117 @@
+"""auto: cross-validation on the query set chooses the selector; presets and representations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskselect import stages
+from taskselect.config import SelectParams, load_params
+from taskselect.errors import TaskselectError
+from taskselect.io import read_json
+from taskselect.selectors import Corpus, KNNSelector, TSDSSelector, make_selector
+from taskselect.selectors.auto import parse_candidate, stratified_folds
+from taskselect.selectors.representation import lexical_vectors, represent
+from taskselect.selectors.tsds import TSDSParams
+from tests.conftest import ROOT, small_profile
+
+
+def test_folds_deal_every_labels_queries_evenly_and_depend_on_the_seed():
+    labels = np.array(["a"] * 7 + ["b"] * 5 + ["c"] * 2)
+    fold = stratified_folds(labels, 3, seed=0)
+    sizes = np.bincount(fold, minlength=3)
+    assert sizes.max() - sizes.min() <= 1
+    for label, n in (("a", 7), ("b", 5)):
+        per_fold = np.bincount(fold[labels == label], minlength=3)
+        assert per_fold.max() - per_fold.min() <= 1 and per_fold.sum() == n
+    assert np.array_equal(fold, stratified_folds(labels, 3, seed=0))
+    assert any(not np.array_equal(fold, stratified_folds(labels, 3, seed=s)) for s in range(1, 5))
+
+
+def test_candidates_override_their_methods_section_and_bad_ones_are_refused():
+    method, params = parse_candidate("knn:representation=lexical:lexical_weight=0.25", SelectParams())
+    selector = make_selector(method, params)
+    assert isinstance(selector, KNNSelector) and selector.representation == "lexical" and selector.lexical_weight == 0.25
+    method, params = parse_candidate("tsds:preset=paper-instruction", SelectParams())
+    assert (params.tsds.alpha, params.tsds.C, params.tsds.sigma) == (0.075, 5.0, 0.2)
+    for bad in ("auto", "full", "magic", "knn:k=3", "knn:representation", "tsds:alpha=2"):
+        with pytest.raises(TaskselectError, match="select.auto.candidates"):
+            parse_candidate(bad, SelectParams())
+    for override, message in (("[knn, knn]", "listed twice"), ("[tsds, magic]", "'magic': expected a method"),
+                              ("[knn:k=3]", "'k' is not a parameter of select.knn")):
+        with pytest.raises(TaskselectError, match=f"select.auto.candidates: .*{message}"):
+            load_params(ROOT / "params.yaml", [f"select.auto.candidates={override}"])
+
+
+def test_presets_set_alpha_c_and_sigma_from_params_yaml_and_overrides():
+    assert TSDSParams(preset="paper-pretraining", alpha=0.3).model_dump(include={"alpha", "C", "sigma"}) == {
+        "alpha": 0.6, "C": 5.0, "sigma": 0.1}
+    params = load_params(ROOT / "params.yaml", ["select.tsds.preset=paper-instruction"])
+    assert (params.select.tsds.alpha, params.select.tsds.C, params.select.tsds.sigma) == (0.075, 5.0, 0.2)
+    selector = make_selector("tsds", params.select)
+    assert isinstance(selector, TSDSSelector) and (selector.alpha, selector.C, selector.sigma) == (0.075, 5.0, 0.2)
+    custom = load_params(ROOT / "params.yaml", ["select.tsds.alpha=0.5"]).select.tsds
+    assert custom.preset == "custom" and custom.alpha == 0.5
+
+
+TEXTS = ["the pilot landed the plane late", "my flight was delayed again", "the plane left the gate",
+         "a recipe for tomato soup", "boil the pasta in salted water", "soup with fresh basil and tomato",
+         "the striker scored a goal", "a late goal won the match", "the match ended in a draw"]
+
+
+def test_lexical_vectors_are_unit_rows_near_texts_that_share_words():
+    pool, query = lexical_vectors(TEXTS, ["tomato soup with basil"], dim=4)
+    assert pool.shape == (9, 4) and query.shape == (1, 4)
+    assert np.allclose(np.linalg.norm(pool, axis=1), 1, atol=1e-5)
+    nearest = np.argsort(-(pool @ query[0]))[:2]
+    assert set(nearest) <= {3, 5}
+
+
+def test_lexical_knn_reads_the_texts_and_hybrid_mixes_both_distances():
+    rng = np.random.default_rng(0)
+    semantic = rng.normal(size=(9, 8)).astype(np.float32)
+    semantic /= np.linalg.norm(semantic, axis=1, keepdims=True)
+    query = semantic[[6]]  # semantically the football row 6; lexically about soup
+    corpus = Corpus(TEXTS, ["x"] * 9, ["tomato soup with basil"], ["y"])
+    lexical = KNNSelector(representation="lexical").select(query, semantic, 2, seed=0, corpus=corpus)
+    assert set(lexical.indices) <= {3, 5}
+    tsds = TSDSSelector(alpha=1.0, max_k=3, kde_k=3, representation="lexical").select(query, semantic, 1, 0, corpus=corpus)
+    assert set(tsds.indices) <= {3, 5}
+    assert KNNSelector(representation="hybrid", lexical_weight=0.0).select(query, semantic, 1, 0, corpus=corpus).indices[0] == 6
+    with pytest.raises(TaskselectError, match="texts"):
+        KNNSelector(representation="lexical").select(query, semantic, 2, seed=0)
+    q, c, index = represent("hybrid", query, semantic, object(), corpus, 0.5)
+    assert index is None and c.shape[1] > semantic.shape[1]
+    assert np.allclose(np.linalg.norm(c, axis=1), 1, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def airline(tmp_path_factory, embedding_cache):
+    """The real airline benchmark, small profile, prepared, embedded and indexed."""
+    root = tmp_path_factory.mktemp("auto")
+    params = load_params(ROOT / "params.yaml", small_profile(root, embedding_cache) + ["select.budgets=[0.05]"])
+    ws = stages.Workspace(root / "data")
+    stages.prepare(params.data, ws)
+    stages.embed(params.embed, ws)
+    stages.index(params.index, ws)
+    return params, ws
+
+
+def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airline):
+    """random, listed first (preferred on ties), spends most of the budget off-task in a pool of
+    fourteen sources: the held-out queries show it, and auto takes knn; its selection is then
+    knn's own, and the same seed gives the same choice and rows."""
+    params, ws = airline
+    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
+        update={"candidates": ["random", "knn"], "folds": 3})})
+    run = stages.Run("auto", 0.05, 0)
+    summary = stages.select(select, run, ws, finetune=params.finetune)
+    assert summary["choice"] == "knn" and summary["best"] == "knn"
+    scores = summary["candidates"]
+    assert scores["knn"]["f1"] > scores["random"]["f1"] + scores["random"]["se"]
+    stages.select(select, stages.Run("knn", 0.05, 0), ws)
+    chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")
+    assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("knn", 0.05, 0)) / "selection.parquet"))
+    again = stages.select(select, run, ws, finetune=params.finetune)
+    assert again == summary == read_json(ws.selection(run) / "selection.json")
+    assert not any(key.endswith("_seconds") for key in summary)  # the wall time went to the timing file
+    assert read_json(ws.timing(f"select-{run.slug}"))["cv_seconds"] > 0
