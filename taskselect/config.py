@@ -283,13 +283,18 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+_UNION_MEMBERS = {"int", "float", "str", "bool", "none"}
+
+
 def validate_params(raw: dict[str, Any], source: str = "parameters") -> Params:
     """Validate a nested dict; the first problem becomes a one-line TaskselectError."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        # a union's member (select.budgets.0.int) is pydantic's detail, not a parameter's name
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p))]
+        where = ".".join(str(p) for p in loc) or "(top level)"
         given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
