@@ -42,16 +42,17 @@ class StageInputs(CachePolicy):
         return hash_objects(self.stage, source, made_from, raise_on_failure=True)
 
 
-def run_cached(task: Task, params: BaseModel, ws: Workspace, upstream: PrefectFuture) -> PrefectFuture:
+def run_cached(task: Task, params: BaseModel, ws: Workspace, upstream: PrefectFuture, **extra) -> PrefectFuture:
     """Run a StageInputs-cached stage after `upstream` and wait for it (its errors raise here).
 
     A cache hit is taken only while the workspace still holds the outputs made from the current
-    inputs; otherwise the stage runs and its cache entry is rewritten.
+    inputs; otherwise the stage runs and its cache entry is rewritten. `extra`: further
+    arguments of the task, outside its cache key.
     """
     stage = task.cache_policy.stage
     current = stages.outputs_current(stage, params, ws)
     future = task.with_options(refresh_cache=not current, result_storage=ws.root.resolve() / RESULTS_DIR).submit(
-        params, ws, wait_for=[upstream]
+        params, ws, wait_for=[upstream], **extra
     )
     future.result()
     return future

@@ -7,6 +7,7 @@ and raise once their retries are spent.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -33,8 +34,8 @@ def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard) -> dict:
 
 
 @task(name="embed", cache_policy=StageInputs(stage="embed"))
-def embed_texts(params: EmbedParams, ws: Workspace) -> dict:
-    return stages.embed(params, ws)
+def embed_texts(params: EmbedParams, ws: Workspace, fanned_out: dict | None = None) -> dict:
+    return stages.embed(params, ws, fanned_out)
 
 
 def embed_in_shards(params: EmbedParams, ws: Workspace, upstream: PrefectFuture) -> PrefectFuture:
@@ -43,13 +44,17 @@ def embed_in_shards(params: EmbedParams, ws: Workspace, upstream: PrefectFuture)
     cached `embed` task assembles the splits. Skipped, like `embed`, while its outputs are current.
     """
     logger = get_run_logger()
+    fanned_out = None
     if not stages.outputs_current("embed", params, ws):
+        started = time.perf_counter()
         shards = stages.embed_shards(params, ws)
         futures = [embed_shard.submit(quote(params), ws, quote(shard), wait_for=[upstream]) for shard in shards]
         done = [future.result() for future in futures]
+        fanned_out = {"shards_embedded": sum(d["embedded"] for d in done), "embedded": sum(d["texts"] for d in done),
+                      "seconds": time.perf_counter() - started}
         logger.info("embed: %d of %d shards embedded now (%d texts), the rest were cached",
-                    sum(d["embedded"] for d in done), len(shards), sum(d["texts"] for d in done))
-    return run_cached(embed_texts, params, ws, upstream=upstream)
+                    fanned_out["shards_embedded"], len(shards), fanned_out["embedded"])
+    return run_cached(embed_texts, params, ws, upstream=upstream, fanned_out=fanned_out)
 
 
 @task(name="index", cache_policy=StageInputs(stage="index"))

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from taskselect.config import Params, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
+from taskselect.lock import workspace_lock
 from taskselect.report import baselines, comparison_rows, summarize
 from taskselect.selectors import methods as registered_methods, spec
 from taskselect.selectors.tsds import TSDSParams
@@ -128,7 +129,8 @@ def prepare(params_file: ParamsFile = None, overrides: Overrides = None, data_di
 
     _log_to_console()
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test)
-    stages.prepare(params.data, stages.Workspace(data_dir))
+    with workspace_lock(data_dir):
+        stages.prepare(params.data, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -137,7 +139,9 @@ def embed(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     from taskselect import stages
 
     _log_to_console()
-    stages.embed(_params(params_file, overrides).embed, stages.Workspace(data_dir))
+    params = _params(params_file, overrides)
+    with workspace_lock(data_dir):
+        stages.embed(params.embed, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -146,7 +150,9 @@ def index(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
     from taskselect import stages
 
     _log_to_console()
-    stages.index(_params(params_file, overrides).index, stages.Workspace(data_dir))
+    params = _params(params_file, overrides)
+    with workspace_lock(data_dir):
+        stages.index(params.index, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -157,8 +163,10 @@ def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
-        stages.select(params.select, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.select(params.select, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -169,8 +177,10 @@ def finetune(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
-        stages.finetune(params.finetune, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.finetune(params.finetune, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -181,8 +191,10 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
     _log_to_console()
     params = _params(params_file, overrides)
-    for run in _runs(params, method, budget, seed):
-        stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
+    runs = _runs(params, method, budget, seed)
+    with workspace_lock(data_dir):
+        for run in runs:
+            stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
 
 
 @app.command()
@@ -193,7 +205,8 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
     _log_to_console()
     params = _params(params_file, overrides)
-    records = stages.report(params, stages.Workspace(data_dir), out)
+    with workspace_lock(data_dir):
+        records = stages.report(params, stages.Workspace(data_dir), out)
     print_results(records)
     if params.track.enabled:
         root = versioning.dvc_project(data_dir)
@@ -346,7 +359,8 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     from flows.pipeline import pipeline
 
     runner = task_runner(cluster, workers)
-    records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
+    with workspace_lock(data_dir):  # before Prefect starts: a refusal is one line (the flow nests in it)
+        records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)
     console.print(f"results: {out / 'results.json'}")
 

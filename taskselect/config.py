@@ -20,12 +20,14 @@ from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
+# int | float, not float: the type is the meaning (30 rows, 1 row vs 1.0 = the whole pool), and
+# DVC names a matrix stage's outputs after the value as params.yaml writes it (tsds-30-0).
 Budget = Annotated[
-    float,
+    int | float,
     Field(
         gt=0,
-        description="Training-set size: a whole number is a row count, a number in (0, 1) "
-        "a fraction of the pool (0.05 = 5%).",
+        description="Training-set size: a whole number is a row count, a number in (0, 1] "
+        "a fraction of the pool (0.05 = 5%; 1.0 = all of it).",
     ),
 ]
 
@@ -113,11 +115,11 @@ class IndexParams(_Section):
 class _SelectChecks(_Section):
     @field_validator("budgets", check_fields=False)
     @classmethod
-    def _budgets_are_counts_or_fractions(cls, budgets: list[float]) -> list[float]:
+    def _budgets_are_counts_or_fractions(cls, budgets: list[int | float]) -> list[int | float]:
         for b in budgets:
             if b > 1 and b != int(b):
                 raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
-        return [int(b) if b > 1 else b for b in budgets]
+        return budgets
 
 
 def _select_params() -> type[_Section]:

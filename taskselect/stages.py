@@ -6,7 +6,9 @@ under data/), atomically, and returns a small summary. Nothing here knows about 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from taskselect.config import DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
 PACKAGE = Path(__file__).resolve().parent
+MADE_FROM = "made_from.json"  # in each artifact's directory: the content hashes of what it was made from
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,14 @@ class Run:
     """One selection to make and score: a method at a budget with a seed."""
 
     method: str
-    budget: float
+    budget: int | float
     seed: int
 
     @property
     def slug(self) -> str:
-        return f"{self.method}-{self.budget:g}-{self.seed}"
+        """'tsds-0.05-0', 'tsds-30-0': the budget as params.yaml writes it, as DVC's matrix
+        stages name their outputs (so 30 rows and 30.0 rows are two names, 1 and 1.0 two runs)."""
+        return f"{self.method}-{self.budget}-{self.seed}"
 
 
 def plan_runs(params: SelectParams) -> list[Run]:
@@ -60,11 +67,40 @@ def plan_runs(params: SelectParams) -> list[Run]:
 
 
 @contextmanager
-def timed(ws: "Workspace", name: str, **facts):
-    """Record the block's wall time (and `facts`, filled in by the block) in ws.timing(name)."""
+def timed(ws: "Workspace", name: str, earlier_seconds: float = 0.0, **facts):
+    """Record the block's wall time (plus `earlier_seconds` the stage spent before it, e.g. in
+    other tasks) and `facts`, filled in by the block, in ws.timing(name)."""
     started = time.perf_counter()
     yield facts
-    write_json(ws.timing(name), {"seconds": round(time.perf_counter() - started, 3), **facts})
+    write_json(ws.timing(name), {"seconds": round(time.perf_counter() - started + earlier_seconds, 3), **facts})
+
+
+# BLAS and OpenMP add up in an order that depends on how many threads they have: a logistic
+# regression on the default pool's 40 labels trained with 2 BLAS threads differs in its last
+# bits from one trained with 1 (what a Dask worker has), and L-BFGS carries the difference into
+# other predictions. Numeric stages therefore run with this many threads wherever they run.
+NUMERIC_THREADS = 1
+_blas_guard = threading.Lock()
+_blas = {"users": 0, "limit": None}  # the process-wide BLAS limit, while any thread needs it
+
+
+@contextmanager
+def fixed_threads():
+    """BLAS and OpenMP at NUMERIC_THREADS threads for the block, so its numbers do not depend on
+    where it runs (in-process threads, a Dask worker, a DVC stage command). OpenMP's setting is
+    per thread; BLAS's is per process, so concurrent blocks share it until the last one ends."""
+    with _blas_guard:
+        if _blas["users"] == 0:
+            _blas["limit"] = threadpool_limits(NUMERIC_THREADS, user_api="blas")
+        _blas["users"] += 1
+    try:
+        with threadpool_limits(NUMERIC_THREADS, user_api="openmp"):
+            yield
+    finally:
+        with _blas_guard:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                _blas["limit"].restore_original_limits()
 
 
 @dataclass(frozen=True)
@@ -134,10 +170,95 @@ def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
     raise ValueError(f"stage {stage!r} keeps no manifest")
 
 
+_hashes: dict[tuple, str] = {}
+
+
+def content_hash(path: Path) -> str | None:
+    """sha256 of a file's content, or of a directory's file names and contents (its MADE_FROM
+    aside); None if missing. Remembered per (inode, size, mtime): a process checking the same
+    inputs for many runs reads each once."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != MADE_FROM)
+        listing = "\n".join(f"{p.relative_to(path)} {content_hash(p)}" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _hashes:
+        _hashes[key] = sha256_file(path)
+    return _hashes[key]
+
+
 def fingerprint(paths: list[Path]) -> dict[str, str | None]:
     """{'directory/name': sha256 of the file's content, None if missing}; where the workspace
     is does not matter, only what is in it."""
-    return {f"{p.parent.name}/{p.name}": sha256_file(p) if p.is_file() else None for p in paths}
+    return {f"{p.parent.name}/{p.name}": content_hash(p) for p in paths}
+
+
+def _command(ws: Workspace, stage: str, run: Run | None = None) -> str:
+    """The command that remakes a stage's artifact in `ws`."""
+    args = [f"taskselect {stage}"]
+    if run is not None:
+        args.append(f"--method {run.method} --budget {run.budget} --seed {run.seed}")
+    if ws.root != Path("data"):
+        args.append(f"--data-dir {ws.root}")
+    return " ".join(args)
+
+
+def _artifact(kind: str, ws: Workspace, run: Run | None = None) -> tuple[Path, dict[str, Path], str]:
+    """An artifact's directory, {name: path} of what it is made from, and the command that remakes it."""
+    prepared = {f"prepared/{split}.parquet": ws.prepared / f"{split}.parquet" for split in SPLITS}
+    vectors = {f"embeddings/{split}.npy": ws.embedding(split) for split in SPLITS}
+    if kind == "embeddings":
+        return ws.embeddings, prepared, _command(ws, "embed")
+    if kind == "index":
+        return ws.index.parent, {"embeddings/pool.npy": ws.embedding("pool")}, _command(ws, "index")
+    if kind == "selection":
+        made_from = {"prepared/pool.parquet": ws.prepared / "pool.parquet", "embeddings/pool.npy": ws.embedding("pool"),
+                     "embeddings/query.npy": ws.embedding("query"), "index/pool.faiss": ws.index}
+        return ws.selection(run), made_from, _command(ws, "select", run)
+    if kind == "model":
+        made_from = {"selection": ws.selection(run) / "selection.parquet", "prepared/pool.parquet": prepared["prepared/pool.parquet"],
+                     "embeddings/pool.npy": vectors["embeddings/pool.npy"]}
+        return ws.model(run), made_from, _command(ws, "finetune", run)
+    if kind == "evaluation":
+        made_from = {"model": ws.model(run), "prepared/test.parquet": prepared["prepared/test.parquet"],
+                     "prepared/benchmark.json": ws.prepared / "benchmark.json", "embeddings/test.npy": vectors["embeddings/test.npy"]}
+        return ws.evaluation(run), made_from, _command(ws, "evaluate", run)
+    raise ValueError(f"unknown artifact {kind!r}")
+
+
+def made_from(kind: str, ws: Workspace, run: Run | None = None) -> dict[str, str | None]:
+    """What an artifact made now from `ws` would be made from: {name: content hash}."""
+    _, sources, _ = _artifact(kind, ws, run)
+    return {name: content_hash(path) for name, path in sources.items()}
+
+
+def check_made_from(kind: str, ws: Workspace, run: Run | None = None) -> None:
+    """Refuse an input whose own inputs have changed since it was made (an interrupted run, or
+    another one, replaced them): one line naming it and the command that remakes it.
+
+    An artifact without a record (made by hand, or by an older taskselect) is checked by what
+    can be: embeddings by their row counts. A missing artifact is left to its reader.
+    """
+    directory, sources, command = _artifact(kind, ws, run)
+    record = directory / MADE_FROM
+    if record.is_file():
+        recorded = read_json(record)
+        for name, path in sources.items():
+            if recorded.get(name) != content_hash(path):
+                raise TaskselectError(f"{directory}: made from another {path} than the one there now "
+                                      f"(left by an interrupted or another run); remake it: {command}")
+    elif kind == "embeddings" and directory.is_dir():
+        for split in SPLITS:
+            table, vectors = ws.prepared / f"{split}.parquet", ws.embedding(split)
+            if table.is_file() and vectors.is_file():
+                rows, embedded = pq.ParquetFile(table).metadata.num_rows, len(np.load(vectors, mmap_mode="r"))
+                if rows != embedded:
+                    raise TaskselectError(f"{vectors}: {embedded} rows, but {table} has {rows} (left by an "
+                                          f"interrupted or another run); remake it: {command}")
 
 
 def stage_inputs(stage: str, params: BaseModel, ws: Workspace) -> dict:
@@ -168,7 +289,8 @@ def prepare(params: DataParams, ws: Workspace) -> dict:
     """Build the benchmark (or read the user's files) into ws.prepared."""
     with timed(ws, "prepare"):
         benchmark = prepare_benchmark(params)
-        benchmark.save(ws.prepared)
+        with atomic_dir(ws.prepared) as out:  # the splits change together or not at all
+            benchmark.save(out)
     summary = {split: len(getattr(benchmark, split)) for split in SPLITS}
     log.info("prepared %s: %s, %d target labels", benchmark.task, summary, len(benchmark.target_labels))
     return summary
@@ -202,42 +324,53 @@ def embed_shard(params: EmbedParams, ws: Workspace, shard: Shard) -> dict:
     return {"shard": shard.name, "rows": shard.rows, "embedded": made, "texts": embedder.n_embedded}
 
 
-def embed(params: EmbedParams, ws: Workspace) -> dict:
+def embed(params: EmbedParams, ws: Workspace, fanned_out: dict | None = None) -> dict:
     """Embed pool, query and test texts into ws.embeddings (unit-normalised float32 .npy).
 
     Shard by shard: a shard already in the cache (embedded by a cluster's workers, or by a run
     that was stopped part-way) is not embedded again. Each split's .npy is assembled from its
     shards' memory-mapped vectors, one shard in memory at a time.
+
+    fanned_out: what embed_shard tasks did for this stage just before (the flow fans the shards
+        out): {"shards_embedded", "embedded", "seconds"}, counted into the stage's timing.
     """
-    made_from = stage_inputs("embed", params, ws)
+    made_from_inputs = stage_inputs("embed", params, ws)
+    sources = made_from("embeddings", ws)
     shards = embed_shards(params, ws)
     embedder = make_embedder(params)
-    with timed(ws, "embed") as facts:
+    earlier = fanned_out or {"shards_embedded": 0, "embedded": 0, "seconds": 0.0}
+    with timed(ws, "embed", earlier["seconds"]) as facts:
         done = [_shard_vectors(embedder, ws, shard) for shard in tqdm(shards, desc="shards", unit="shard")]
-        facts |= {"shards": len(shards), "shards_embedded": sum(made for _, made in done),
-                  "embedded": embedder.n_embedded}
-        for split in SPLITS:
-            vectors = [v for shard, (v, _) in zip(shards, done) if shard.split == split]
-            dim = vectors[0].shape[1] if vectors else embedder.dim  # memory-mapped: nothing is read yet
-            write_rows(ws.embedding(split), vectors, sum(len(v) for v in vectors), dim)
-    _write_manifest("embed", made_from, ws)
+        facts |= {"shards": len(shards), "shards_embedded": earlier["shards_embedded"] + sum(made for _, made in done),
+                  "embedded": earlier["embedded"] + embedder.n_embedded}
+        with atomic_dir(ws.embeddings) as out:  # the splits change together or not at all
+            for split in SPLITS:
+                vectors = [v for shard, (v, _) in zip(shards, done) if shard.split == split]
+                dim = vectors[0].shape[1] if vectors else embedder.dim  # memory-mapped: nothing is read yet
+                write_rows(out / f"{split}.npy", vectors, sum(len(v) for v in vectors), dim)
+            write_json(out / MADE_FROM, sources)
+    _write_manifest("embed", made_from_inputs, ws)
     log.info("embeddings written to %s: %d of %d shards embedded now (%d texts), the rest were cached",
-             ws.embeddings, facts["shards_embedded"], len(shards), embedder.n_embedded)
+             ws.embeddings, facts["shards_embedded"], len(shards), facts["embedded"])
     return facts
 
 
 def index(params: IndexParams, ws: Workspace) -> dict:
     """Index the pool embeddings with faiss into ws.index; an approximate index's recall@100
     against exact search (on 100 pool rows) is logged and returned."""
-    made_from = stage_inputs("index", params, ws)
-    with timed(ws, "index") as facts:
+    check_made_from("embeddings", ws)
+    made_from_inputs = stage_inputs("index", params, ws)
+    sources = made_from("index", ws)
+    with timed(ws, "index") as facts, fixed_threads():
         pool = ws.load_embeddings("pool")
         built = build_index(pool, params)
         facts |= {"rows": int(pool.shape[0]), "kind": index_kind(built)}
         if facts["kind"] != "flat":  # logged by nearest(), kept with the stage's timing
             facts[f"recall@{INDEX_RECALL_K}"] = index_recall(built, pool)
-        write_index(built, ws.index)
-    _write_manifest("index", made_from, ws)
+        with atomic_dir(ws.index.parent) as out:
+            write_index(built, out / ws.index.name)
+            write_json(out / MADE_FROM, sources)
+    _write_manifest("index", made_from_inputs, ws)
     return facts
 
 
@@ -253,6 +386,9 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     if not meta_path.is_file():
         raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
     target_labels = read_json(meta_path)["target_labels"]
+    for kind in ("embeddings", "index"):
+        check_made_from(kind, ws)
+    sources = made_from("selection", ws, run)
     pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"])
     pool = ws.load_embeddings("pool")
     selector_spec = spec(run.method)
@@ -264,7 +400,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
                         pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
-    with timed(ws, f"select-{run.slug}") as facts:
+    with timed(ws, f"select-{run.slug}") as facts, fixed_threads():
         selection = (selector or selector_spec.build(params)).select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
         )
@@ -288,6 +424,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         if selection.scores is not None:
             write_npy(out / "scores.npy", selection.scores)
         write_json(out / "selection.json", summary)
+        write_json(out / MADE_FROM, sources)
     log.info("%s: %d rows selected (%d distinct)", run.slug, summary["n_selected"], summary["n_unique"])
     return summary
 
@@ -301,6 +438,9 @@ def load_selection(ws: Workspace, run: Run) -> pd.DataFrame:
 
 def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
     """Train params.trainer on exactly the selected rows (a row drawn twice counts twice)."""
+    for kind in ("embeddings", "selection"):
+        check_made_from(kind, ws, run)
+    sources = made_from("model", ws, run)
     benchmark = Benchmark.load(ws.prepared)
     chosen = load_selection(ws, run)
     rows = np.repeat(chosen["pool_row"].to_numpy(), chosen["count"].to_numpy())
@@ -309,13 +449,14 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
         embeddings=np.asarray(ws.load_embeddings("pool")[rows]),
         labels=benchmark.pool["label"].to_numpy()[rows],
     )
-    with timed(ws, f"finetune-{run.slug}"):
+    with timed(ws, f"finetune-{run.slug}"), fixed_threads():
         trainer = make_trainer(params, seed=run.seed).fit(examples)
     summary = {"trainer": params.trainer, "n_train": len(examples), "classes": trainer.classes_,
                "history": trainer.history_}
     with atomic_dir(ws.model(run)) as out:
         trainer.save(out)
         write_json(out / "model.json", summary)
+        write_json(out / MADE_FROM, sources)
     log.info("%s: %s trained on %d rows", run.slug, params.trainer, len(examples))
     return summary
 
@@ -327,6 +468,9 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     accuracy, F1 per label, a bootstrap interval of macro-F1, the confusion matrix) and
     confusion.png.
     """
+    for kind in ("embeddings", "model"):
+        check_made_from(kind, ws, run)
+    sources = made_from("evaluation", ws, run)
     benchmark = Benchmark.load(ws.prepared)
     model_dir = ws.model(run)
     if not (model_dir / "model.json").is_file():
@@ -335,7 +479,7 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     trainer = load_trainer(trained["trainer"], model_dir)
     test = Examples(texts=benchmark.test["text"].tolist(), embeddings=np.asarray(ws.load_embeddings("test")))
     labels = benchmark.target_labels
-    with timed(ws, f"evaluate-{run.slug}"):
+    with timed(ws, f"evaluate-{run.slug}"), fixed_threads():
         predicted = predict_within(trainer.predict_scores(test), trainer.classes_, labels)
     metrics = classification_metrics(benchmark.test["label"], predicted, labels)
     low, high = macro_f1_bootstrap(benchmark.test["label"], predicted, labels, params.n_boot, params.confidence, params.seed)
@@ -343,6 +487,7 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
                     "trainer": trained["trainer"]})
     with atomic_dir(ws.evaluation(run)) as out:
         write_json(out / "metrics.json", metrics)
+        write_json(out / MADE_FROM, sources)
         plot_confusion(
             np.asarray(metrics["confusion"]), labels, out / "confusion.png",
             title=f"{benchmark.task}: {spec(run.method).label(run.budget)}, "
@@ -368,6 +513,8 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
         path = ws.evaluation(run) / "metrics.json"
         if not path.is_file():
             raise TaskselectError(f"{path}: evaluation not found; run `taskselect evaluate` first")
+        for kind in ("selection", "model", "evaluation"):  # the scores are of the model trained on the selection
+            check_made_from(kind, ws, run)
         metrics = read_json(path)
         selection = read_json(ws.selection(run) / "selection.json")
         records.append({

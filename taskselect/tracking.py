@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -18,6 +20,7 @@ from urllib.parse import urlparse
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Schema, TensorSpec
 
@@ -33,6 +36,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_on_task", "target_share",
                "select_seconds", "finetune_seconds", "evaluate_seconds")
 
@@ -89,9 +93,25 @@ def git_commit(directory: str | Path = ".") -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def _metric_key(name: str) -> str:
-    """MLflow keys admit letters, digits, _ - . / and spaces: 'trec:DESC' -> 'trec/DESC'."""
-    return name.replace(":", "/")
+def metric_keys(labels: list[str], prefix: str = "f1.") -> dict[str, str]:
+    """{label: its MLflow metric key}, one distinct key per label.
+
+    MLflow keys admit letters, digits, _ - . / and spaces, and must not read as another path:
+    'trec:DESC' -> 'f1.trec/DESC', "don't?" -> 'f1.don_t_', 'a//b' -> 'f1.a__b'; a key
+    already taken gets '-2', '-3'. Runs whose labels changed keep the real ones in f1_labels.json.
+    """
+    keys: dict[str, str] = {}
+    for label in labels:
+        key = prefix + re.sub(r"[^\w.\- /]", "_", label.replace(":", "/"))
+        if posixpath.normpath(key) != key:  # '//', a trailing '/' or '/../' would name another path
+            key = key.replace("/", "_")
+        base, n = key[:240], 1
+        key = base
+        while key in keys.values():
+            n += 1
+            key = f"{base}-{n}"
+        keys[label] = key
+    return keys
 
 
 def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str] | None = None,
@@ -141,7 +161,10 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
         low, high = record["f1_macro_ci"]
         mlflow.log_metrics({"f1_macro_ci_low": low, "f1_macro_ci_high": high})
-        mlflow.log_metrics({f"f1.{_metric_key(label)}": f for label, f in record["f1_per_class"].items()})
+        keys = metric_keys(list(record["f1_per_class"]))
+        mlflow.log_metrics({keys[label]: f for label, f in record["f1_per_class"].items()})
+        if any(key != f"f1.{label.replace(':', '/')}" for label, key in keys.items()):
+            mlflow.log_dict({key: label for label, key in keys.items()}, "f1_labels.json")
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
         _log_model(ws, run, params.finetune.trainer)
@@ -199,34 +222,51 @@ def _log_model(ws, run, trainer: str) -> None:
 
 def child_runs(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
                all_parents: bool = False) -> pd.DataFrame:
-    """The per-selection runs of one pipeline run (default: the latest), as results records."""
+    """The per-selection runs of one pipeline run (default: the latest), as results records.
+
+    Only pipeline runs whose logging finished count: a run that failed or was killed part-way
+    (status FAILED or RUNNING) holds only some of its selections and would compare as complete.
+    """
     mlflow.set_tracking_uri(tracking_uri(track))
     if mlflow.get_experiment_by_name(experiment) is None:
         raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}")
+    complete = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
+                                  filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
     if parent is None and not all_parents:
-        parents = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.kind = 'pipeline'",
-                                     order_by=["start_time DESC"], max_results=1)
-        if parents.empty:
-            raise TaskselectError(f"experiment {experiment!r}: no pipeline runs")
-        parent = parents["run_id"].iloc[0]
-    clauses = ["tags.kind = 'selection'"] + ([f"tags.mlflow.parentRunId = '{parent}'"] if parent else [])
+        if complete.empty:
+            raise TaskselectError(f"experiment {experiment!r}: no complete pipeline runs")
+        parent = complete["run_id"].iloc[0]
+    elif parent is not None and parent not in set(complete["run_id"]):
+        raise TaskselectError(f"--parent {parent}: not a complete pipeline run of experiment {experiment!r} "
+                              "(its logging failed or was interrupted: log it again with `taskselect track`)")
+    clauses = ["tags.kind = 'selection'", f"attributes.status = '{FINISHED}'"]
+    clauses += [f"tags.mlflow.parentRunId = '{parent}'"] if parent else []
     clauses += [filter_string] if filter_string else []
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(clauses))
+    if not runs.empty:
+        runs = runs[runs["tags.mlflow.parentRunId"].isin(set(complete["run_id"]))]
     if runs.empty:
-        raise TaskselectError(f"experiment {experiment!r}: no selection runs match")
+        raise TaskselectError(f"experiment {experiment!r}: no selection runs of a complete pipeline run match")
     return pd.DataFrame({
-        "method": runs["params.method"], "budget": runs["params.budget"].astype(float),
+        "method": runs["params.method"], "budget": [_budget(b) for b in runs["params.budget"]],
         "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
     })
 
 
+def _budget(logged: str) -> int | float:
+    """A budget as logged (str of an int or a float: '30' rows, '0.05' or '1.0' of the pool)."""
+    try:
+        return int(logged)
+    except ValueError:
+        return float(logged)
+
+
 def compare(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
             all_parents: bool = False) -> pd.DataFrame:
     """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from MLflow."""
     runs = child_runs(track, experiment, parent, filter_string, all_parents)
-    runs["budget"] = [int(b) if b > 1 else b for b in runs["budget"]]
     return reading_order(summarize(runs.to_dict("records")))
 
 

@@ -9,6 +9,7 @@ as a DVC experiment that `dvc exp show` lists and `dvc exp apply` restores.
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 from ruamel.yaml import YAML
 
-from taskselect.config import Params, load_params
+from taskselect.config import Params
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +40,40 @@ def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
 
 
-def sync_params_file(root: Path, params: Params) -> bool:
-    """Write `params` into ROOT/params.yaml, keeping its comments; True if anything changed."""
+def _said(result: subprocess.CompletedProcess) -> str:
+    """What a failed command said (DVC writes some errors to stdout)."""
+    said = "\n".join(s.strip() for s in (result.stderr, result.stdout) if s.strip())
+    return said or f"exit code {result.returncode}, no message"
+
+
+def sync_params_file(root: Path, params: Params) -> list[str]:
+    """Write `params` into ROOT/params.yaml, keeping its comments; return what changed, one
+    'key: old -> new' per parameter (empty: the file already said so)."""
     path = root / "params.yaml"
-    if path.is_file() and load_params(path) == params:
-        return False
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096  # never fold a long value (paths, URIs) onto a second line
     document = rt.load(path) if path.is_file() else {}
-    _merge(document, params.model_dump(mode="json"))
-    with open(path, "w") as fh:
-        rt.dump(document, fh)
-    return True
+    changes: list[str] = []
+    _merge(document, params.model_dump(mode="json"), "", changes)
+    if changes:
+        with open(path, "w") as fh:
+            rt.dump(document, fh)
+    return changes
 
 
-def _merge(node, values: dict) -> None:
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _merge(node, values: dict, prefix: str, changes: list[str]) -> None:
+    # Compared as JSON, not with ==: 30.0 == 30, but DVC names a matrix stage's outputs after
+    # the value as written, and a count must stay an int (data/selections/tsds-30-0).
     for key, value in values.items():
         if isinstance(value, dict) and isinstance(node.get(key), dict):
-            _merge(node[key], value)
-        elif node.get(key) != value:
+            _merge(node[key], value, f"{prefix}{key}.", changes)
+        elif _json(node.get(key)) != _json(value):
+            changes.append(f"{prefix}{key}: {_json(node.get(key))} -> {_json(value)}")
             node[key] = value
 
 
@@ -78,15 +93,17 @@ def record_run(root: Path, params: Params, name: str) -> dict:
     """
     changed = sync_params_file(root, params)
     if changed:
-        log.info("params.yaml updated to this run's parameters")
+        log.warning("params.yaml now holds this run's parameters, so that DVC describes the artifacts "
+                    "(as `dvc exp run -S` does): %s; later runs without these options use them "
+                    "(`git checkout params.yaml` restores the committed ones)", "; ".join(changed))
     committed = dvc(root, "commit", "--force", "--quiet")
     if committed.returncode != 0:
-        raise RuntimeError(f"dvc commit failed in {root}: {committed.stderr.strip()}")
+        raise RuntimeError(f"dvc commit failed in {root}: {_said(committed)}")
     includes = [arg for f in EXPERIMENT_FILES if (root / f).exists() for arg in ("--include-untracked", f)]
     saved = dvc(root, "exp", "save", "--name", name, "--force", *includes)
     experiment = name if saved.returncode == 0 else None
     if experiment is None:  # e.g. a repository without a first commit
-        log.warning("not saved as a DVC experiment: %s", saved.stderr.strip().splitlines()[-1:])
+        log.warning("not saved as a DVC experiment: %s", _said(saved).splitlines()[-1])
     else:
         log.info("recorded in DVC: dvc.lock updated, experiment %r (dvc exp show)", name)
-    return {"params_changed": changed, "experiment": experiment, "hashes": lock_hashes(root)}
+    return {"params_changed": bool(changed), "experiment": experiment, "hashes": lock_hashes(root)}
