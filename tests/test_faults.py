@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import BIN, ROOT, taskselect, untimed
@@ -159,3 +161,41 @@ def test_the_lock_names_its_holder_nests_in_its_process_and_dies_with_it(tmp_pat
     with workspace_lock(tmp_path / "new"):
         pass
     assert not (tmp_path / "new").exists()  # a run refused before writing leaves no trace
+
+
+def test_a_stage_refuses_inputs_left_by_another_run_and_names_the_command_that_remakes_them(tmp_path, embedding_cache):
+    """An interrupted run left a new, larger data/prepared (prepare finished) beside the old
+    embeddings (embed did not): selecting would map the old vectors onto the new rows."""
+    from taskselect import stages
+    from taskselect.config import load_params
+
+    ws = stages.Workspace(tmp_path / "data")
+    params = load_params(None, [*TINY, f"embed.cache_dir={embedding_cache}", "data.cap_per_source=30"])
+    stages.prepare(params.data, ws)
+    stages.embed(params.embed, ws)
+    stages.index(params.index, ws)
+    stages.prepare(params.data.model_copy(update={"cap_per_source": 40}), ws)  # then killed before embed
+
+    refused = taskselect("select", "--data-dir", str(ws.root), *overrides(*TINY), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    line, = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: {ws.embeddings}: made from another {ws.prepared / 'pool.parquet'} than the one there now")
+    assert line.endswith(f"remake it: taskselect embed --data-dir {ws.root}")
+    assert not (ws.root / "selections").exists()
+    # embeddings without a record (an older taskselect, or made by hand) are held to their row counts
+    (ws.embeddings / "made_from.json").unlink()
+    rows = len(np.load(ws.embedding("pool"), mmap_mode="r")), len(pd.read_parquet(ws.prepared / "pool.parquet"))
+    with pytest.raises(TaskselectError, match=f"pool.npy: {rows[0]} rows, but .*pool.parquet has {rows[1]}"):
+        stages.index(params.index, ws)
+
+    stages.embed(params.embed, ws)
+    run = stages.Run("tsds", 0.1, 0)
+    with pytest.raises(TaskselectError, match=f"{ws.index.parent}: made from another .*pool.npy.*taskselect index"):
+        stages.select(params.select, run, ws)  # the index is the old embeddings'
+    stages.index(params.index, ws)
+    stages.select(params.select, run, ws)
+    stages.finetune(params.finetune, run, ws)
+    stages.select(params.select.model_copy(update={"tsds": params.select.tsds.model_copy(update={"alpha": 0.5})}), run, ws)
+    with pytest.raises(TaskselectError, match=f"{ws.model(run)}: made from another .*selection.parquet.*"
+                                              f"taskselect finetune --method tsds --budget 0.1 --seed 0"):
+        stages.evaluate(params.evaluate, run, ws)  # the model was trained on the previous selection
