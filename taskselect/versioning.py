@@ -96,7 +96,7 @@ def record_run(root: Path, params: Params, name: str) -> dict:
         log.warning("params.yaml now holds this run's parameters, so that DVC describes the artifacts "
                     "(as `dvc exp run -S` does): %s; later runs without these options use them "
                     "(`git checkout params.yaml` restores the committed ones)", "; ".join(changed))
-    committed = dvc(root, "commit", "--force", "--quiet")
+    committed = dvc(root, "commit", "--force")
     if committed.returncode != 0:
         raise RuntimeError(f"dvc commit failed in {root}: {_said(committed)}")
     includes = [arg for f in EXPERIMENT_FILES if (root / f).exists() for arg in ("--include-untracked", f)]

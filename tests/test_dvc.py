@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BIN, committed_project
+from conftest import BIN, ROOT, committed_project
 from taskselect.config import load_params
 
 pytestmark = pytest.mark.e2e
@@ -97,13 +97,46 @@ def test_a_prefect_run_leaves_dvc_up_to_date_and_records_other_parameters(projec
     assert ran(dvc("repro", cwd=project)) == set()
 
     # Other parameters: params.yaml now says how the artifacts were made, and the run is an experiment.
+    # A budget of 30 rows stays the int 30 there, as DVC names its outputs (tsds-30-0).
     other = params.model_copy(deep=True)
     other.select.tsds.alpha = 0.4
+    other.select.budgets = [30]
     pipeline(params=other, data_dir=str(project / "data"), out_dir=str(project / "data" / "results"))
     assert load_params(project / "params.yaml").select.tsds.alpha == 0.4
+    assert yaml.safe_load((project / "params.yaml").read_text())["select"]["budgets"] == [30]
     assert "# taskselect parameters" in (project / "params.yaml").read_text()  # comments kept
+    assert (project / "data" / "selections" / "tsds-30-0" / "selection.parquet").is_file()
     assert json.loads(dvc("status", "--json", cwd=project).stdout) == {}
+    assert ran(dvc("repro", cwd=project)) == set()
     shown = json.loads(dvc("exp", "show", "--json", cwd=project).stdout)
     alphas = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"]
               for commit in shown for e in (commit.get("experiments") or [])]
     assert 0.4 in alphas
+
+
+def test_recording_names_what_it_wrote_into_params_yaml_and_why_dvc_failed(tmp_path, caplog):
+    """A run's parameters given on the command line stay in params.yaml (DVC must describe the
+    artifacts), and the run says so; a failing dvc command's own words reach the error."""
+    import logging
+
+    from taskselect.versioning import record_run, sync_params_file
+
+    git("init", "-q", cwd=tmp_path)
+    assert dvc("init", "-q", cwd=tmp_path).returncode == 0
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  prepare:\n    cmd: taskselect prepare\n    params: [data]\n"
+                                       "    outs: [data/prepared]\n")
+    params = load_params(tmp_path / "params.yaml", ["data.pool=/x/pool.csv", "track.tracking_uri=http://h:5000",
+                                                   "select.budgets=[30, 1]"])
+    with caplog.at_level(logging.WARNING, logger="taskselect.versioning"), pytest.raises(RuntimeError) as failed:
+        record_run(tmp_path, params, "x")  # data/prepared was never made
+    said = str(failed.value).split(": ", 1)[1]
+    assert str(failed.value).startswith("dvc commit failed") and "data/prepared" in said
+    warning, = [r.getMessage() for r in caplog.records]
+    for change in ('data.pool: null -> "/x/pool.csv"', 'track.tracking_uri: null -> "http://h:5000"',
+                   "select.budgets: [0.05] -> [30, 1]"):
+        assert change in warning
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["select"]["budgets"] == [30, 1]
+    assert sync_params_file(tmp_path, params) == []  # nothing more to say
+    assert sync_params_file(tmp_path, params.model_copy(update={"select": params.select.model_copy(
+        update={"budgets": [30.0]})})) == ["select.budgets: [30, 1] -> [30.0]"]
