@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench dvc-repro mlflow-ui prefect-ui prefect-serve clean
+.PHONY: install browser run test bench dvc-repro mlflow-ui prefect-ui prefect-serve clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,19 @@ $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 
 install: $(STAMP)
 
+# The Prefect UI test drives Debian's headless Chromium (Playwright cannot download a browser
+# here): installed with apt-get when missing, through sudo unless make runs as root.
+browser:
+	@command -v chromium >/dev/null || { \
+	    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	    echo "installing Debian's chromium and chromium-driver (for the browser test)"; \
+	    $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 run: install  ## the default pipeline as a Prefect flow
 	$(BIN)/taskselect run
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 bench: install  ## the selection-quality benchmark; rewrites BENCHMARKS.md's quality section

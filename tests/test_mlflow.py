@@ -1,7 +1,9 @@
 """MLflow end to end: the pipeline logs to a real `mlflow server`; checked through its REST API."""
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -128,3 +130,46 @@ def test_a_dead_tracking_server_loses_nothing_and_the_run_can_be_logged_later(se
     again = taskselect("track", "--data-dir", str(tmp / "data"), "--out", str(tmp / "later"), "--tracking-uri", server, cwd=tmp)
     assert again.returncode == 0, again.stderr
     assert len(search(server, "tags.kind = 'pipeline'")) == before + 1
+
+
+def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_complete_runs(logged, tmp_path):
+    """Labels with ' ? ( $ (and two that clean up alike) log under keys MLflow takes, the real
+    labels beside them; a pipeline run whose logging broke off is not compared as if complete."""
+    tmp, _, records = logged
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)
+    renamed = {"negative": "don't (really)?", "neutral": "don't (really)$", "positive": "$5 or more?"}
+    records = json.loads((out / "results.json").read_text())
+    for record in records:
+        record["f1_per_class"] = {renamed[label]: f1 for label, f1 in record["f1_per_class"].items()}
+    (out / "results.json").write_text(json.dumps(records))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracked = taskselect("track", "--data-dir", str(tmp / "data"), "--out", str(out), "--tracking-uri", uri, cwd=tmp_path)
+    assert tracked.returncode == 0, tracked.stderr
+
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    children = client.search_runs([experiment], "tags.kind = 'selection'")
+    assert len(children) == len(records)
+    for child in children:
+        record = next(r for r in records if r["method"] == child.data.tags["method"] and str(r["seed"]) == child.data.tags["seed"])
+        labels = json.loads(Path(client.download_artifacts(child.info.run_id, "f1_labels.json", str(tmp_path))).read_text())
+        assert sorted(labels.values()) == sorted(record["f1_per_class"])  # one key per label, none shared
+        assert {labels[k]: v for k, v in child.data.metrics.items() if k in labels} == record["f1_per_class"]
+
+    # a second run's logging breaks off after its first selection (the rest of its files are gone)
+    broken = json.loads((out / "results.json").read_text())
+    broken.insert(1, {**broken[0], "seed": 7, "slug": broken[0]["slug"].rsplit("-", 1)[0] + "-7"})
+    (out / "results.json").write_text(json.dumps(broken))
+    failed = taskselect("track", "--data-dir", str(tmp / "data"), "--out", str(out), "--tracking-uri", uri, cwd=tmp_path)
+    assert failed.returncode != 0
+    latest = client.search_runs([experiment], "tags.kind = 'pipeline'", order_by=["start_time DESC"])[0]
+    assert latest.info.status == "FAILED"
+    assert {r.info.status for r in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{latest.info.run_id}'")} \
+        == {"FINISHED", "FAILED"}
+    for args in ([], ["--all"]):
+        compared = taskselect("compare", "--tracking-uri", uri, "--format", "json", *args, cwd=tmp_path)
+        assert compared.returncode == 0, compared.stderr
+        assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in ("tsds", "random", "full")}
+    refused = taskselect("compare", "--tracking-uri", uri, "--parent", latest.info.run_id, cwd=tmp_path)
+    assert refused.returncode == 2 and "not a complete pipeline run" in refused.stderr
