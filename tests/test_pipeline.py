@@ -1,6 +1,8 @@
 """End to end: the real Prefect flow on a small profile of the real data, real MiniLM, faiss, MLflow."""
 
 import json
+import os
+import stat
 
 import faiss
 import mlflow
@@ -76,6 +78,25 @@ def test_artifacts_are_consistent(flow_run):
     assert low < metrics["f1_macro"] < high and high - low < 0.3
     assert np.sum(metrics["confusion"]) == metrics["n_test"]
     assert (data / "evaluations" / "tsds-0.1-0" / "confusion.png").read_bytes().startswith(b"\x89PNG")
+    # readable by the group and others under the usual umask (a cluster's workers, other users)
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in data.rglob("*") if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)],
+                         ids=["umask-022", "umask-077"])
+def test_artifacts_are_created_with_the_modes_the_umask_gives(tmp_path, umask, file_mode, dir_mode):
+    from taskselect.io import atomic_dir, write_json
+
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "a.json", {})
+        with atomic_dir(tmp_path / "d") as out:
+            write_json(out / "b.json", {})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == dir_mode
+    assert stat.S_IMODE((tmp_path / "d" / "b.json").stat().st_mode) == file_mode
 
 
 def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):

@@ -14,6 +14,7 @@ from taskselect import stages
 from taskselect.config import load_params
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
+from taskselect.io import read_json
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 
 
@@ -128,6 +129,9 @@ def test_the_pipeline_on_a_dask_cluster_gives_the_in_process_results(cluster, tm
     # every task ran on the cluster, on both workers: the shards, then select, finetune and evaluate per run
     assert len(tasks) >= n_shards + 3 * len(on_dask) and len({t["worker"] for t in tasks}) == 2
     assert len(shard_files(tmp_path / "dask" / "cache")) == n_shards
+    for ws in (threads, dask):  # the shards were embedded by tasks of their own, and counted
+        timing = read_json(ws.timing("embed"))
+        assert (timing["shards"], timing["shards_embedded"]) == (n_shards, n_shards) and timing["embedded"] > 0
     for split in stages.SPLITS:
         np.testing.assert_array_equal(np.load(dask.embedding(split)), np.load(threads.embedding(split)))
     assert untimed(on_dask) == untimed(in_process)
