@@ -17,6 +17,7 @@ from rich.table import Table
 
 from taskselect.config import Params, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
+from taskselect.lock import workspace_lock
 from taskselect.report import baselines, comparison_rows, summarize
 from taskselect.selectors import methods as registered_methods, spec
 from taskselect.selectors.tsds import TSDSParams
