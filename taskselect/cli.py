@@ -21,7 +21,6 @@ from taskselect.lock import workspace_lock
 from taskselect.report import baselines, comparison_rows, summarize
 from taskselect.selectors import methods as registered_methods, spec
 from taskselect.selectors.tsds import TSDSParams
-from taskselect.lock import workspace_lock
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
