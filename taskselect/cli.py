@@ -16,7 +16,6 @@ from rich.table import Table
 
 from taskselect.config import Params, TSDSParams, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
-from taskselect.report import comparison_rows, summarize
 
 app = typer.Typer(
     help="Select the training data for one task from a large pool, fine-tune on it, prove it with F1.",
@@ -96,6 +95,8 @@ def print_results(records: list[dict]) -> None:
             f"{r['f1_macro']:.4f}", f"{low:.3f}-{high:.3f}", f"{r['accuracy']:.4f}",
         )
     console.print(table)
+    from taskselect.report import summarize  # pandas: not at start-up (select-embeddings does without)
+
     summary = summarize(records)
     if (summary["seeds"] > 1).any():
         print_comparison(summary, "mean ± standard deviation over seeds")
@@ -103,6 +104,8 @@ def print_results(records: list[dict]) -> None:
 
 def print_comparison(summary, title: str) -> None:
     """report.comparison_rows as a table: macro-F1 mean ± std per method and budget, deltas."""
+    from taskselect.report import comparison_rows
+
     rows = comparison_rows(summary)
     table = Table(title=title)
     for column in rows[0]:
