@@ -14,10 +14,12 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used: `select-embeddings` starts without pandas
+    import pandas as pd
 
 from taskselect.errors import TaskselectError
 
@@ -106,6 +108,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         )
     if not path.is_file():
         raise TaskselectError(f"{path}: file not found")
+    import pandas as pd
+
     if suffix in (".jsonl", ".json"):
         return _read_jsonl(path)
     try:
@@ -120,6 +124,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object per line (blank lines skipped), values kept as JSON types (object columns)."""
+    import pandas as pd
+
     rows = []
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, 1):
