@@ -232,6 +232,8 @@ class MATESSelector:
             if take <= 0:
                 break
             probed = rng.choice(open_rows, min(self.probes, open_rows.size), replace=False)
+            if probed.size < 10:  # too few rows left to learn from: the nearest others fill the budget below
+                break
             oracle, _, _ = standardised(proxy.oracle(candidates[probed], pool_y[probed], query[ref], query_y[ref], self.step))
             n_test = max(2, int(round(self.holdout_probes * probed.size)))
             test, train = np.arange(n_test), np.arange(n_test, probed.size)
