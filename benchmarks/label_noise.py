@@ -144,7 +144,7 @@ def render(out: Path) -> str:
     targets = [t for t in TARGETS if (out / t / "noise.json").is_file()]
     lines = [
         "## Label noise: the negCLIPLoss filter in front of the selectors", "",
-        f"`flock /work/bench.lock .venv/bin/python benchmarks/label_noise.py {' '.join(meta['args'])}` "
+        f"`.venv/bin/python benchmarks/label_noise.py {' '.join(meta['args'])}` "
         "(records under benchmarks/label_noise/). A seeded 20% of each target's pool gets another label of its own "
         "source; tsds, knn, dsir and random select 5% of the pool from the clean pool, the noisy pool, and the noisy "
         "pool behind `select.filter: {method: negcliploss, keep: 0.8}`; the head trainer learns the selected rows' "

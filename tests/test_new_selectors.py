@@ -143,3 +143,19 @@ def test_same_label_negatives_are_masked():
     row0 = np.log(np.exp(0.8) + np.exp(0.0))  # its own label (once) and label 1
     col0 = np.log(np.exp(0.8) + np.exp(0.0))  # itself and row 2, whose label is 1 (row 1 shares label 0)
     assert score[0] == pytest.approx(0.8 - 0.5 * (row0 + col0))
+
+
+def test_the_methods_part_keeps_the_records_of_the_methods_it_does_not_run_again(embedding_cache, tmp_path):
+    from conftest import small_profile
+    from taskselect.bench import QualityBench, _render_methods
+    from taskselect.config import load_params
+
+    params = load_params(None, small_profile(tmp_path, embedding_cache))
+    for methods in (("random", "mates"), ("mates",)):
+        QualityBench(params, tmp_path / "out", tmp_path / "data", targets=("airline_sentiment",), budgets=(0.1,),
+                     other_methods=methods, seeds=(0,)).methods_part()
+    records = read_json(tmp_path / "out" / "methods" / "airline_sentiment" / "results.json")
+    assert sorted(r["method"] for r in records) == ["mates", "random"]  # random kept, mates replaced
+    rendered = "\n".join(_render_methods(tmp_path / "out"))
+    assert "| mates |" in rendered and "| random |" in rendered
+    assert f"influence model's Spearman correlation with the oracle on held-out probes (mean over rounds, then mean ± std over seeds): {records[-1]['select_info']['spearman']:.3f} ± 0.000 at 10%" in rendered

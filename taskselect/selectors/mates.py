@@ -36,6 +36,7 @@ Here, with our choices named (each is a parameter of MatesParams):
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ from pydantic import Field
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, softmax
 from scipy.stats import spearmanr
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
@@ -232,10 +234,13 @@ class MATESSelector:
             if take <= 0:
                 break
             probed = rng.choice(open_rows, min(self.probes, open_rows.size), replace=False)
+            if probed.size < 10:  # too few rows left to learn from: the nearest others fill the budget below
+                break
             oracle, _, _ = standardised(proxy.oracle(candidates[probed], pool_y[probed], query[ref], query_y[ref], self.step))
             n_test = max(2, int(round(self.holdout_probes * probed.size)))
             test, train = np.arange(n_test), np.arange(n_test, probed.size)
-            with threadpool_limits(1):  # the same sums on any machine load: same model, same selection
+            with threadpool_limits(1), warnings.catch_warnings():  # one thread: the same sums on any machine load
+                warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the MLP's training budget
                 model = self._influence_model(seed + r).fit(features[probed[train]], oracle[train])
                 predicted = model.predict(features[open_rows])
             scores[open_rows] = predicted
