@@ -209,10 +209,10 @@ def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], 
     ):
         absent = labels[role].index.difference(labels[other].index)
         if len(absent):
-            label = absent[0]
+            label, rows = absent[0], labels[role][absent[0]]
             more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
             raise TaskselectError(
-                f"{paths[role]}: column {label_column!r}: label {label!r} ({labels[role][label]} rows){more} "
+                f"{paths[role]}: column {label_column!r}: label {label!r} ({rows} row{'s' * (rows != 1)}){more} "
                 f"never occurs in {paths[other]}: {why}"
             )
 
@@ -247,8 +247,8 @@ def _label_text(value) -> str | None:
     """A label as text (JSON and Parquet may hold numbers); None where no label is given."""
     if isinstance(value, str):
         return value if value.strip() else None
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return None if value is None else str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
