@@ -297,6 +297,8 @@ def validate_params(raw: dict[str, Any], source: str = "parameters") -> Params:
         where = ".".join(str(p) for p in loc) or "(top level)"
         given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
         msg = err["msg"].removeprefix("Value error, ")
+        if len(loc) < len(err["loc"]) and err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type"):
+            msg = "Input should be a valid number"  # int | float: neither member's message alone is right
         if err["type"] == "extra_forbidden":
             msg = "unknown parameter"
         raise TaskselectError(f"{source}: {where}: {msg}{given}") from None
