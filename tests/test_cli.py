@@ -117,7 +117,9 @@ def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embeddi
         "run", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *user_files(files),
         "--methods", "tsds", "--budgets", "30", "-S", f"embed.cache_dir={embedding_cache}",
         "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "select.tsds.alpha=1",
-        "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path)
+        "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path,
+        # the run's temporary Prefect server gets 20 s to start by default: too short on a busy machine
+        env={**os.environ, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"})
     output = result.stdout + result.stderr
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, output

@@ -209,10 +209,10 @@ def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], 
     ):
         absent = labels[role].index.difference(labels[other].index)
         if len(absent):
-            label, rows = absent[0], labels[role][absent[0]]
+            label, rows = absent[0], int(labels[role][absent[0]])
             more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
             raise TaskselectError(
-                f"{paths[role]}: column {label_column!r}: label {label!r} ({rows} row{'s' * (rows != 1)}){more} "
+                f"{paths[role]}: column {label_column!r}: label {label!r} ({rows} row{'' if rows == 1 else 's'}){more} "
                 f"never occurs in {paths[other]}: {why}"
             )
 
