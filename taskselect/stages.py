@@ -180,7 +180,7 @@ def embed_shards(params: EmbedParams, ws: Workspace) -> list[Shard]:
 
 
 def make_embedder(params: EmbedParams) -> Embedder:
-    return Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir)
+    return Embedder(params.model, params.batch_size, params.max_seq_length, params.cache_dir, backend=params.backend)
 
 
 def _shard_vectors(embedder: Embedder, ws: Workspace, shard: Shard) -> tuple[np.ndarray, bool]:
