@@ -74,7 +74,7 @@ class EmbedParams(_Section):
         "onnx",
         description="'torch' (PyTorch), 'onnx' (ONNX Runtime, fp32) or 'onnx-int8' (ONNX Runtime, "
         "weights quantised to int8: fastest, vectors slightly off). The ONNX files are exported "
-        "from the model once and cached under cache_dir/onnx.",
+        "from the model once per machine and kept in ~/.cache/taskselect/onnx.",
     )
     batch_size: int = Field(64, ge=1, description="Texts per forward pass of the torch backend.")
     max_seq_length: int = Field(

@@ -3,7 +3,7 @@
 'torch' runs the transformer in PyTorch; 'onnx' runs it in ONNX Runtime, exported from the same
 weights with torch.onnx.export; 'onnx-int8' runs that export with its weights quantised to int8
 (onnxruntime.quantization.quantize_dynamic). Tokenising, mean pooling and normalising are the
-same code for all three. The ONNX files are made once per model and cached beside the vectors.
+same code for all three. The ONNX files are made once per model and kept in ONNX_DIR.
 
 A text is embedded once per (model, backend, max_seq_length): its vector is stored under the
 hash of these and the text, in files written as they finish, so a second run (or a run resumed
@@ -69,6 +69,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # of the same multiple: a text's tensor shape, and so its vector, depends on the text alone.
 LENGTH_BUCKET = 16
 # How the ONNX files are made; part of their cache key and of the vectors' cache namespace.
+# The ONNX files of every project and run on this machine, each made once (a cache: never in git).
+ONNX_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "taskselect" / "onnx"
 ONNX_EXPORT = {"opset": 17, "exporter": "torchscript", "int8": "quantize_dynamic QInt8 per-channel", "version": 1}
 
 
@@ -306,6 +308,7 @@ class Embedder:
     shard_size: texts embedded between two cache writes (what a crash can lose).
     backend: 'torch', 'onnx' (fp32) or 'onnx-int8'.
     threads: texts embedded at once by the ONNX backends; default: the CPUs this process may use.
+    onnx_dir: where the ONNX files are made and kept; default ONNX_DIR.
     """
 
     def __init__(
@@ -317,6 +320,7 @@ class Embedder:
         shard_size: int = 2048,
         backend: str = "onnx",
         threads: int | None = None,
+        onnx_dir: str | os.PathLike | None = None,
     ):
         if backend not in BACKENDS:
             raise TaskselectError(f"embed.backend {backend!r}: expected one of {', '.join(BACKENDS)}")
@@ -329,8 +333,7 @@ class Embedder:
         self.threads = threads or len(os.sched_getaffinity(0))
         self.namespace = f"{backend_key(self.model_path, backend)}-{max_seq_length}"
         self.cache = EmbeddingCache(Path(cache_dir) / self.namespace) if cache_dir else None
-        # ONNX files beside the vectors' namespaces; without a cache, in the system's temporary directory
-        self.onnx_dir = Path(cache_dir) / "onnx" if cache_dir else Path(tempfile.gettempdir()) / "taskselect-onnx"
+        self.onnx_dir = Path(onnx_dir) if onnx_dir else ONNX_DIR
         self.n_embedded = 0  # texts actually run through the model by this instance
 
     @cached_property
