@@ -16,7 +16,6 @@ from rich.table import Table
 
 from taskselect.config import Params, dump_params, load_params, validate_params
 from taskselect.errors import TaskselectError
-from taskselect.report import baselines, comparison_rows, summarize
 from taskselect.selectors import methods as registered_methods, spec
 from taskselect.selectors.tsds import TSDSParams
 
@@ -98,6 +97,8 @@ def print_results(records: list[dict]) -> None:
             f"{r['f1_macro']:.4f}", f"{low:.3f}-{high:.3f}", f"{r['accuracy']:.4f}",
         )
     console.print(table)
+    from taskselect.report import summarize  # pandas: not at start-up (select-embeddings does without)
+
     summary = summarize(records)
     if (summary["seeds"] > 1).any():
         print_comparison(summary, "mean ± standard deviation over seeds")
@@ -105,6 +106,8 @@ def print_results(records: list[dict]) -> None:
 
 def print_comparison(summary, title: str) -> None:
     """report.comparison_rows as a table: macro-F1 mean ± std per method and budget, deltas."""
+    from taskselect.report import comparison_rows
+
     rows = comparison_rows(summary)
     table = Table(title=title)
     for column in rows[0]:
@@ -228,6 +231,8 @@ def compare(
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
     summary = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent, filter_string, all_runs)
+    from taskselect.report import baselines
+
     shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":

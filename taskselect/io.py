@@ -14,10 +14,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used: `select-embeddings` starts without pandas
+    import pandas as pd
 
 from taskselect.errors import TaskselectError
 
@@ -94,6 +96,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         )
     if not path.is_file():
         raise TaskselectError(f"{path}: file not found")
+    import pandas as pd
+
     try:
         if suffix == ".csv":
             return pd.read_csv(path)

@@ -10,8 +10,6 @@ import logging
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import SGDClassifier
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
@@ -33,6 +31,9 @@ def loss_trajectories(
     classes = np.unique(y)
     if classes.size < 2:
         raise TaskselectError(f"proxy model: the pool needs at least 2 labels to train on, got {classes.size}")
+    from sklearn.exceptions import ConvergenceWarning  # sklearn where used: the CLI starts without it
+    from sklearn.linear_model import SGDClassifier
+
     model = SGDClassifier(loss="log_loss", alpha=l2, random_state=seed)
     rng = np.random.default_rng(seed)
     column = np.searchsorted(classes, y)

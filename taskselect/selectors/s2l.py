@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
-from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
@@ -87,6 +86,8 @@ class S2LSelector:
         k = min(self.clusters, len(candidates))
         # One OpenMP thread: k-means' parallel sums depend on how many threads it gets, and a
         # borderline row could change cluster between runs sharing the cores differently.
+        from sklearn.cluster import KMeans  # sklearn where used: the CLI starts without it
+
         with threadpool_limits(1, user_api="openmp"):
             clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
