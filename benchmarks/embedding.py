@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=5000, help="pool texts timed per backend")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the quality sweep")
     parser.add_argument("--set", "-S", action="append", default=[], help="parameter override of the quality part, KEY=VALUE")
-    parser.add_argument("--work", type=Path, default=ROOT / "data" / "embedding-bench", help="workspaces (not committed)")
+    parser.add_argument("--work", type=Path, default=ROOT / ".taskselect-cache" / "embedding-bench", help="workspaces (not committed)")
     parser.add_argument("--cache-dir", default=str(ROOT / ".taskselect-cache" / "embeddings"), help="embedding cache")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "embedding" / "results.json")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")

@@ -1,6 +1,8 @@
 """`taskselect select-embeddings`: a selection from two .npy files with one command."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,3 +89,23 @@ def test_bad_input_is_one_line_naming_the_argument(arrays, tmp_path, change, ext
     result = select(tmp_path, tmp_path / "out", *size, *extra)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+HEAVY = ("torch", "transformers", "mlflow", "prefect", "pandas", "sklearn")
+IMPORTS = f"""
+import atexit, sys
+from taskselect.cli import main
+atexit.register(lambda: print(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+sys.argv = ["taskselect", "select-embeddings", *sys.argv[1:]]
+main()
+"""
+
+
+def test_starts_without_the_pipeline_s_heavy_libraries(arrays, tmp_path):
+    """Start-up is most of a small selection's time: the command imports none of what the pipeline needs."""
+    result = subprocess.run([sys.executable, "-c", IMPORTS, "--query", str(arrays / "query.npy"), "--candidates",
+                             str(arrays / "candidates.npy"), "--size", "20", "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert np.load(tmp_path / "indices.npy").size == 20
