@@ -200,7 +200,7 @@ def main() -> None:
         return
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results |= {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
-                "command": "PYTHONPATH=. python benchmarks/embedding.py"}
+                "command": "PYTHONPATH=. python benchmarks/embedding.py" + "".join(f" {a}" for a in sys.argv[1:])}
     for part in args.part or ("speed", "quality"):
         load = os.getloadavg()[0]
         rows = speed(args) if part == "speed" else quality(args)
