@@ -262,6 +262,7 @@ def compare(
     from mlflow.utils.search_utils import SearchUtils
 
     from taskselect import tracking
+    from taskselect.report import baselines
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
     try:
@@ -270,8 +271,6 @@ def compare(
         raise TaskselectError(f"--filter {filter_string!r}: not an MLflow run filter: {exc.message.splitlines()[0]}") from None
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
     summary = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent, filter_string, all_runs)
-    from taskselect.report import baselines
-
     shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":

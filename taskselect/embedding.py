@@ -68,15 +68,18 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # Texts of the torch backend are padded to a multiple of this many tokens and batched with texts
 # of the same multiple: a text's tensor shape, and so its vector, depends on the text alone.
 LENGTH_BUCKET = 16
-# How the ONNX files are made; part of their cache key and of the vectors' cache namespace.
 # The ONNX files of every project and run on this machine, each made once (a cache: never in git).
 ONNX_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "taskselect" / "onnx"
+# How the ONNX files are made; part of their cache key and of the vectors' cache namespace.
 ONNX_EXPORT = {"opset": 17, "exporter": "torchscript", "int8": "quantize_dynamic QInt8 per-channel", "version": 1}
 
 
-def check_mean_pooling(path: Path) -> None:
-    """Every backend pools token vectors by their mean and normalises it (as all-MiniLM-L6-v2's
-    sentence-transformers modules do); a model built otherwise would be embedded wrongly."""
+def check_model(path: Path) -> None:
+    """Every backend reads the model's fast tokenizer (tokenizer.json) and pools token vectors by
+    their mean, normalised (as all-MiniLM-L6-v2's sentence-transformers modules do); a model built
+    otherwise would be embedded wrongly."""
+    if not (path / "tokenizer.json").is_file():
+        raise TaskselectError(f"embed.model {str(path)!r}: expected a fast tokenizer, tokenizer.json, in it")
     modules = path / "modules.json"
     if modules.is_file():
         kinds = [m["type"].rsplit(".", 1)[-1] for m in json.loads(modules.read_text())]
@@ -249,10 +252,7 @@ class EmbeddingCache:
             try:
                 with np.load(file) as data:
                     keys = data["keys"].tolist()
-                    if data["vectors"].shape[0] != len(keys):
-                        raise ValueError(f"{len(keys)} keys for {data['vectors'].shape[0]} vectors")
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-                # its texts are embedded again
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # truncated: its texts are embedded again
                 log.warning("%s: unreadable cache file ignored (%s)", file, str(exc).splitlines()[0])
                 continue
             where.update((key, (file, row)) for row, key in enumerate(keys))
@@ -325,7 +325,7 @@ class Embedder:
         if backend not in BACKENDS:
             raise TaskselectError(f"embed.backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         self.model_path = resolve_model_path(model)
-        check_mean_pooling(self.model_path)
+        check_model(self.model_path)
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.shard_size = shard_size

@@ -143,3 +143,16 @@ def test_two_processes_exporting_at_once_leave_one_whole_model(tmp_path):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(TaskselectError, match="embed.backend 'tensorrt'"):
         Embedder(backend="tensorrt")
+
+
+def test_a_model_that_does_not_mean_pool_is_refused(tmp_path):
+    model = resolve_model_path("all-MiniLM-L6-v2")
+    for name in ("config.json", "tokenizer.json", "modules.json"):
+        (tmp_path / name).write_bytes((model / name).read_bytes())
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
+    with pytest.raises(TaskselectError, match="expected mean pooling, got pooling_mode_cls_token"):
+        Embedder(str(tmp_path))
+    (tmp_path / "tokenizer.json").unlink()
+    with pytest.raises(TaskselectError, match="expected a fast tokenizer"):
+        Embedder(str(tmp_path))
