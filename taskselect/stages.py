@@ -76,7 +76,7 @@ def timed(ws: "Workspace", name: str, earlier_seconds: float = 0.0, **facts):
 
 
 # BLAS and OpenMP add up in an order that depends on how many threads they have: a logistic
-# regression on the default pool's 40 labels trained with 2 BLAS threads differs in its last
+# regression on the default pool's 48 labels trained with 2 BLAS threads differs in its last
 # bits from one trained with 1 (what a Dask worker has), and L-BFGS carries the difference into
 # other predictions. Numeric stages therefore run with this many threads wherever they run.
 NUMERIC_THREADS = 1
