@@ -1,6 +1,8 @@
 """mates, negcliploss and the negCLIPLoss filter: their defining properties on real embeddings of
 the packaged airline benchmark (small profile), and their mechanics on small fakes."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,3 +161,16 @@ def test_the_methods_part_keeps_the_records_of_the_methods_it_does_not_run_again
     rendered = "\n".join(_render_methods(tmp_path / "out"))
     assert "| mates |" in rendered and "| random |" in rendered
     assert f"influence model's Spearman correlation with the oracle on held-out probes (mean over rounds, then mean ± std over seeds): {records[-1]['select_info']['spearman']:.3f} ± 0.000 at 10%" in rendered
+
+
+@pytest.mark.parametrize("override, message", [
+    ("select.mates.neighbourhood=0.5", "select.mates.neighbourhood: neighbourhood 0.5: expected 0 (the whole pool) or >= 1"),
+    ("select.negcliploss.p=0.5", "select.negcliploss.p: p 0.5: expected 'inf' or a number >= 1"),
+    ("select.filter.keep=0", "select.filter.keep: Input should be greater than 0"),
+    ("select.filter.method=cleanlab", "select.filter.method: Input should be 'none' or 'negcliploss'"),
+])
+def test_bad_parameters_of_the_new_sections_name_the_parameter(override, message):
+    from taskselect.config import load_params
+
+    with pytest.raises(TaskselectError, match=re.escape(f" with overrides: {message}")):
+        load_params(None, [override])

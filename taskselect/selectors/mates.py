@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, softmax
 from scipy.stats import spearmanr
@@ -91,6 +91,13 @@ class MatesParams(Section):
         description="Rows nearest the queries probed and predicted for, per selected row (>= 1); 0: the whole "
         "pool, as the paper.",
     )
+
+    @field_validator("neighbourhood")
+    @classmethod
+    def _whole_pool_or_at_least_the_budget(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError(f"neighbourhood {value}: expected 0 (the whole pool) or >= 1 (rows per selected row)")
+        return value
 
 
 @dataclass
@@ -193,9 +200,11 @@ class MATESSelector:
     neighbourhood: float = 3.0
 
     def __post_init__(self):
-        MatesParams(**self.__dict__)  # the same checks as params.yaml's, for direct use
-        if 0 < self.neighbourhood < 1:
-            raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected 0 (the whole pool) or >= 1")
+        try:  # the same checks as params.yaml's, for direct use
+            MatesParams(**self.__dict__)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise TaskselectError(f"mates: {err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
 
     def _influence_model(self, seed: int):
         if self.influence_model == "ridge":

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
@@ -66,6 +66,13 @@ class NegCLIPLossParams(Section):
     p: Literal["inf"] | float = Field(
         "inf", description="NormSim's norm over the similarities to the query examples: 'inf' (the largest) or p >= 1."
     )
+
+    @field_validator("p", mode="before")
+    @classmethod
+    def _inf_or_at_least_one(cls, value):
+        if value == "inf" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"p {value!r}: expected 'inf' or a number >= 1")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
