@@ -13,17 +13,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-
-from conftest import BIN, free_port, stop, wait_until_up
 from playwright.sync_api import expect
 
+from conftest import BIN, CHROMIUM_ARGS, free_port, stop, wait_until_up
 from taskselect import tracking
 from taskselect.selectors import budget_label
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")

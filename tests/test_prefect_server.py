@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, committed_project, free_port, stop, untimed, wait_until_up
+from conftest import BIN, CHROMIUM_ARGS, ROOT, committed_project, free_port, stop, untimed, wait_until_up
 from taskselect.config import load_params
 from taskselect.selectors import budget_label
 
@@ -26,8 +26,6 @@ pytestmark = pytest.mark.e2e
 PIPELINE = "taskselect-pipeline/taskselect"
 SWEEP = "taskselect-sweep/taskselect"
 RUN_TIMEOUT = 900  # seconds; a run takes about a minute on a quiet machine
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
