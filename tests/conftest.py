@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# Debian's chromium, headless, in a container: no sandbox, no GPU, nothing fetched in the background.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
 def small_profile(tmp: Path, cache: Path) -> list[str]:
     """Overrides for a small profile of the real airline benchmark (about 2k pool rows)."""
     return [

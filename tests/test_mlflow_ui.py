@@ -13,17 +13,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-
-from conftest import BIN, free_port, stop, wait_until_up
 from playwright.sync_api import expect
 
+from conftest import BIN, CHROMIUM_ARGS, free_port, stop, wait_until_up
 from taskselect import tracking
 from taskselect.selectors import budget_label
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +47,7 @@ def ui(run_dir, tmp_path_factory):
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [str(BIN / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{run_dir / 'mlflow.db'}",
-             "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]],
+             "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--workers", "1"],  # 4 by default
             cwd=run_dir, stdout=log, stderr=subprocess.STDOUT,
         )
         wait_until_up(f"{url}/health", proc, log_path)
@@ -60,7 +56,7 @@ def ui(run_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def browser():
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
@@ -68,10 +64,18 @@ def page(tmp_path_factory):
         pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(60_000)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A first visit: a fresh browser context (the UI keeps its switches in local storage)."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +147,7 @@ def close_assistant(page) -> None:
 
 
 def expand(page, children) -> None:
-    """Show the pipeline run's child runs (the UI remembers whether it was expanded)."""
-    first = page.get_by_text(children[0].info.run_name, exact=True)
-    if not first.is_visible():
-        page.locator("button[data-component-id*=runnamecellrenderer]").first.click()
+    """Show the pipeline run's child runs (collapsed on a first visit)."""
+    page.locator("button[data-component-id*=runnamecellrenderer]").first.click()
     for child in children:
         expect(page.get_by_text(child.info.run_name, exact=True)).to_be_visible()

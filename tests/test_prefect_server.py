@@ -5,6 +5,7 @@ Run button does, and the UI itself in headless Chromium."""
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -16,16 +17,15 @@ import mlflow
 import numpy as np
 import pytest
 
-from conftest import BIN, committed_project, free_port, stop, untimed, wait_until_up
+from conftest import BIN, CHROMIUM_ARGS, ROOT, committed_project, free_port, stop, untimed, wait_until_up
 from taskselect.config import load_params
+from taskselect.selectors import budget_label
 
 pytestmark = pytest.mark.e2e
 
 PIPELINE = "taskselect-pipeline/taskselect"
 SWEEP = "taskselect-sweep/taskselect"
 RUN_TIMEOUT = 900  # seconds; a run takes about a minute on a quiet machine
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,18 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, embedding_cache):
-    return committed_project(tmp_path_factory.mktemp("served") / "project", embedding_cache)
+    """A fresh copy of the project, params.yaml set to the small profile; with
+    TASKSELECT_UI_PROFILE=default (`make docs`: screenshots of the default run), to the project's
+    own params.yaml, its embeddings taken from the project's cache."""
+    root = committed_project(tmp_path_factory.mktemp("served") / "project", embedding_cache)
+    if os.environ.get("TASKSELECT_UI_PROFILE") == "default":
+        from taskselect.versioning import sync_params_file
+
+        cache = (ROOT / load_params(ROOT / "params.yaml").embed.cache_dir).resolve()
+        sync_params_file(root, load_params(ROOT / "params.yaml", [f"embed.cache_dir={cache}"]))
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "default profile"],
+                       cwd=root, check=True, capture_output=True)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -246,9 +257,11 @@ def test_a_sweep_runs_a_subflow_per_target_and_outlives_a_dead_tracking_server(s
 
 
 @pytest.mark.slow
-def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
-    """Headless Chromium (Debian's chromium package) on the server's UI. Screenshots go to
-    $TASKSELECT_SCREENSHOTS when set (the README's are made so), else to a temporary directory."""
+def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(server, served, project, tmp_path):
+    """A person's way in, in headless Chromium (Debian's chromium package): the deployment's
+    run form, a budget changed, Submit, the flow run's page until Completed, its f1-comparison
+    artifact. Screenshots go to $TASKSELECT_SCREENSHOTS when set (`make docs` sets it to docs/img,
+    with TASKSELECT_UI_PROFILE=default), else to a temporary directory."""
     from playwright.sync_api import expect, sync_playwright
 
     chromium = shutil.which("chromium")
@@ -256,7 +269,10 @@ def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
         pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
     shots = Path(os.environ.get("TASKSELECT_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    tsds = [r["f1_macro"] for r in runs.first_results if r["method"] == "tsds"]
+    with api(server) as client:
+        deployment = client.read_deployment_by_name(PIPELINE)
+    (default,) = served.select.budgets
+    budget = 0.05 if default != 0.05 else 0.02
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -266,25 +282,61 @@ def test_the_ui_shows_the_deployment_and_the_f1_table(server, runs, tmp_path):
         expect(page.get_by_text("taskselect-pipeline").first).to_be_visible()
         expect(page.get_by_text("taskselect-sweep").first).to_be_visible()
 
-        page.goto(f"{server}/deployments/deployment/{runs.deployment.id}/run")
+        page.goto(f"{server}/deployments/deployment/{deployment.id}/run")  # Run > Custom run
         expect(page.get_by_text("Alignment vs diversity").first).to_be_attached()  # the form, with descriptions
+        field = page.locator(".schema-form-property").filter(has=page.get_by_text("Training-set sizes.", exact=True)).last
+        budgets = field.locator("input[type=number]")
+        expect(budgets).to_have_count(1)
+        expect(budgets).to_have_value(f"{default:g}")
+        budgets.fill(f"{budget:g}")
         page.get_by_text("Which selections to make.").evaluate("e => e.scrollIntoView({block: 'start'})")
         page.mouse.move(700, 500)
         page.mouse.wheel(0, -60)  # the section's title too
-        page.wait_for_load_state("networkidle")
         page.screenshot(path=shots / "prefect-run-form.png")
+        before = set(deployment_runs(server, deployment.id))
+        page.get_by_role("button", name="Submit").click()
 
-        page.goto(f"{server}/runs/flow-run/{runs.again.id}")
-        expect(page.get_by_text(runs.again.name).first).to_be_visible()
+        page.wait_for_url(re.compile(r"/deployments/deployment/.*tab=Runs"))  # the deployment's runs, the new one on top
+        (flow_run_id,) = set(deployment_runs(server, deployment.id)) - before
+        page.get_by_role("link", name=deployment_runs(server, deployment.id)[flow_run_id], exact=True).first.click()
+        page.wait_for_url(re.compile(rf"/runs/flow-run/{flow_run_id}"))
+        flow_run = wait_for_final_state(server, flow_run_id)
+        assert flow_run.state.is_completed(), flow_run.state.message
+        assert flow_run.parameters["params"]["select"]["budgets"] == [budget]
+        page.reload()
+        expect(page.locator(".state-badge").first).to_have_text(re.compile("Completed"))
         page.get_by_text("Artifacts", exact=True).click()
         expect(page.get_by_text("f1-comparison").first).to_be_visible()
-        page.wait_for_load_state("networkidle")
         page.screenshot(path=shots / "prefect-flow-run.png")
 
         page.get_by_text("f1-comparison").first.click()
         table = page.get_by_role("table")
         expect(table).to_contain_text("macro-F1 (mean ± std)")
-        expect(table).to_contain_text("tsds")
-        expect(table).to_contain_text(f"{np.mean(tsds):.4f} ± {np.std(tsds, ddof=1):.4f}")
+        for method in ("tsds", "random", "full"):
+            row = table.get_by_role("row").filter(has=page.get_by_role("cell", name=method, exact=True))
+            expect(row).to_contain_text(budget_label(budget))
+        expect(table).not_to_contain_text(budget_label(default))
         page.screenshot(path=shots / "prefect-f1-table.png")
         browser.close()
+    published = {row["method"]: row for row in artifacts(server, flow_run)["f1-comparison"]}
+    assert {row["budget"] for row in published.values()} == {budget_label(budget)}
+
+
+def deployment_runs(server, deployment_id) -> dict[str, str]:
+    """{flow run id: name} of a deployment's runs."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with api(server) as client:
+        found = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    return {str(run.id): run.name for run in found}
+
+
+def wait_for_final_state(server, flow_run_id: str):
+    """The flow run, once it has finished (a person watches its page until then)."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        with api(server) as client:
+            flow_run = client.read_flow_run(flow_run_id)
+        if flow_run.state.is_final() or time.monotonic() > deadline:
+            return flow_run
+        time.sleep(2)
