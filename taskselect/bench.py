@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from taskselect import stages
+from taskselect import plan, stages
 from taskselect.config import TARGETS, Params, validate_params
 from taskselect.data import Benchmark
 from taskselect.errors import TaskselectError
@@ -144,12 +144,12 @@ class QualityBench:
         runs = [r for r in stages.plan_runs(params.select)
                 if not (not spec(r.method).uses_budget and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
         tsds = PlanOnceTSDS(**params.select.tsds.model_dump())
-        for i, run in enumerate(runs, 1):
-            log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
-            stages.select(params.select, run, ws, selector=tsds if run.method == "tsds" else None)
-            stages.finetune(params.finetune, run, ws)
-            stages.evaluate(params.evaluate, run, ws)
-        return stages.report(params, ws, out, runs)
+        run_plan = plan.RunPlan(params, ws, out, tuple(runs), dvc_root=None)
+        for stage, run in run_plan.steps():
+            if stage == "select":
+                log.info("[%d/%d] %s %s", runs.index(run) + 1, len(runs), params.data.target, run.slug)
+            plan.run_stage(run_plan, stage, run, selector=tsds if stage == "select" and run.method == "tsds" else None)
+        return plan.report(run_plan)
 
     def _sweep_params(self, target: str, methods: tuple[str, ...]) -> Params:
         return self._params(target, {
