@@ -66,3 +66,12 @@ def test_bad_parameters_name_the_parameter(override, message):
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(TaskselectError, match="nope.yaml: parameters file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_every_target_has_a_source_and_a_choice():
+    from typing import get_args
+
+    from taskselect.config import TARGETS, Target
+    from taskselect.data.benchmark import TARGET_SOURCES
+
+    assert list(TARGETS) == list(get_args(Target)) == list(TARGET_SOURCES)
