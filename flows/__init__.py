@@ -1,6 +1,3 @@
-"""Prefect flows: the pipeline and a sweep over targets, as the Prefect UI shows and runs them."""
-
-from flows.pipeline import pipeline
-from flows.sweep import sweep
-
-__all__ = ["pipeline", "sweep"]
+"""Prefect flows: the pipeline (flows.pipeline) and a sweep over targets (flows.sweep), as the
+Prefect UI shows and runs them. Nothing is imported here: `python -m flows.serve` sets the
+process up (taskselect.environment) before Prefect is imported."""

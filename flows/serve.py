@@ -10,14 +10,19 @@ DVC workspace) until it is stopped (Ctrl-C).
 
 from __future__ import annotations
 
-from prefect import serve
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
-from prefect.settings import PREFECT_API_URL
+from taskselect.environment import configure
 
-from flows.pipeline import pipeline
-from flows.sweep import sweep
-from taskselect.config import Params, load_params
-from taskselect.errors import TaskselectError
+if __name__ == "__main__":  # run as a program: set up before Prefect is imported
+    configure()
+
+from prefect import serve  # noqa: E402
+from prefect.deployments.runner import EntrypointType, RunnerDeployment  # noqa: E402
+from prefect.settings import PREFECT_API_URL  # noqa: E402
+
+from flows.pipeline import pipeline  # noqa: E402
+from flows.sweep import sweep  # noqa: E402
+from taskselect.config import Params, load_params  # noqa: E402
+from taskselect.errors import TaskselectError  # noqa: E402
 
 DEPLOYMENT = "taskselect"  # the UI lists them as taskselect-pipeline/taskselect and taskselect-sweep/taskselect
 

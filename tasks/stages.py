@@ -1,23 +1,23 @@
-"""One Prefect task per pipeline stage; the work itself is in taskselect.stages.
+"""One Prefect task per pipeline stage; the work itself is in taskselect.stages, and what a run
+does after index is its plan's (taskselect.plan).
 
 embed and index are cached (tasks/caching.py), and embed's shards fan out over the task runner
-(embed_in_shards); the steps that talk to other services (DVC's lock, an MLflow server) retry,
-and raise once their retries are spent.
+(embed_in_shards); recording the run (DVC's lock, an MLflow server) retries, and raises once its
+retries are spent.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
-from taskselect import stages, tracking, versioning
-from taskselect.config import (
-    DataParams, EmbedParams, EvaluateParams, FinetuneParams, IndexParams, Params, SelectParams,
-)
+from taskselect import plan as run_plan
+from taskselect import stages
+from taskselect.config import DataParams, EmbedParams, IndexParams, SelectParams
+from taskselect.plan import RunPlan
 from taskselect.shards import Shard
 from taskselect.stages import Run, Workspace
 from tasks.caching import StageInputs, run_cached
@@ -62,33 +62,24 @@ def build_pool_index(params: IndexParams, ws: Workspace) -> dict:
     return stages.index(params, ws)
 
 
-@task(name="select", task_run_name="select-{run.slug}")
-def select_rows(params: SelectParams, run: Run, ws: Workspace, finetune: FinetuneParams | None = None) -> dict:
-    return stages.select(params, run, ws, finetune=finetune)
-
-
-@task(name="finetune", task_run_name="finetune-{run.slug}")
-def train_model(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
-    return stages.finetune(params, run, ws)
-
-
-@task(name="evaluate", task_run_name="evaluate-{run.slug}")
-def evaluate_model(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
-    return stages.evaluate(params, run, ws)
+@task(task_run_name="{stage}-{run.slug}")
+def run_step(plan: RunPlan, stage: str, run: Run) -> dict:
+    """One (stage, run) step of the plan; submitted under the stage's name (select, finetune, evaluate)."""
+    return run_plan.run_stage(plan, stage, run)
 
 
 @task(name="report")
-def write_report(params: Params, ws: Workspace, out_dir: Path) -> list[dict]:
-    return stages.report(params, ws, out_dir)
+def write_report(plan: RunPlan) -> list[dict]:
+    return run_plan.report(plan)
 
 
 @task(name="record-in-dvc", retries=2, retry_delay_seconds=5)
-def record_in_dvc(root: Path, params: Params, name: str) -> dict:
-    return versioning.record_run(root, params, name)
+def record_in_dvc(plan: RunPlan, experiment: str) -> dict[str, str]:
+    """The run's DVC tags, saved as DVC experiment `experiment` (taskselect.plan.dvc_tags)."""
+    return run_plan.dvc_tags(plan, experiment)
 
 
 @task(name="track", retries=2, retry_delay_seconds=5)
-def log_to_mlflow(ws: Workspace, out_dir: Path, tags: dict[str, str], uri: str) -> dict:
-    """Log the run to MLflow; returns the parent run's id and where to look at it."""
-    run_id = tracking.log_pipeline(ws.root, out_dir, tags, uri=uri)
-    return {"run_id": run_id, "link": tracking.run_link(uri, run_id)}
+def log_to_mlflow(plan: RunPlan, tags: dict[str, str]) -> dict:
+    """Log the run to MLflow (taskselect.plan.track); returns the parent run's id and where to look at it."""
+    return run_plan.track(plan, tags)

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from taskselect import stages
+from taskselect import plan, stages
 from taskselect.config import TARGETS, Params, validate_params
 from taskselect.data import Benchmark
 from taskselect.errors import TaskselectError
@@ -146,12 +146,12 @@ class QualityBench:
         reused = {"tsds": with_filter(PlanOnceTSDS(**params.select.tsds.model_dump(exclude={"preset"})), "tsds", params.select)}
         if "auto" in params.select.methods:  # like tsds, auto keeps its plans and n-grams between runs
             reused["auto"] = with_filter(replace(spec("auto").build(params.select), finetune=params.finetune), "auto", params.select)
-        for i, run in enumerate(runs, 1):
-            log.info("[%d/%d] %s %s", i, len(runs), params.data.target, run.slug)
-            stages.select(params.select, run, ws, selector=reused.get(run.method), finetune=params.finetune)
-            stages.finetune(params.finetune, run, ws)
-            stages.evaluate(params.evaluate, run, ws)
-        return stages.report(params, ws, out, runs)
+        run_plan = plan.RunPlan(params, ws, out, tuple(runs), dvc_root=None)
+        for stage, run in run_plan.steps():
+            if stage == "select":
+                log.info("[%d/%d] %s %s", runs.index(run) + 1, len(runs), params.data.target, run.slug)
+            plan.run_stage(run_plan, stage, run, selector=reused.get(run.method) if stage == "select" else None)
+        return plan.report(run_plan)
 
     def _sweep_params(self, target: str, methods: tuple[str, ...]) -> Params:
         return self._params(target, {

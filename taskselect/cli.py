@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from taskselect.config import Params, dump_params, load_params, validate_params
+from taskselect.environment import configure
 from taskselect.errors import TaskselectError
 from taskselect.lock import workspace_lock
 from taskselect.selectors import methods as registered_methods, spec
@@ -81,6 +82,18 @@ def _runs(params: Params, method: str | None, budget: str | None, seed: int | No
     if not runs:
         raise TaskselectError(f"no run matches method={method} budget={budget} seed={seed} in select parameters")
     return runs
+
+
+def _run_steps(stage: str, params: Params, data_dir: Path, method: str | None, budget: str | None,
+               seed: int | None) -> None:
+    """`stage` for each chosen run of the plan (what DVC's matrix stages call, one run each)."""
+    from taskselect import plan
+
+    _log_to_console()
+    chosen = plan.plan_run(params, data_dir, runs=_runs(params, method, budget, seed, data_dir))
+    with workspace_lock(data_dir):
+        for run in chosen.runs:
+            plan.run_stage(chosen, stage, run)
 
 
 def _log_to_console() -> None:
@@ -178,62 +191,39 @@ def index(params_file: ParamsFile = None, overrides: Overrides = None, data_dir:
 def select(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
            method: Method = None, budget: Budget = None, seed: Seed = None) -> None:
     """Select training rows for each (method, budget, seed)."""
-    from taskselect import stages
-
-    _log_to_console()
-    params = _params(params_file, overrides)
-    runs = _runs(params, method, budget, seed, data_dir)
-    with workspace_lock(data_dir):
-        for run in runs:
-            stages.select(params.select, run, stages.Workspace(data_dir), finetune=params.finetune)
+    _run_steps("select", _params(params_file, overrides), data_dir, method, budget, seed)
 
 
 @app.command()
 def finetune(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
              method: Method = None, budget: Budget = None, seed: Seed = None) -> None:
     """Train a model on each selection."""
-    from taskselect import stages
-
-    _log_to_console()
-    params = _params(params_file, overrides)
-    runs = _runs(params, method, budget, seed, data_dir)
-    with workspace_lock(data_dir):
-        for run in runs:
-            stages.finetune(params.finetune, run, stages.Workspace(data_dir))
+    _run_steps("finetune", _params(params_file, overrides), data_dir, method, budget, seed)
 
 
 @app.command()
 def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
              method: Method = None, budget: Budget = None, seed: Seed = None) -> None:
     """Score each model with macro-F1 on the target test set."""
-    from taskselect import stages
-
-    _log_to_console()
-    params = _params(params_file, overrides)
-    runs = _runs(params, method, budget, seed, data_dir)
-    with workspace_lock(data_dir):
-        for run in runs:
-            stages.evaluate(params.evaluate, run, stages.Workspace(data_dir))
+    _run_steps("evaluate", _params(params_file, overrides), data_dir, method, budget, seed)
 
 
 @app.command()
 def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
            out: OutDir = Path("data/results")) -> None:
     """Collect every run's scores into OUT (results.json, metrics, plot), print the table, log to MLflow."""
-    from taskselect import stages, tracking, versioning
+    from taskselect import plan
     from taskselect.validate import check_stage, check_writable_dir
 
     _log_to_console()
     params = _params(params_file, overrides)
     check_stage(params, data_dir)
     check_writable_dir(out, "--out")
+    run = plan.plan_run(params, data_dir, out)
     with workspace_lock(data_dir):
-        records = stages.report(params, stages.Workspace(data_dir), out)
+        records = plan.report(run)
     print_results(records)
-    if params.track.enabled:
-        root = versioning.dvc_project(data_dir)
-        hashes = versioning.lock_hashes(root) if root else {}
-        tracking.log_pipeline_or_warn(data_dir, out, {f"dvc.{p}": md5 for p, md5 in hashes.items()})
+    plan.record(run)
 
 
 @app.command()
@@ -476,7 +466,9 @@ def bench(params_file: ParamsFile = None, overrides: Overrides = None,
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: the process set-up, then the command; user errors become one line on stderr
+    and exit code 2."""
+    configure()
     try:
         app()
     except TaskselectError as exc:

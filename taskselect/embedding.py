@@ -36,10 +36,6 @@ from tqdm.auto import tqdm
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, write_npy
 
-# Models come from installed packages; a name that is not a local path must never reach a hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 log = logging.getLogger(__name__)
 
 PACKAGED_MODELS = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")

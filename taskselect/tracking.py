@@ -33,11 +33,6 @@ from taskselect.report import baselines, reading_order, summarize
 
 log = logging.getLogger(__name__)
 
-# A dead tracking server should fail a log attempt in seconds, not after minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_on_task", "target_share",
                "select_seconds", "finetune_seconds", "evaluate_seconds")
@@ -341,16 +336,6 @@ def relog_hint(data_dir: str | Path, out_dir: str | Path, exc: BaseException) ->
         f"MLflow logging failed ({type(exc).__name__}: {reason}). The results are safe in {out_dir}; "
         f"log them later with: taskselect track --data-dir {data_dir} --out {out_dir}"
     )
-
-
-def log_pipeline_or_warn(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str] | None = None) -> str | None:
-    """log_pipeline, but a tracking failure only warns: the results stay on disk, and the
-    warning gives the command that logs them once the tracking server is back."""
-    try:
-        return log_pipeline(data_dir, out_dir, tags)
-    except Exception as exc:  # any failure of the tracking backend must not fail the pipeline
-        log.warning("%s", relog_hint(data_dir, out_dir, exc))
-        return None
 
 
 def experiment_link(ui: str, experiment_id: str, run_id: str | None = None) -> str:

@@ -1,6 +1,10 @@
 import os
 
-from hypothesis import settings
+from taskselect.environment import configure
+
+configure()  # the tests are an entry point: set up before anything imports Prefect or MLflow
+
+from hypothesis import settings  # noqa: E402
 
 # CI must not flake: the default profile replays the same examples every run;
 # HYPOTHESIS_PROFILE=explore searches new ones.

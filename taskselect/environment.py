@@ -1,0 +1,50 @@
+"""The process set-up every entry point makes once, before it imports Prefect, MLflow or a model:
+`taskselect` (cli.main, which DVC's stage commands go through), `python -m flows.serve`, and the
+tests (conftest.py). Importing a taskselect module changes nothing in the process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+SETTINGS = {
+    # Models come from installed packages; a name that is not a local path must never reach a hub.
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    # A dead tracking server should fail a log attempt in seconds, not after minutes of retries.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # Core modules log to the 'taskselect' logger; Prefect forwards extra loggers to a run's
+    # logs (and the UI) only if told before it is imported.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "taskselect",
+    # The temporary local server's telemetry heartbeat has no network here, and its write races
+    # the server's start-up on SQLite ("database is locked" tracebacks in every run).
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class _UserErrorsInOneLine(logging.Filter):
+    """A TaskselectError (bad input or configuration) says everything in its one line: a flow
+    run's log keeps Prefect's line about it but not the traceback (the command prints it once,
+    as its `error:` line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from taskselect.errors import TaskselectError
+
+        if record.exc_info and isinstance(record.exc_info[1], TaskselectError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_ONE_LINE = _UserErrorsInOneLine()
+
+
+def configure() -> None:
+    """Set the environment above (values already set win), let the 'taskselect' logger pass
+    INFO records on, and keep user errors to one line in Prefect's task and flow run logs."""
+    for name, value in SETTINGS.items():
+        os.environ.setdefault(name, value)
+    logging.getLogger("taskselect").setLevel(logging.INFO)
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addFilter(_ONE_LINE)  # the same filter twice is added once
