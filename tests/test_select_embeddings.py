@@ -61,11 +61,11 @@ def test_with_replacement_and_an_approximate_index(arrays, tmp_path):
         ("text", (), ["candidates.npy: not a .npy array (--candidates)"]),
         ("missing", (), ["candidates.npy: file not found (--candidates)"]),
         (None, ("--size", "401"), ["size 401: more than the 400 candidates"]),
-        (None, ("--alpha", "1.5"), ["alpha 1.5: expected a value in [0, 1]"]),
+        (None, ("--alpha", "1.5"), ["--alpha 1.5: Input should be less than or equal to 1"]),
         (None, ("--max-k", "401"), ["--max-k 401: more than the 400 candidates"]),
-        (None, ("--max-k", "0"), ["max_k 0: expected an integer >= 1"]),
+        (None, ("--max-k", "0"), ["--max-k 0: Input should be greater than or equal to 1"]),
         (None, ("--metric", "dot"), ["metric 'dot'"]),
-        (None, ("--index", "lsh"), ["--index: index.kind"]),
+        (None, ("--index", "lsh"), ["--index 'lsh': expected flat, ivf or hnsw"]),
     ],
 )
 def test_bad_input_is_one_line_naming_the_argument(arrays, tmp_path, change, extra, fragments):

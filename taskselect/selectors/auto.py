@@ -40,7 +40,6 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.metrics import classification_metrics, macro_f1_resamples, predict_within
 from taskselect.sections import Section
 from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
@@ -246,6 +245,7 @@ class AutoSelector:
                               labels: list[str], size: int, seed: int) -> np.ndarray:
         """(repeats, M) predicted label of each query by the model trained on the selection made
         without its fold."""
+        from taskselect.metrics import predict_within  # scikit-learn: not at the CLI's start
         from taskselect.trainers import Examples
 
         query_emb, pool_emb = embeddings
@@ -266,6 +266,8 @@ class AutoSelector:
         return predicted
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        from taskselect.metrics import classification_metrics, macro_f1_resamples
+
         corpus = require_corpus(corpus, "auto", len(candidates), len(query))
         check_size(size, len(candidates))
         if len(corpus.query_labels) != len(query):

@@ -45,9 +45,6 @@ from pydantic import Field, ValidationError, field_validator
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, softmax
 from scipy.stats import spearmanr
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Ridge
-from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
@@ -207,6 +204,9 @@ class MATESSelector:
             raise TaskselectError(f"mates: {err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
 
     def _influence_model(self, seed: int):
+        from sklearn.linear_model import Ridge  # scikit-learn where used: the CLI starts without it
+        from sklearn.neural_network import MLPRegressor
+
         if self.influence_model == "ridge":
             return Ridge(alpha=self.l2)
         return MLPRegressor(hidden_layer_sizes=(self.hidden,), alpha=self.l2, max_iter=300, early_stopping=False, random_state=seed)
@@ -248,6 +248,8 @@ class MATESSelector:
             oracle, _, _ = standardised(proxy.oracle(candidates[probed], pool_y[probed], query[ref], query_y[ref], self.step))
             n_test = max(2, int(round(self.holdout_probes * probed.size)))
             test, train = np.arange(n_test), np.arange(n_test, probed.size)
+            from sklearn.exceptions import ConvergenceWarning
+
             with threadpool_limits(1), warnings.catch_warnings():  # one thread: the same sums on any machine load
                 warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the MLP's training budget
                 model = self._influence_model(seed + r).fit(features[probed[train]], oracle[train])

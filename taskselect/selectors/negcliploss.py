@@ -37,7 +37,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 from scipy.special import logsumexp
-from sklearn.metrics import roc_auc_score
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
@@ -213,6 +212,8 @@ class NegCLIPLoss:
         scored in batches among a seeded sample of `companions` pool rows, so their batches hold
         the labels a pool row's do.
         """
+        from sklearn.metrics import roc_auc_score  # scikit-learn where used: the CLI starts without it
+
         labels = np.asarray(query_labels, dtype=str)
         known = np.isin(labels, prototypes.names)
         if np.unique(labels[known]).size < 2:

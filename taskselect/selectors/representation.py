@@ -18,8 +18,6 @@ import logging
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from taskselect.errors import TaskselectError
 from taskselect.index import unit_rows
@@ -41,6 +39,9 @@ LEXICAL_BUCKETS = 10000  # DSIR's hashing, as in its paper
 def lexical_vectors(pool_texts, query_texts, dim: int = LEXICAL_DIM) -> tuple[np.ndarray, np.ndarray]:
     """((N, d), (M, d)) float32 unit rows: TF-IDF of hashed 1- and 2-grams reduced by an SVD
     fitted on the pool; d = min(dim, N - 1, buckets - 1). A text with no n-gram is a zero row."""
+    from sklearn.decomposition import TruncatedSVD  # scikit-learn where used: the CLI starts without it
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     from taskselect.selectors.dsir import hashed_ngrams  # here: importing dsir registers it, in its turn
 
     pool_counts = hashed_ngrams(pool_texts, LEXICAL_BUCKETS, 2)
