@@ -50,13 +50,15 @@ def replay(record: dict, tolerance: float) -> str:
     return next(name for name, s in scores.items() if best - s["f1"] <= tolerance * s["se"] + 1e-12)
 
 
-def render(found: dict[str, list[dict]]) -> str:
+def render(found: dict[str, list[dict]], parts: dict) -> str:
+    loads = "; ".join(f"{key}: {info['seconds']:.0f} s, load average {info['load_before']} / {info['load_after']} "
+                      f"(finished {info['finished']})" for key, info in parts.items() if key.startswith("methods ("))
     lines = [
         "`taskselect bench --part methods --methods auto` then `PYTHONPATH=. python benchmarks/auto_report.py`. "
         "auto with params.yaml's settings (candidates, folds, tolerance; head trainer), seeds as the other "
         "selectors. Best other: the selector of highest mean macro-F1 in the cell among every other one "
         "(the full pool excluded). Bar: auto within 1.0 point of it in at least 10 of the 12 cells at 2, 5 "
-        "and 10%, never more than 2.0 below.",
+        "and 10%, never more than 2.0 below. The bench runs (2 cores shared with other work): " + loads + ".",
         "",
         "Candidates, in order of preference (the rule keeps the earliest within one standard error of the best): "
         "tsds, the product's method and a robust middle on every target; knn, the cheapest strong baseline; "
@@ -126,7 +128,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quality"))
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args()
-    write_marked_section(args.markdown, SECTION, render(load(args.out)))
+    write_marked_section(args.markdown, SECTION, render(load(args.out), read_json(args.out / "bench.json")["parts"]))
 
 
 if __name__ == "__main__":
