@@ -10,6 +10,7 @@ dependencies to the install for nothing the files lack.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -122,8 +123,8 @@ def export_selection(ws: Workspace, run: Run, out: str | os.PathLike, fmt: str |
         raise TaskselectError(f"{out}: is a directory; expected a file name")
     frame = selection_rows(ws, run)
     with atomic_path(out) as tmp:
-        if fmt == "jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        if fmt == "jsonl":  # json, not pandas: pandas rounds floats to 10 digits
+            tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records")))
         elif fmt == "csv":
             frame.to_csv(tmp, index=False)
         else:

@@ -27,7 +27,7 @@ def test_the_exported_texts_are_exactly_the_selected_pool_rows(small_run, tmp_pa
     result = taskselect("export", "--data-dir", str(data), "--method", "tsds", "--budget", "10%",
                         "--out", str(tmp_path / "tsds.jsonl"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    exported = pd.read_json(tmp_path / "tsds.jsonl", lines=True, dtype={"id": str})
+    exported = pd.read_json(tmp_path / "tsds.jsonl", lines=True, dtype={"id": str}, precise_float=True)
 
     pool = pd.read_parquet(data / "prepared" / "pool.parquet")
     selection = pd.read_parquet(data / "selections" / "tsds-0.1-0" / "selection.parquet")
@@ -68,7 +68,6 @@ def test_a_scoring_method_exports_its_scores(small_run, tmp_path):
     rows = export_selection(ws, run, tmp_path / "dsir.parquet")
     scores = np.load(ws.selection(run) / "scores.npy")
     np.testing.assert_array_equal(rows["score"].to_numpy(), scores[rows["pool_row"].to_numpy()])
-    assert "probability" not in rows
     assert pd.read_parquet(tmp_path / "dsir.parquet")["score"].tolist() == rows["score"].tolist()
 
 
