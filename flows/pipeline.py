@@ -11,6 +11,7 @@ from prefect.utilities.annotations import quote
 from flows.engine import task_runner
 from taskselect import tracking
 from taskselect.config import Params
+from taskselect.environment import configure
 from taskselect.lock import workspace_lock
 from taskselect.plan import plan_run
 from tasks import (
@@ -30,6 +31,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
             DVC workspace: a run there is also recorded as a DVC experiment.
         out_dir: Where results.json, summary.csv, metrics.json and f1_vs_budget.png are written.
     """
+    configure()  # a deployment's run executes in a fresh process: core INFO logs must reach the run's logs
     logger = get_run_logger()
     plan = plan_run(params, data_dir, out_dir)
     ws = plan.ws

@@ -158,8 +158,8 @@ class SelectorSpec:
         return resolve_budget(budget, n_pool) if self.uses_budget else n_pool
 
     def label(self, budget: float) -> str:
-        """'tsds 5%'; 'full pool' for a selector that uses no budget."""
-        return f"{self.name} {budget_label(budget) if self.uses_budget else 'pool'}"
+        """'tsds 5%'; '<name> full pool' for a selector that uses no budget."""
+        return f"{self.name} {budget_label(budget) if self.uses_budget else 'full pool'}"
 
 
 # Every selector, in the order registered (the order of select.methods' choices and sections).
