@@ -126,7 +126,8 @@ def export_selection(ws: Workspace, run: Run, out: str | os.PathLike, fmt: str |
         if fmt == "jsonl":  # json, not pandas: pandas rounds floats to 10 digits
             tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records")))
         elif fmt == "csv":
-            frame.to_csv(tmp, index=False)
+            # RFC 4180's CRLF line ends: a text holding a bare \r (tweets do) is then quoted, and reads back whole
+            frame.to_csv(tmp, index=False, lineterminator="\r\n")
         else:
             frame.to_parquet(tmp, index=False)
     log.info("%s: %d rows of selection %s written (%s)", out, len(frame), run.slug, fmt)
