@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from taskselect.config import Params, SelectParams
-from taskselect.data import Benchmark, prepare_benchmark
 from taskselect.embedding import resolve_model_path
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
 from taskselect.selectors import make_selector, resolve_budget
+
+if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks its --out here
+    from taskselect.data import Benchmark
 
 
 def parse_budget(text: str, option: str = "--budget") -> float | int:
@@ -87,6 +90,8 @@ def check_run(params: Params, data_dir: Path, out_dir: Path) -> None:
     check_params(params)
     check_writable_dir(data_dir, "--data-dir")
     check_writable_dir(out_dir, "--out")
+    from taskselect.data import prepare_benchmark  # pandas where used
+
     check_benchmark(prepare_benchmark(params.data), params.select)
 
 
