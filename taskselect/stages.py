@@ -249,7 +249,9 @@ def check_made_from(kind: str, ws: Workspace, run: Run | None = None) -> None:
     if record.is_file():
         recorded = read_json(record)
         for name, path in sources.items():
-            if recorded.get(name) != content_hash(path):
+            # a missing input is left to its reader: a stage that does not read it (the
+            # transformer reads no embeddings) must not be refused for its absence
+            if (now := content_hash(path)) is not None and recorded.get(name) != now:
                 raise TaskselectError(f"{directory}: made from another {path} than the one there now "
                                       f"(left by an interrupted or another run); remake it: {command}")
     elif kind == "embeddings" and directory.is_dir():

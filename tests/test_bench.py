@@ -63,7 +63,12 @@ def test_sweep_writes_records_plot_and_section(swept):
     records = json.loads((out / "sweep" / "airline_sentiment" / "results.json").read_text())
     runs = {(r["method"], r["budget"], r["seed"]) for r in records}
     # the head on the full pool has no randomness: one run, not one per budget and seed
-    assert runs == {(m, b, s) for m in ("tsds", "random") for b in (0.05, 0.1) for s in (0, 1)} | {("full", 0.05, 0)}
+    from taskselect.bench import SWEEP_METHODS
+    from taskselect.selectors import spec
+
+    budgeted = [m for m in SWEEP_METHODS if spec(m).uses_budget]
+    assert runs == ({(m, b, s) for m in budgeted for b in (0.05, 0.1) for s in (0, 1)}
+                    | {(m, 0.05, 0) for m in SWEEP_METHODS if m not in budgeted})
     assert (out / "f1_vs_budget_airline_sentiment.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "confusion_airline_sentiment_tsds-0.05-0.png").is_file()
 

@@ -3,7 +3,6 @@ command output in README.md and docs/ is what its command prints today (on the s
 run, numbers masked: they depend on the data and the machine)."""
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import BIN, free_port, small_profile, stop, taskselect, wait_until_up
-from taskselect.config import load_params
+from taskselect.config import Params, load_params
 from taskselect.metrics import classification_metrics
 
 pytestmark = pytest.mark.e2e
@@ -172,6 +172,6 @@ def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_comple
     for args in ([], ["--all"]):
         compared = taskselect("compare", "--tracking-uri", uri, "--format", "json", *args, cwd=tmp_path)
         assert compared.returncode == 0, compared.stderr
-        assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in ("tsds", "random", "full")}
+        assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in Params().select.methods}
     refused = taskselect("compare", "--tracking-uri", uri, "--parent", latest.info.run_id, cwd=tmp_path)
     assert refused.returncode == 2 and "not a complete pipeline run" in refused.stderr

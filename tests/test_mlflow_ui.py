@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from conftest import BIN, CHROMIUM_ARGS, free_port, stop, wait_until_up
 from taskselect import tracking
+from taskselect.config import Params
 from taskselect.selectors import budget_label
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -99,11 +100,11 @@ def test_the_experiment_opens_on_its_runs_with_the_selections_nested(ui, store, 
     close_assistant(page)
 
     expect(page.get_by_text(parent.info.run_name, exact=True)).to_be_visible()
-    assert parent.info.run_name.startswith("airline_sentiment · tsds,random,full · ")
+    assert parent.info.run_name.startswith(f"airline_sentiment · {','.join(Params().select.methods)} · ")
     for child in children:
         expect(page.get_by_text(child.info.run_name, exact=True)).to_be_hidden()
     expand(page, children)
-    assert {c.info.run_name for c in children} == {f"{m} {budget_label(b)} seed {s}" for m in ("tsds", "random", "full")
+    assert {c.info.run_name for c in children} == {f"{m} {budget_label(b)} seed {s}" for m in Params().select.methods
                                                    for b in parent_budgets(parent) for s in (0,)}
     page.screenshot(path=shots / "mlflow-runs.png")
 

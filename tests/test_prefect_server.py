@@ -217,7 +217,7 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
 def test_a_failing_stage_fails_the_run_with_its_error_and_keeps_what_was_made(server, runs):
     run = runs.failed
     assert run.state.is_failed()
-    assert "TaskselectError: budget 100000: 100000 rows requested but the pool has" in run.state.message
+    assert "TaskselectError: select.budgets: budget 100000: 100000 rows requested but the pool has" in run.state.message
     states = task_states(server, run)
     assert state_of(states, "select-tsds-100000-0") == "Failed"
     assert state_of(states, "embed") == "Cached" and state_of(states, "index") == "Cached"

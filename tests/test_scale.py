@@ -165,7 +165,8 @@ def test_training_in_a_dask_worker_gives_the_in_process_model_byte_for_byte(clus
         Benchmark("synthetic", pool, pool.head(10), pool.tail(10), sorted(pool["label"].unique())).save(ws.prepared)
         for split, rows in (("pool", slice(None)), ("query", slice(0, 10)), ("test", slice(-10, None))):
             write_npy(ws.embedding(split), vectors[rows])
-        write_parquet(ws.selection(run) / "selection.parquet", pd.DataFrame({"pool_row": np.arange(2000), "count": 1}))
+        write_parquet(ws.selection(run) / "selection.parquet",
+                      pd.DataFrame({"pool_row": np.arange(2000), "label": pool["label"], "count": 1}))
 
     stages.finetune(FinetuneParams(), run, workspaces["here"])
     with Client(cluster) as client:
