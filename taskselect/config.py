@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import Field, ValidationError, WithJsonSchema, create_model, field_validator
 
 from taskselect import selectors  # the registry select's parameters are built from
 from taskselect.errors import TaskselectError
@@ -22,13 +22,13 @@ TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
 # int | float, not float: the type is the meaning (30 rows, 1 row vs 1.0 = the whole pool), and
 # DVC names a matrix stage's outputs after the value as params.yaml writes it (tsds-30-0).
+_BUDGET_HELP = ("Training-set size: a whole number is a row count, a number in (0, 1] a fraction of the pool "
+                "(0.05 = 5%; 1.0 = all of it).")
 Budget = Annotated[
     int | float,
-    Field(
-        gt=0,
-        description="Training-set size: a whole number is a row count, a number in (0, 1] "
-        "a fraction of the pool (0.05 = 5%; 1.0 = all of it).",
-    ),
+    Field(gt=0, description=_BUDGET_HELP),
+    # one number field in the Prefect form, not a choice between an integer and a number
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "description": _BUDGET_HELP}),
 ]
 
 
