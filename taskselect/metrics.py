@@ -24,6 +24,41 @@ def predict_within(scores: np.ndarray, classes: list[str], labels: list[str]) ->
     return np.asarray(classes, dtype=object)[picks]
 
 
+def own_label_probability(scores: np.ndarray, classes: list[str], labels: list[str], truth) -> np.ndarray:
+    """(n,) the probability `scores` (n, len(classes), rows of class probabilities) give each row's
+    own label `truth[i]`, renormalised over the target `labels` as predict_within restricts
+    them; 0 for a label the model never saw."""
+    allowed = [i for i, c in enumerate(classes) if c in set(labels)]
+    if not allowed:
+        return np.zeros(scores.shape[0])
+    within = scores[:, allowed]
+    totals = within.sum(axis=1, keepdims=True)
+    within = np.divide(within, totals, out=np.full_like(within, 1 / len(allowed)), where=totals > 0)
+    column = {classes[i]: j for j, i in enumerate(allowed)}
+    own = np.array([column.get(t, -1) for t in np.asarray(truth, dtype=str)])
+    return np.where(own >= 0, within[np.arange(len(own)), np.maximum(own, 0)], 0.0)
+
+
+def label_balanced_mean(y_true, values: np.ndarray, labels: list[str], draws: np.ndarray | None = None) -> np.ndarray:
+    """Mean over `labels` of the mean of `values` (n,) over each label's rows: with values the
+    probability of the own label, a smooth, class-balanced accuracy. Labels without rows are left
+    out. draws (n_boot, n): row numbers of resamples; then (n_boot,) one value per resample,
+    else a 0-d array."""
+    y_true = np.asarray(y_true, dtype=str)
+    code = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    t = np.array([code.get(y, k) for y in y_true])
+    rows = np.arange(len(t))[None, :] if draws is None else draws
+    offsets = (k + 1) * np.arange(len(rows))[:, None]
+    counts = np.bincount((t[rows] + offsets).ravel(), minlength=len(rows) * (k + 1)).reshape(len(rows), k + 1)[:, :k]
+    sums = np.bincount((t[rows] + offsets).ravel(), weights=np.asarray(values, dtype=np.float64)[rows].ravel(),
+                       minlength=len(rows) * (k + 1)).reshape(len(rows), k + 1)[:, :k]
+    present = counts > 0
+    means = np.divide(sums, counts, out=np.zeros(sums.shape), where=present)
+    result = means.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    return result if draws is not None else result[0]
+
+
 def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
     """Macro-F1, micro-F1 and accuracy over the target `labels`, F1 per label, confusion matrix.
 

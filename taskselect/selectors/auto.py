@@ -87,6 +87,12 @@ class AutoParams(Section):
         description="The earliest candidate within this many bootstrap standard errors of the best's "
         "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
     )
+    score: Literal["f1", "probability"] = Field(
+        "f1",
+        description="What ranks the candidates on the held-out queries: 'f1' (macro-F1 of the predictions, as the "
+        "test set is scored) or 'probability' (the probability given to each query's own label, averaged per label "
+        "then over labels: smoother, less moved by a rare label's one or two queries).",
+    )
     trainer: Literal["head", "run"] = Field(
         "head",
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
@@ -191,7 +197,9 @@ class AutoSelector:
     candidates: 'method' or 'method:key=value:...' (overrides of select.<method>), in order of
         preference: the earliest within the tolerance of the best is chosen.
     folds: >= 2, folds of the queries; repeats: >= 1, fold splits averaged.
-    tolerance: >= 0, in bootstrap standard errors of the paired macro-F1 difference to the best.
+    tolerance: >= 0, in bootstrap standard errors of the paired score difference to the best.
+    score: 'f1' ranks by the held-out macro-F1; 'probability' by the own label's probability,
+        averaged per label then over labels (both in [0, 1], both recorded for every candidate).
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
         'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
     finetune: the run's training parameters (default: FinetuneParams()).
@@ -204,6 +212,7 @@ class AutoSelector:
     folds: int = 5
     repeats: int = 1
     tolerance: float = 1.0
+    score: str = "f1"
     trainer: str = "head"
     finetune: FinetuneParams | None = None
 
@@ -216,6 +225,8 @@ class AutoSelector:
         if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0:
             raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}: "
                                   "expected folds >= 2, repeats >= 1, tolerance >= 0")
+        if self.score not in ("f1", "probability"):
+            raise TaskselectError(f"select.auto.score {self.score!r}: expected 'f1' or 'probability'")
         if self.trainer not in ("head", "run"):
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
@@ -242,15 +253,18 @@ class AutoSelector:
         return _Prepared.of(selector, query, candidates, index, corpus)
 
     def _held_out_predictions(self, prepared: _Prepared, splits: list[np.ndarray], embeddings, corpus: Corpus,
-                              labels: list[str], size: int, seed: int) -> np.ndarray:
+                              labels: list[str], size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(repeats, M) predicted label of each query by the model trained on the selection made
-        without its fold."""
-        from taskselect.metrics import predict_within  # scikit-learn: not at the CLI's start
+        without its fold, and (repeats, M) the probability that model gives the query's own label
+        among the task's labels (0 if it never saw that label)."""
+        from taskselect.metrics import own_label_probability, predict_within  # scikit-learn: not at the CLI's start
         from taskselect.trainers import Examples
 
         query_emb, pool_emb = embeddings
         pool_texts, pool_labels = corpus.pool_texts, np.asarray(corpus.pool_labels, dtype=str)
         predicted = np.empty((len(splits), len(query_emb)), dtype=object)
+        own = np.zeros((len(splits), len(query_emb)))
+        truth = np.asarray(corpus.query_labels, dtype=str)
         for r, fold in enumerate(splits):
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
@@ -263,10 +277,11 @@ class AutoSelector:
                         [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
                     scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
                 predicted[r, held] = predict_within(scores, model.classes_, labels)
-        return predicted
+                own[r, held] = own_label_probability(scores, model.classes_, labels, truth[held])
+        return predicted, own
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
-        from taskselect.metrics import classification_metrics, macro_f1_resamples
+        from taskselect.metrics import classification_metrics, label_balanced_mean, macro_f1_resamples
 
         corpus = require_corpus(corpus, "auto", len(candidates), len(query))
         check_size(size, len(candidates))
@@ -287,28 +302,39 @@ class AutoSelector:
         if self._prepared[0] != data:
             self._prepared = (data, {})
         prepared, represented = self._prepared[1], {}
-        scores, resampled = {}, {}
+        # Both scores of every candidate (mean over the repeats) and their bootstrap resamples
+        # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
+        scores = {"f1": {}, "probability": {}}
+        resampled = {"f1": {}, "probability": {}}
         for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
-            predicted = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels, size, seed)
-            scores[spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
-            resampled[spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
-            log.info("auto: %s scores macro-F1 %.4f on the held-out queries (%.1fs)", spec, np.mean(scores[spec]),
-                     time.perf_counter() - began)
-        mean = {spec: float(np.mean(s)) for spec, s in scores.items()}
-        best = max(mean, key=mean.get)  # the earliest of equal bests
-        report, choice = {}, None
-        for spec in self.candidates:
-            se = float(np.std(resampled[best] - resampled[spec], ddof=1))
-            within = mean[best] - mean[spec] <= self.tolerance * se + 1e-12
-            choice = choice or (spec if within else None)
-            report[spec] = {"f1": mean[spec], "gap": mean[best] - mean[spec], "se": se,
-                            **({"f1_repeats": scores[spec]} if self.repeats > 1 else {})}
-        log.info("auto: %s chosen (best %s %.4f; %s %.4f)", choice, best, mean[best], choice, mean[choice])
+            predicted, own = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels,
+                                                        size, seed)
+            scores["f1"][spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
+            scores["probability"][spec] = [float(label_balanced_mean(truth, o, labels)) for o in own]
+            resampled["f1"][spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
+            resampled["probability"][spec] = np.mean([label_balanced_mean(truth, o, labels, draws) for o in own], axis=0)
+            log.info("auto: %s on the held-out queries: macro-F1 %.4f, own-label probability %.4f (%.1fs)", spec,
+                     np.mean(scores["f1"][spec]), np.mean(scores["probability"][spec]), time.perf_counter() - began)
+        report = {spec: {} for spec in self.candidates}
+        for name in scores:
+            mean = {spec: float(np.mean(s)) for spec, s in scores[name].items()}
+            best = max(mean, key=mean.get)  # the earliest of equal bests
+            suffix = "" if name == "f1" else f"_{name}"  # the record keeps its 'f1', 'gap' and 'se' keys
+            for spec in self.candidates:
+                report[spec] |= {name: mean[spec], f"gap{suffix}": mean[best] - mean[spec],
+                                 f"se{suffix}": float(np.std(resampled[name][best] - resampled[name][spec], ddof=1)),
+                                 **({f"{name}_repeats": scores[name][spec]} if self.repeats > 1 else {})}
+        suffix = "" if self.score == "f1" else f"_{self.score}"
+        best = min(self.candidates, key=lambda spec: report[spec][f"gap{suffix}"])
+        choice = next(spec for spec in self.candidates
+                      if report[spec][f"gap{suffix}"] <= self.tolerance * report[spec][f"se{suffix}"] + 1e-12)
+        log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", choice, self.score, best,
+                 report[best][self.score], choice, report[choice][self.score])
         cv_seconds = time.perf_counter() - started
         chosen = prepared[choice].select(np.arange(len(query)), size, seed)
         info = {"choice": choice, "best": best, "candidates": report, "folds": self.folds, "repeats": self.repeats,
-                "tolerance": self.tolerance, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
+                "tolerance": self.tolerance, "score": self.score, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
         return Selection(indices=chosen.indices, probs=chosen.probs, scores=chosen.scores, info=info)
