@@ -20,7 +20,7 @@ from taskselect.config import Params, SelectParams
 from taskselect.embedding import resolve_model_path
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
-from taskselect.selectors import make_selector, resolve_budget
+from taskselect.selectors import REGISTRY, filtered, make_selector, resolve_budget, spec
 
 if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks its --out here
     from taskselect.data import Benchmark
@@ -77,9 +77,29 @@ def check_selections(budgets: list[float], pool_rows: int, source: str) -> None:
             raise TaskselectError(f"select.budgets: {exc} ({source})") from None
 
 
+def check_unlabelled(select: SelectParams, source: str) -> None:
+    """Every method of `select` can select from a pool without labels (`source` names it): the
+    registry declares which read the pool's labels (reads="corpus"), and select.filter scores
+    text-label pairs."""
+    for method in select.methods:
+        if spec(method).needs_labels:
+            usable = ", ".join(name for name, s in REGISTRY.items() if not s.needs_labels)
+            raise TaskselectError(
+                f"select.methods: {method!r} reads the pool's labels (it is registered with reads='corpus'), "
+                f"and {source} has none; methods that select without labels: {usable}"
+            )
+        if filtered(method, select):
+            raise TaskselectError(
+                f"select.filter.method: {select.filter.method!r} scores the pool's text-label pairs, and {source} "
+                "has no labels; set select.filter.method=none"
+            )
+
+
 def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
     """The selections `select` plans can all be made from this benchmark's pool."""
     source = "data.pool" if benchmark.task == "custom" else f"benchmark {benchmark.task}"
+    if not benchmark.pool_labelled:
+        check_unlabelled(select, source)
     check_selections(select.budgets, len(benchmark.pool), source)
 
 
@@ -105,5 +125,8 @@ def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = No
     check_writable_dir(data_dir, "--data-dir")
     meta_path = data_dir / "prepared" / "benchmark.json"
     if meta_path.is_file():
-        pool_rows = read_json(meta_path)["rows"]["pool"]
-        check_selections(params.select.budgets if budgets is None else budgets, pool_rows, str(data_dir / "prepared"))
+        meta = read_json(meta_path)
+        if not meta.get("pool_labelled", True):
+            check_unlabelled(params.select, f"the pool in {data_dir / 'prepared'}")
+        check_selections(params.select.budgets if budgets is None else budgets, meta["rows"]["pool"],
+                         str(data_dir / "prepared"))
