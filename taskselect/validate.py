@@ -28,9 +28,11 @@ if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks
 
 def parse_budget(text: str, option: str = "--budget") -> float | int:
     """A budget given on the command line: a whole row count (`500`, `1e3`) or a fraction of the
-    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int)."""
+    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int: DVC's matrix passes `--budget 30`
+    for the run whose outputs it names tsds-30-0, and 30.0 would name them tsds-30.0-0)."""
     try:
-        return SelectParams(budgets=[float(text)]).budgets[0]
+        value = float(text)
+        return SelectParams(budgets=[int(value) if value.is_integer() and "." not in text else value]).budgets[0]
     except (ValueError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
         raise TaskselectError(
