@@ -179,17 +179,13 @@ def load_custom_benchmark(
     column at all. A label column with some (or all) cells empty is an error in every file.
     """
     paths = {"pool": Path(pool), "query": Path(query)}
-    frames = {"pool": _read_custom(paths["pool"], "pool", text_column, label_column, label_optional=True)}
+    # without a test set the pool may lack labels; with one it needs them (nothing else is scored)
+    frames = {"pool": _read_custom(paths["pool"], "pool", text_column, label_column, label_optional=test is None)}
     labelled = "label" in frames["pool"]
     if labelled and test is None:
         raise TaskselectError(
             f"data.test: missing; {pool} has labels (column {label_column!r}) and its selections are scored on a "
             "test set (only a pool without a label column, for selection only, needs none)"
-        )
-    if not labelled and test is not None:
-        raise TaskselectError(
-            f"{pool}: no column {label_column!r}, so nothing is trained to score on data.test; leave data.test out to select from an unlabelled pool, "
-            "or name the pool's label column with data.label_column"
         )
     frames["query"] = _read_custom(paths["query"], "query", text_column, label_column, label_optional=not labelled)
     if labelled:
@@ -300,8 +296,10 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
     labelled = label_column in frame.columns or not label_optional
     for column in (text_column, label_column) if labelled else (text_column,):
         if column not in frame.columns:
+            unlabelled = " (a pool without labels is for selection only: leave data.test out)" if (
+                role == "pool" and column == label_column) else ""
             raise TaskselectError(
-                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
+                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}{unlabelled}"
             )
 
     texts = frame[text_column]
