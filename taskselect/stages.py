@@ -157,7 +157,8 @@ class Workspace:
         return self.root / "manifests" / f"{stage}.json"
 
     def pool_labelled(self) -> bool:
-        """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark)."""
+        """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark); a
+        benchmark.json that does not say was written before unlabelled pools were accepted."""
         path = self.prepared / "benchmark.json"
         if not path.is_file():
             raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
@@ -407,8 +408,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     meta_path = ws.prepared / "benchmark.json"
     if not meta_path.is_file():
         raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
-    target_labels = read_json(meta_path)["target_labels"]
-    labelled = ws.pool_labelled()
+    target_labels, labelled = read_json(meta_path)["target_labels"], ws.pool_labelled()
     for kind in ("embeddings", "index"):
         check_made_from(kind, ws)
     sources = made_from("selection", ws, run)
@@ -602,7 +602,7 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     out_dir = Path(out_dir)
     records = collect(plan_runs(params.select) if runs is None else runs, ws)
     meta = read_json(ws.prepared / "benchmark.json")
-    pool_size, labelled = meta["rows"]["pool"], meta.get("pool_labelled", True)
+    pool_size, labelled = meta["rows"]["pool"], ws.pool_labelled()
     write_json(out_dir / "results.json", records)
     title = f"{meta['task']}: macro-F1 versus budget"
     if labelled:
