@@ -34,8 +34,8 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """pool.csv (text, source; no label column), query.jsonl (text only), and the labels the pool
-    would have had, to build the bad cases from."""
+    """pool.csv (text, source; no label column), query.jsonl (text only), the same query with its
+    labels, and the labels the pool would have had, to build the bad cases from."""
     tmp = tmp_path_factory.mktemp("unlabelled-files")
     airline = SOURCES["airline"].load().sample(120, random_state=1)
     pool = pd.concat([airline.iloc[:100].assign(source="airline"),
@@ -43,6 +43,7 @@ def files(tmp_path_factory):
                       SOURCES["trec"].load().head(100).assign(source="trec")], ignore_index=True)
     pool[["text", "source"]].to_csv(tmp / "pool.csv", index=False)
     airline.iloc[100:][["text"]].to_json(tmp / "query.jsonl", orient="records", lines=True)
+    airline.iloc[100:][["text", "label"]].to_json(tmp / "query_labelled.jsonl", orient="records", lines=True)
     pool[["text", "label"]].to_csv(tmp / "labelled.csv", index=False)
     return tmp
 
@@ -166,3 +167,7 @@ def test_a_half_labelled_pool_and_a_test_set_without_pool_labels_are_errors(file
     benchmark = load_custom_benchmark(files / "pool.csv", files / "query.jsonl", None)
     assert not benchmark.pool_labelled and benchmark.test.empty and benchmark.target_labels == []
     assert len(benchmark.pool) == 300 and "label" not in benchmark.query
+    # a query with labels names the task's labels, though nothing is scored
+    with_labels = load_custom_benchmark(files / "pool.csv", files / "query_labelled.jsonl", None)
+    assert not with_labels.pool_labelled
+    assert with_labels.target_labels == sorted(pd.read_json(files / "query_labelled.jsonl", lines=True)["label"].unique())
