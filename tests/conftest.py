@@ -2,10 +2,10 @@ import os
 
 from taskselect.environment import configure
 
-# A `taskselect run` without a Prefect API starts a temporary server and gives it 20 s by
-# default: too short on a busy machine. Every test and the commands they start inherit this.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-configure()  # the tests are an entry point: set up before anything imports Prefect or MLflow
+# The tests are an entry point: set up before anything imports Prefect or MLflow. The settings
+# land in os.environ, so the commands the tests start inherit them (e.g. the temporary Prefect
+# server's start-up timeout).
+configure()
 
 from hypothesis import settings  # noqa: E402
 
