@@ -167,12 +167,16 @@ def runs(server, served, project):
                            failed=failed, after_failure=after_failure, again=again, sweep=sweep, dead=dead)
 
 
-def test_the_deployments_form_has_params_yaml_defaults_and_descriptions(server, served):
+def test_the_deployments_form_has_params_yaml_defaults_and_descriptions(server, served, project):
     with api(server) as client:
         deployment = client.read_deployment_by_name(PIPELINE)
         sweep = client.read_deployment_by_name(SWEEP)
     assert deployment.parameters["params"] == served.model_dump(mode="json")
-    assert deployment.parameters["params"]["data"]["cap_per_source"] == 150  # the copy's params.yaml
+    # the copy's params.yaml (the small profile, or the project's own under `make docs`), not ROOT's
+    expected = load_params(project / "params.yaml").data.cap_per_source
+    assert deployment.parameters["params"]["data"]["cap_per_source"] == expected
+    if os.environ.get("TASKSELECT_UI_PROFILE") != "default":
+        assert expected != load_params(ROOT / "params.yaml").data.cap_per_source
     schema = deployment.parameter_openapi_schema
     alpha = schema["definitions"]["TSDSParams"]["properties"]["alpha"]
     assert alpha["description"].startswith("Alignment vs diversity") and alpha["maximum"] == 1
@@ -197,7 +201,8 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     assert set(table) == {"tsds", "auto", "random", "full"}
     tsds = [r["f1_macro"] for r in records if r["method"] == "tsds"]
     random = [r["f1_macro"] for r in records if r["method"] == "random"]
-    assert table["tsds"]["seeds"] == "2" and table["tsds"]["budget"] == "10%"
+    (budget,) = runs.params["select"]["budgets"]  # the form's budget: the profile's
+    assert table["tsds"]["seeds"] == "2" and table["tsds"]["budget"] == budget_label(budget)
     assert table["tsds"]["macro-F1 (mean ± std)"] == f"{np.mean(tsds):.4f} ± {np.std(tsds, ddof=1):.4f}"
     assert table["tsds"]["Δ vs random"] == f"{np.mean(tsds) - np.mean(random):+.4f}"
 
