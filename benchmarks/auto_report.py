@@ -25,6 +25,7 @@ from taskselect.selectors import budget_label
 SECTION = "auto: the selector chosen from the query set"
 CELL_BUDGETS = (0.02, 0.05, 0.1)  # the issue's cells
 TOLERANCES = (0.0, 0.5, 1.0, 2.0)
+SCORES = ("f1", "probability")  # select.auto.score
 NOT_COMPARED = ("auto", "full")
 
 
@@ -43,11 +44,12 @@ def mean_f1(records: list[dict], method: str, budget: float) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def replay(record: dict, tolerance: float) -> str:
-    """The candidate auto's rule picks from a run's recorded scores at another tolerance."""
+def replay(record: dict, tolerance: float, score: str = "f1") -> str:
+    """The candidate auto's rule picks from a run's recorded scores with another score and tolerance."""
     scores = record["select_info"]["candidates"]
-    best = max(scores.values(), key=lambda s: s["f1"])["f1"]
-    return next(name for name, s in scores.items() if best - s["f1"] <= tolerance * s["se"] + 1e-12)
+    se = "se" if score == "f1" else f"se_{score}"
+    best = max(s[score] for s in scores.values())
+    return next(name for name, s in scores.items() if best - s[score] <= tolerance * s[se] + 1e-12)
 
 
 def render(found: dict[str, list[dict]], parts: dict) -> str:
@@ -97,15 +99,16 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
 def _tolerances(found: dict[str, list[dict]]) -> list[str]:
     """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
     rows = []
-    for tolerance in TOLERANCES:
+    for score, tolerance in [(score, t) for score in SCORES for t in TOLERANCES]:
         gaps, shares = [], []
         for records in found.values():
             test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records}
             for b in CELL_BUDGETS:
-                runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
+                runs = [r for r in records if r["method"] == "auto" and r["budget"] == b
+                        and all(score in c for c in r["select_info"]["candidates"].values())]
                 if not runs:
                     continue
-                picks = [replay(r, tolerance) for r in runs]
+                picks = [replay(r, tolerance, score) for r in runs]
                 f1 = np.mean([test[(p.split(":")[0], b, r["seed"])] for p, r in zip(picks, runs)
                               if (p.split(":")[0], b, r["seed"]) in test])
                 best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
@@ -113,14 +116,15 @@ def _tolerances(found: dict[str, list[dict]]) -> list[str]:
                 gaps.append(100 * (f1 - best))
                 shares.append(np.mean([p == next(iter(r["select_info"]["candidates"])) for p, r in zip(picks, runs)]))
         if gaps:
-            rows.append(f"| {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | {-min(gaps):.1f} | "
+            rows.append(f"| {score} | {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | {-min(gaps):.1f} | "
                         f"{np.mean(gaps):+.2f} | {np.mean(shares):.0%} |")
     if not rows:
         return []
-    return ["The rule at other tolerances (standard errors), replayed on the same runs' cross-validation "
-            "scores; each choice scored by the test macro-F1 its method had with the same seed:", "",
-            "| tolerance | cells within 1.0 point | largest shortfall | mean gap to best other | first candidate chosen |",
-            "|---|---|---|---|---|", *rows, ""]
+    return ["The rule with each score (select.auto.score) and at other tolerances (standard errors), replayed on "
+            "the same runs' cross-validation scores; each choice scored by the test macro-F1 its method had with the "
+            "same seed:", "",
+            "| score | tolerance | cells within 1.0 point | largest shortfall | mean gap to best other | first candidate chosen |",
+            "|---|---|---|---|---|---|", *rows, ""]
 
 
 def main() -> None:

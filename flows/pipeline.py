@@ -57,7 +57,10 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
         for done, (run, chain) in enumerate(chains.items(), 1):
             for future in chain:  # a stage that failed raises its own error here; those after it never ran
                 metrics = future.result()
-            logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(chains), run.slug, metrics["f1_macro"])
+            if "skipped" in metrics:  # an unlabelled pool
+                logger.info("%d/%d selected: %s (%s)", done, len(chains), run.slug, metrics["skipped"])
+            else:
+                logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(chains), run.slug, metrics["f1_macro"])
         records = write_report(quote(plan), wait_for=[chain[-1] for chain in chains.values()])
 
         # taskselect.plan.record's two steps, each a task that retries

@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import comparison_rows, summarize
+from taskselect.report import comparison_rows, selection_rows, summarize, summarize_selections
 
 TABLE_KEY = "f1-comparison"
 SWEEP_TABLE_KEY = "sweep-f1-comparison"
@@ -20,11 +20,17 @@ TABLE_DESCRIPTION = (
 
 @task(name="publish")
 def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None) -> None:
-    """The comparison table, and a note with the results directory, the plot and the MLflow run.
+    """The comparison table, and a note with the results directory, the plot and the MLflow run
+    (on an unlabelled pool: the selections made, and why nothing was scored).
 
     mlflow_run: {"run_id", "link"} of the parent run, None if the run was not logged.
     """
-    create_table_artifact(comparison_rows(summarize(records)), key=TABLE_KEY, description=TABLE_DESCRIPTION)
+    skipped = next((r["skipped"] for r in records if "skipped" in r), None)
+    if skipped is None:
+        create_table_artifact(comparison_rows(summarize(records)), key=TABLE_KEY, description=TABLE_DESCRIPTION)
+    else:  # an unlabelled pool: what was selected, in the F1 table's place, and why it has no F1
+        create_table_artifact(selection_rows(summarize_selections(records)), key=TABLE_KEY,
+                              description=f"selections, no macro-F1: {skipped}")
     out_dir = out_dir.resolve()
     if mlflow_run is None:
         mlflow_line = "not logged (tracking disabled, or it failed: the run's logs give the command that logs it)"
@@ -37,7 +43,8 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
         "\n".join([
             "### taskselect results",
             f"- results: `{out_dir}` (results.json, summary.csv, metrics.json)",
-            f"- plot: `{out_dir / 'f1_vs_budget.png'}`",
+            *([f"- {skipped}; export a selection with `taskselect export`"] if skipped else
+              [f"- plot: `{out_dir / 'f1_vs_budget.png'}`"]),
             f"- MLflow: {mlflow_line}",
             *auto_choices(records),
         ]),

@@ -34,9 +34,9 @@ Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Ove
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Root of the artifacts.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Where results.json and metrics.json go.")]
 Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_sentiment, trec, 20newsgroups, drug_reviews.")]
-Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL or Parquet) with text and label columns.")]
+Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL or Parquet) with text and label columns; without a label column, selection only (no --test).")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
-Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with macro-F1.")]
+Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with macro-F1 (none for an unlabelled pool).")]
 Method = Annotated[Optional[str], typer.Option(help=f"Only this method: {', '.join(registered_methods())} [default: all in params].")]
 Budget = Annotated[Optional[str], typer.Option(help="Only this budget: a row count or a fraction of the pool.")]
 Seed = Annotated[Optional[int], typer.Option(help="Only this seed.")]
@@ -106,7 +106,19 @@ def _log_to_console() -> None:
 
 def print_results(records: list[dict]) -> None:
     """The comparison table: one row per run, best macro-F1 first within each budget; with
-    several seeds, also their mean and standard deviation per method and budget."""
+    several seeds, also their mean and standard deviation per method and budget. Runs on an
+    unlabelled pool were not scored: a table of what was selected, and the note why."""
+    if any("skipped" in r for r in records):
+        from taskselect.report import selection_rows, summarize_selections
+
+        table = Table(title="selections (no macro-F1)", caption=records[0]["skipped"])
+        rows = selection_rows(summarize_selections(records))
+        for column in rows[0]:
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for row in rows:
+            table.add_row(*row.values())
+        console.print(table)
+        return
     table = Table(title="macro-F1 on the target test set",
                   caption="on-task: selected rows with a target label; 95% CI: bootstrap over test rows")
     for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "95% CI", "accuracy"):

@@ -51,9 +51,15 @@ class DataParams(_Section):
     seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
     pool: str | None = Field(None, description="Your own pool file (CSV, JSONL or Parquet).")
     query: str | None = Field(None, description="Your own query file (examples of the task).")
-    test: str | None = Field(None, description="Your own test file (scored with macro-F1).")
+    test: str | None = Field(
+        None, description="Your own test file (scored with macro-F1); none for a pool without labels."
+    )
     text_column: str = Field("text", description="Text column in your own files.")
-    label_column: str = Field("label", description="Label column in your own files.")
+    label_column: str = Field(
+        "label",
+        description="Label column in your own files. A pool file without it is unlabelled: selection "
+        "only, nothing trained or scored (docs/data.md).",
+    )
 
     @property
     def custom(self) -> bool:

@@ -21,6 +21,9 @@ SETTINGS = {
     # The temporary local server's telemetry heartbeat has no network here, and its write races
     # the server's start-up on SQLite ("database is locked" tracebacks in every run).
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # `taskselect run` without a Prefect API starts a temporary server; Prefect's 20 s for its
+    # start-up is too short on a loaded 2-core machine (the run then fails before any stage).
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 

@@ -87,9 +87,10 @@ def _pool_columns(path: Path, rows: np.ndarray, columns: list[str]) -> pd.DataFr
 
 
 def selection_rows(ws: Workspace, run: Run) -> pd.DataFrame:
-    """The run's selected rows: pool_row, id, text, label, source, count (times drawn) and,
-    where the method has them, probability (its selection distribution) and score (what it
-    ranked by). One row per distinct pool row, in pool order."""
+    """The run's selected rows: pool_row, id, text, label (none from an unlabelled pool: the
+    rows to annotate), source, count (times drawn) and, where the method has them, probability
+    (its selection distribution) and score (what it ranked by). One row per distinct pool row,
+    in pool order."""
     folder = ws.selection(run)
     chosen = pd.read_parquet(folder / "selection.parquet")
     pool_path = ws.prepared / "pool.parquet"

@@ -58,6 +58,14 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | os.PathLik
     _save(fig, path)
 
 
+def plot_note(note: str, path: str | os.PathLike, title: str = "") -> None:
+    """PNG of `note` alone: the figure in the place of one that cannot be drawn (no scores)."""
+    fig = Figure(figsize=(6.4, 1.6))
+    fig.text(0.5, 0.5, note, ha="center", va="center", fontsize=10, wrap=True)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
 def plot_f1_vs_budget(summary: pd.DataFrame, pool_size: int, path: str | os.PathLike, title: str = "") -> None:
     """PNG of mean macro-F1 against the budget: a line per method with a +-1 std band over
     seeds, a method that uses no budget (the full pool) as a horizontal line with its band, and

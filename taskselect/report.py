@@ -35,6 +35,24 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     return table
 
 
+def summarize_selections(records: list[dict]) -> pd.DataFrame:
+    """For runs that were not scored (an unlabelled pool): one row per (method, budget) with
+    method, budget, budget_label, seeds (how many) and the means over seeds of n_selected and
+    n_unique, in reading order."""
+    frame = pd.DataFrame(records)
+    table = frame.groupby(["method", "budget", "budget_label"], sort=False).agg(
+        seeds=("seed", "nunique"), n_selected=("n_selected", "mean"), n_unique=("n_unique", "mean")).reset_index()
+    return reading_order(table)
+
+
+def selection_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
+    """summarize_selections as the table a reader sees in place of the F1 comparison: rows of
+    display strings, the macro-F1 column saying why there is none."""
+    return [{"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
+             "selected": f"{row['n_selected']:g}", "distinct": f"{row['n_unique']:g}", "macro-F1": "not trained (no labels)"}
+            for row in summary.to_dict("records")]
+
+
 def baselines() -> list[str]:
     """The selectors every method is compared against (delta_<name>), in registration order."""
     return [name for name, spec in REGISTRY.items() if spec.baseline]

@@ -29,8 +29,8 @@ from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
 from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
 from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
-from taskselect.plots import plot_confusion, plot_f1_vs_budget
-from taskselect.report import f1_by_budget, metrics_tree, summarize
+from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
+from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
 MADE_FROM = "made_from.json"  # in each artifact's directory: the content hashes of what it was made from
+# Why finetune and evaluate leave a note instead of a model and scores: said the same way in the
+# stages' logs, the records, the printed table, the Prefect artifacts and MLflow.
+UNLABELLED = "nothing trained or evaluated: the pool has no labels (selection only)"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,14 @@ class Workspace:
     def manifest(self, stage: str) -> Path:
         """What a stage last made its outputs from (see `outputs_current`); outside DVC's outputs."""
         return self.root / "manifests" / f"{stage}.json"
+
+    def pool_labelled(self) -> bool:
+        """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark); a
+        benchmark.json that does not say was written before unlabelled pools were accepted."""
+        path = self.prepared / "benchmark.json"
+        if not path.is_file():
+            raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
+        return read_json(path).get("pool_labelled", True)
 
     def load_embeddings(self, split: str) -> np.ndarray:
         path = self.embedding(split)
@@ -387,7 +398,8 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
            finetune: FinetuneParams | None = None) -> dict:
     """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
     scores.npy for methods that give them). Selectors see the pool's texts and labels and the
-    query texts beside the embeddings (a Corpus).
+    query texts beside the embeddings (a Corpus); an unlabelled pool's rows have no label, and
+    its selections count no rows on task (n_on_task, target_share None).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
@@ -396,11 +408,11 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     meta_path = ws.prepared / "benchmark.json"
     if not meta_path.is_file():
         raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
-    target_labels = read_json(meta_path)["target_labels"]
+    target_labels, labelled = read_json(meta_path)["target_labels"], ws.pool_labelled()
     for kind in ("embeddings", "index"):
         check_made_from(kind, ws)
     sources = made_from("selection", ws, run)
-    pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"])
+    pool_rows = pd.read_parquet(ws.prepared / "pool.parquet", columns=["id", "label", "source"] if labelled else ["id", "source"])
     pool = ws.load_embeddings("pool")
     selector_spec = spec(run.method)
     size = selector_spec.size(run.budget, len(pool))
@@ -413,9 +425,10 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         selector = with_filter(selector, run.method, params)
     corpus = None
     if selector_spec.reads_corpus or filtered(run.method, params) or getattr(selector, "needs_corpus", False):
-        query_rows = pd.read_parquet(ws.prepared / "query.parquet", columns=["text", "label"])
+        query_rows = pd.read_parquet(ws.prepared / "query.parquet")  # an unlabelled pool's query may have no labels
         corpus = Corpus(pd.read_parquet(ws.prepared / "pool.parquet", columns=["text"])["text"].tolist(),
-                        pool_rows["label"].tolist(), query_rows["text"].tolist(), query_rows["label"].tolist())
+                        pool_rows["label"].tolist() if labelled else [], query_rows["text"].tolist(),
+                        query_rows["label"].tolist() if "label" in query_rows else [])
     with timed(ws, f"select-{run.slug}") as facts, fixed_threads():
         selection = selector.select(
             ws.load_embeddings("query"), pool, size, run.seed, index=read_index(ws.index), corpus=corpus
@@ -427,11 +440,11 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     chosen = pool_rows.iloc[rows].reset_index(drop=True)
     chosen.insert(0, "pool_row", rows)
     chosen["count"] = counts
-    on_task = int(counts[chosen["label"].isin(target_labels).to_numpy()].sum())
+    on_task = int(counts[chosen["label"].isin(target_labels).to_numpy()].sum()) if labelled else None
     summary = {
         "method": run.method, "budget": run.budget, "seed": run.seed, "size": size,
-        "n_selected": selection.n_selected, "n_unique": selection.n_unique,
-        "n_on_task": on_task, "target_share": on_task / selection.n_selected, **selection.info,
+        "n_selected": selection.n_selected, "n_unique": selection.n_unique, "n_on_task": on_task,
+        "target_share": None if on_task is None else on_task / selection.n_selected, **selection.info,
     }
     with atomic_dir(ws.selection(run)) as out:
         write_parquet(out / "selection.parquet", chosen)
@@ -464,11 +477,17 @@ def load_examples(consumes: Consumes, ws: Workspace, split: str, rows: np.ndarra
 
 
 def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
-    """Train params.trainer on exactly the selected rows (a row drawn twice counts twice)."""
+    """Train params.trainer on exactly the selected rows (a row drawn twice counts twice).
+
+    On an unlabelled pool nothing is trained: the model's directory holds only the note why
+    (model.json {"trainer": None, "skipped": UNLABELLED}), which evaluate and report pass on.
+    """
     for kind in ("embeddings", "selection"):
         check_made_from(kind, ws, run)
     sources = made_from("model", ws, run)
     chosen = load_selection(ws, run)
+    if not ws.pool_labelled():
+        return _skipped(ws.model(run), "model.json", {"trainer": None}, sources, run)
     counts = chosen["count"].to_numpy()
     rows = np.repeat(chosen["pool_row"].to_numpy(), counts)
     examples = load_examples(trainer_class(params.trainer).consumes, ws, "pool", rows,
@@ -500,6 +519,8 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     if not (model_dir / "model.json").is_file():
         raise TaskselectError(f"{model_dir}: no trained model; run `taskselect finetune` first")
     trained = read_json(model_dir / "model.json")
+    if "skipped" in trained:
+        return _skipped(ws.evaluation(run), "metrics.json", {}, sources, run)
     trainer = load_trainer(trained["trainer"], model_dir)
     test = load_examples(trainer.consumes, ws, "test")
     truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"]
@@ -522,6 +543,17 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     return metrics
 
 
+def _skipped(directory: Path, name: str, facts: dict, sources: dict, run: Run) -> dict:
+    """The output of a stage with nothing to do on an unlabelled pool: `name` in `directory`
+    holding `facts` and the note why (DVC expects the stage's output all the same)."""
+    record = {**facts, "skipped": UNLABELLED}
+    with atomic_dir(directory) as out:
+        write_json(out / name, record)
+        write_json(out / MADE_FROM, sources)
+    log.info("%s: %s", run.slug, UNLABELLED)
+    return record
+
+
 def _seconds(ws: Workspace, name: str) -> float | None:
     path = ws.timing(name)
     return read_json(path)["seconds"] if path.is_file() else None
@@ -532,7 +564,8 @@ SELECTION_FACTS = ("method", "budget", "seed", "size", "n_selected", "n_unique",
 
 
 def collect(runs: list[Run], ws: Workspace) -> list[dict]:
-    """One record per run: what was selected, how the model scored, how long each stage took."""
+    """One record per run: what was selected, how the model scored (or, on an unlabelled pool,
+    "skipped": the note why nothing was), how long each stage took."""
     records = []
     for run in runs:
         path = ws.evaluation(run) / "metrics.json"
@@ -542,13 +575,15 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
             check_made_from(kind, ws, run)
         metrics = read_json(path)
         selection = read_json(ws.selection(run) / "selection.json")
+        scores = {"skipped": metrics["skipped"]} if "skipped" in metrics else {
+            "trainer": metrics["trainer"], "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"],
+            "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],
+        }
         records.append({
             "method": run.method, "budget": run.budget, "budget_label": budget_label(run.budget),
             "seed": run.seed, "slug": run.slug, "n_selected": selection["n_selected"],
             "n_unique": selection["n_unique"], "n_on_task": selection["n_on_task"],
-            "target_share": selection["target_share"], "trainer": metrics["trainer"],
-            "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"], "f1_micro": metrics["f1_micro"],
-            "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],
+            "target_share": selection["target_share"], **scores,
             "select_info": {k: v for k, v in selection.items() if k not in SELECTION_FACTS},
             **{f"{stage}_seconds": _seconds(ws, f"{stage}-{run.slug}") for stage in ("select", "finetune", "evaluate")},
         })
@@ -559,24 +594,37 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     """Write into out_dir: results.json (a record per run), summary.csv (the comparison table),
     metrics.json (macro-F1 per method and budget, for `dvc metrics`), f1_vs_budget.csv (for
     `dvc plots`), f1_vs_budget.png, and run.json (the parameters, so the run can be logged
-    to MLflow later from these files alone).
+    to MLflow later from these files alone). On an unlabelled pool the same files hold what
+    was selected (report.summarize_selections) and the note why nothing was scored.
 
     runs: the runs to report (default: every run params.select plans).
     """
     out_dir = Path(out_dir)
     records = collect(plan_runs(params.select) if runs is None else runs, ws)
-    summary = summarize(records)
     meta = read_json(ws.prepared / "benchmark.json")
-    pool_size = meta["rows"]["pool"]
+    pool_size, labelled = meta["rows"]["pool"], ws.pool_labelled()
     write_json(out_dir / "results.json", records)
+    title = f"{meta['task']}: macro-F1 versus budget"
+    if labelled:
+        summary = summarize(records)
+        write_json(out_dir / "metrics.json", metrics_tree(summary))
+        curve = f1_by_budget(summary, pool_size)
+        plot_f1_vs_budget(summary, pool_size, out_dir / "f1_vs_budget.png", title=title)
+    else:  # the same files (DVC expects them), with what was selected and the note why there is no F1
+        summary = summarize_selections(records)
+        write_json(out_dir / "metrics.json", {"note": UNLABELLED} | {
+            method: {row.budget_label: {"n_selected": row.n_selected, "n_unique": row.n_unique}
+                     for row in rows.itertuples()} for method, rows in summary.groupby("method", sort=False)})
+        curve = pd.DataFrame({"budget": sorted({b if isinstance(b, float) and b <= 1 else b / pool_size
+                                                for b in summary["budget"]})})
+        plot_note(UNLABELLED, out_dir / "f1_vs_budget.png", title=title)
     with atomic_path(out_dir / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
-    write_json(out_dir / "metrics.json", metrics_tree(summary))
     with atomic_path(out_dir / "f1_vs_budget.csv") as tmp:
-        f1_by_budget(summary, pool_size).to_csv(tmp, index=False, float_format="%.6g")
-    plot_f1_vs_budget(summary, pool_size, out_dir / "f1_vs_budget.png", title=f"{meta['task']}: macro-F1 versus budget")
+        curve.to_csv(tmp, index=False, float_format="%.6g")
     stage_seconds = {f"{stage}_seconds": _seconds(ws, stage) for stage in ("prepare", "embed", "index")}
     write_json(out_dir / "run.json", {
-        "task": meta["task"], "pool_size": pool_size, "params": params.model_dump(mode="json"), **stage_seconds,
+        "task": meta["task"], "pool_size": pool_size, "pool_labelled": labelled,
+        "params": params.model_dump(mode="json"), **stage_seconds,
     })
     return records

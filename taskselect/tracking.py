@@ -126,6 +126,8 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     Parent run: every parameter, stage wall times, the comparison table, metrics.json and the
     F1-versus-budget plot. A child run per (method, budget, seed): its metrics, the selected
     row ids, its evaluation, and the fine-tuned model as an MLflow pyfunc model (SelectionModel).
+    A run on an unlabelled pool has no scores, evaluations or models: its runs carry the
+    selections and a tag `note` saying why.
     """
     from taskselect.stages import Workspace
 
@@ -140,6 +142,9 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     _use_experiment(uri, experiment_name(params))
     flat_params = flatten(params.model_dump(mode="json"))
     base_tags = {"task": run_info["task"], **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})}
+    skipped = next((r["skipped"] for r in records if "skipped" in r), None)
+    if skipped is not None:
+        base_tags["note"] = skipped
     with mlflow.start_run(run_name=pipeline_run_name(run_info["task"], params), tags={**base_tags, "kind": "pipeline"}) as parent:
         mlflow.log_params(flat_params)
         mlflow.log_metrics({k: v for k, v in run_info.items() if k.endswith("_seconds") and v is not None})
@@ -147,7 +152,8 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
         for name in ("results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"):
             if (out_dir / name).is_file():
                 mlflow.log_artifact(str(out_dir / name))
-        _log_comparison(ws, records, run_info["pool_size"])
+        if skipped is None:
+            _log_comparison(ws, records, run_info["pool_size"])
         for record in records:
             _log_child(ws, params, record, flat_params, base_tags)
     log.info("logged to MLflow (%s), experiment %r, run %s", uri, experiment_name(params), parent.info.run_id)
@@ -205,14 +211,16 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
     with mlflow.start_run(run_name=f"{run.method} {record['budget_label']} seed {run.seed}", nested=True, tags=tags):
         mlflow.log_params({**flat_params, "method": run.method, "budget": run.budget, "seed": run.seed})
         mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
+        mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
+        mlflow.log_artifact(str(ws.selection(run) / "selection.json"), "selection")  # e.g. auto's candidates
+        if "skipped" in record:  # an unlabelled pool: the selection is all there is
+            return
         low, high = record["f1_macro_ci"]
         mlflow.log_metrics({"f1_macro_ci_low": low, "f1_macro_ci_high": high})
         keys = metric_keys(list(record["f1_per_class"]))
         mlflow.log_metrics({keys[label]: f for label, f in record["f1_per_class"].items()})
         if any(key != f"f1.{label.replace(':', '/')}" for label, key in keys.items()):
             mlflow.log_dict({key: label for label, key in keys.items()}, "f1_labels.json")
-        mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
-        mlflow.log_artifact(str(ws.selection(run) / "selection.json"), "selection")  # e.g. auto's candidates
         if "choice" in record["select_info"]:
             mlflow.set_tag("auto.choice", record["select_info"]["choice"])
         mlflow.log_artifacts(str(ws.evaluation(run)), "evaluation")
@@ -306,6 +314,9 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         runs = runs[runs["tags.mlflow.parentRunId"].isin(set(complete["run_id"]))]
     if runs.empty:
         raise TaskselectError(f"experiment {experiment!r}: no selection runs of a complete pipeline run match")
+    if "metrics.f1_macro" not in runs or runs["metrics.f1_macro"].isna().all():
+        raise TaskselectError(f"experiment {experiment!r}: the selection runs that match have no macro-F1 to "
+                              "compare (their pool had no labels: selection only)")
     return pd.DataFrame({
         "method": runs["params.method"], "budget": [_budget(b) for b in runs["params.budget"]],
         "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),

@@ -20,7 +20,7 @@ from taskselect.config import Params, SelectParams
 from taskselect.embedding import resolve_model_path
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
-from taskselect.selectors import make_selector, resolve_budget
+from taskselect.selectors import REGISTRY, filtered, make_selector, resolve_budget, spec
 
 if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks its --out here
     from taskselect.data import Benchmark
@@ -28,9 +28,11 @@ if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks
 
 def parse_budget(text: str, option: str = "--budget") -> float | int:
     """A budget given on the command line: a whole row count (`500`, `1e3`) or a fraction of the
-    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int)."""
+    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int: DVC's matrix passes `--budget 30`
+    for the run whose outputs it names tsds-30-0, and 30.0 would name them tsds-30.0-0)."""
     try:
-        return SelectParams(budgets=[float(text)]).budgets[0]
+        value = float(text)
+        return SelectParams(budgets=[int(value) if value.is_integer() and "." not in text else value]).budgets[0]
     except (ValueError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
         raise TaskselectError(
@@ -77,9 +79,29 @@ def check_selections(budgets: list[float], pool_rows: int, source: str) -> None:
             raise TaskselectError(f"select.budgets: {exc} ({source})") from None
 
 
+def check_unlabelled(select: SelectParams, source: str) -> None:
+    """Every method of `select` can select from a pool without labels (`source` names it): the
+    registry declares which read the pool's labels (reads="corpus"), and select.filter scores
+    text-label pairs."""
+    for method in select.methods:
+        if spec(method).needs_labels:
+            usable = ", ".join(name for name, s in REGISTRY.items() if not s.needs_labels)
+            raise TaskselectError(
+                f"select.methods: {method!r} reads the pool's labels (it is registered with reads='corpus'), "
+                f"and {source} has none; methods that select without labels: {usable}"
+            )
+        if filtered(method, select):
+            raise TaskselectError(
+                f"select.filter.method: {select.filter.method!r} scores the pool's text-label pairs, and {source} "
+                "has no labels; set select.filter.method=none"
+            )
+
+
 def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
     """The selections `select` plans can all be made from this benchmark's pool."""
     source = "data.pool" if benchmark.task == "custom" else f"benchmark {benchmark.task}"
+    if not benchmark.pool_labelled:
+        check_unlabelled(select, source)
     check_selections(select.budgets, len(benchmark.pool), source)
 
 
@@ -105,5 +127,8 @@ def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = No
     check_writable_dir(data_dir, "--data-dir")
     meta_path = data_dir / "prepared" / "benchmark.json"
     if meta_path.is_file():
-        pool_rows = read_json(meta_path)["rows"]["pool"]
-        check_selections(params.select.budgets if budgets is None else budgets, pool_rows, str(data_dir / "prepared"))
+        meta = read_json(meta_path)
+        if not meta.get("pool_labelled", True):
+            check_unlabelled(params.select, f"the pool in {data_dir / 'prepared'}")
+        check_selections(params.select.budgets if budgets is None else budgets, meta["rows"]["pool"],
+                         str(data_dir / "prepared"))

@@ -2,7 +2,10 @@ import os
 
 from taskselect.environment import configure
 
-configure()  # the tests are an entry point: set up before anything imports Prefect or MLflow
+# The tests are an entry point: set up before anything imports Prefect or MLflow. The settings
+# land in os.environ, so the commands the tests start inherit them (e.g. the temporary Prefect
+# server's start-up timeout).
+configure()
 
 from hypothesis import settings  # noqa: E402
 
@@ -32,11 +35,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+# auto cross-validates every candidate on every fold (5 x 5 selections and models by default,
+# most of a small run's time); two of each still make it choose. test_auto.py tests the choice.
+SMALL_AUTO = ["select.auto.candidates=[tsds,random]", "select.auto.folds=2"]
+
+
 def small_profile(tmp: Path, cache: Path) -> list[str]:
     """Overrides for a small profile of the real airline benchmark (about 2k pool rows)."""
     return [
         "data.cap_per_source=150", "data.n_query=30", "data.max_test=200",
-        "select.budgets=[0.1]", "select.tsds.max_k=500", "select.tsds.kde_k=200",
+        "select.budgets=[0.1]", "select.tsds.max_k=500", "select.tsds.kde_k=200", *SMALL_AUTO,
         f"embed.cache_dir={cache}", f"track.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
     ]
 
@@ -109,18 +117,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    """Poll `url` until it answers 200; fail with the end of the server's log if it dies or never does."""
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    """Poll `url` until it answers 200. A server that is starting may refuse the connection,
+    time out, reset it or answer an error status: all are waited out. Fail with what it last
+    said and the end of its log if it exits or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+    last = "no answer yet"
+    while proc.poll() is None:
         try:
-            if requests.get(url, timeout=5).status_code == 200:
+            response = requests.get(url, timeout=10)
+            if response.status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{url} did not answer 200 within {timeout:.0f} s (last: {last}); "
+                        f"the end of {log}:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
-    proc.kill()
-    pytest.fail(f"{url} did not come up: {log.read_text()[-3000:]}")
+    pytest.fail(f"{url}: the server exited with code {proc.returncode} before answering 200 (last: {last}); "
+                f"the end of {log}:\n{log.read_text()[-3000:]}")
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -278,7 +278,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "pool missing": (["prepare", *own("pool", "bad/none.csv")], ["bad/none.csv", "file not found"]),
     "pool suffix unknown": (["prepare", *own("pool", "bad/pool.txt")], ["bad/pool.txt", "unsupported file type '.txt'", ".csv"]),
     "pool is a directory": (["prepare", *own("pool", "bad/dir.csv")], ["bad/dir.csv", "file not found"]),
-    "only the pool given": (["prepare", "--pool", "files/pool.csv"], ["data.query, data.test: missing"]),
+    "only the pool given": (["prepare", "--pool", "files/pool.csv"], ["data.query: missing"]),
     "text column missing": (["prepare", *own("pool", "bad/no_text.csv")], ["bad/no_text.csv", "no column 'text'", "columns are body, label"]),
     "text column option wrong": (["prepare", *OWN, "-S", "data.text_column=tweet"], ["files/pool.csv", "no column 'tweet'"]),
     "label column missing": (["prepare", *own("pool", "bad/no_label.csv")], ["bad/no_label.csv", "no column 'label'"]),

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from conftest import BIN, taskselect
+from conftest import BIN, SMALL_AUTO, taskselect
 from taskselect.data import SOURCES
 
 
@@ -78,7 +78,8 @@ def test_non_text_rows_and_single_class_labels_are_named(tmp_path, files):
 
 def test_your_own_files_run_stage_by_stage_and_a_bad_budget_corrupts_nothing(tmp_path, files, embedding_cache):
     common = ["--data-dir", str(tmp_path / "data"), "-S", f"embed.cache_dir={embedding_cache}",
-              "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "track.enabled=false"]
+              "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "track.enabled=false",
+              *[arg for setting in SMALL_AUTO for arg in ("-S", setting)]]
     assert taskselect("prepare", *common, *user_files(files), cwd=tmp_path).returncode == 0
     for stage in ("embed", "index"):
         result = taskselect(stage, *common, cwd=tmp_path)
@@ -117,9 +118,7 @@ def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embeddi
         "run", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *user_files(files),
         "--methods", "tsds", "--budgets", "30", "-S", f"embed.cache_dir={embedding_cache}",
         "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "select.tsds.alpha=1",
-        "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path,
-        # the run's temporary Prefect server gets 20 s to start by default: too short on a busy machine
-        env={**os.environ, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"})
+        "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path)
     output = result.stdout + result.stderr
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, output

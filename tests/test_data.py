@@ -313,7 +313,8 @@ BAD_INPUTS = {
     "missing label column": (
         "pool",
         rewrite(lambda f: f.drop(columns="category")),
-        "no column 'category'; columns are body, source",
+        "no column 'category'; columns are body, source (a pool without labels is for selection only: "
+        "leave data.test out)",
     ),
     "number as text": (
         "query",
@@ -332,7 +333,8 @@ BAD_INPUTS = {
     ),
     "missing label": (
         "pool", set_cell("category", 2, None),
-        "column 'category', row 3: expected a label (text or number), got an empty cell",
+        "column 'category', row 3: expected a label (text or number), got an empty cell (a pool without "
+        "labels has no label column at all)",
     ),
     "empty query": ("query", rewrite(lambda f: f.iloc[:0]), "no rows; the query set needs at least one"),
     "one test class": (
@@ -358,7 +360,7 @@ def test_bad_custom_input_names_file_and_column(custom_files, case):
 
 
 def test_custom_files_must_come_together(custom_files):
-    with pytest.raises(TaskselectError, match=r"data\.query, data\.test: missing"):
+    with pytest.raises(TaskselectError, match=r"data\.query: missing"):
         prepare_benchmark(DataParams(pool=str(custom_files["pool"])))
 
 

@@ -30,7 +30,7 @@ def server(tmp_path_factory):
              "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts")],
             stdout=log, stderr=subprocess.STDOUT,
         )
-        wait_until_up(f"{url}/health", proc, tmp / "server.log", timeout=120)
+        wait_until_up(f"{url}/health", proc, tmp / "server.log")
         yield url
         stop(proc)
 

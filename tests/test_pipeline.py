@@ -22,7 +22,9 @@ def flow_run(prefect_api, embedding_cache, tmp_path_factory):
     from flows.pipeline import pipeline
 
     tmp = tmp_path_factory.mktemp("flow")
-    params = load_params(None, small_profile(tmp, embedding_cache) + [f"select.methods=[{','.join(methods())}]"])
+    # mates' rounds and probes set its cost (a third of this run by default), not what is asserted here
+    params = load_params(None, small_profile(tmp, embedding_cache) + [f"select.methods=[{','.join(methods())}]",
+                                                                      "select.mates.rounds=2", "select.mates.probes=300"])
     records = pipeline(params=params, data_dir=str(tmp / "data"), out_dir=str(tmp / "out"))
     return tmp, params, records
 

@@ -67,7 +67,7 @@ def project(tmp_path_factory, embedding_cache):
 def served(server, project):
     """`taskselect serve` run from the project copy (its code, its params.yaml) against the server."""
     env = {**os.environ, "PREFECT_API_URL": f"{server}/api", "PREFECT_HOME": str(project.parent / "serve-home"),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONPATH": str(project)}
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PYTHONPATH": str(project)}
     log_path = project.parent / "serve.log"
     defaults = load_params(project / "params.yaml")  # runs in data/ write theirs into params.yaml (DVC)
     with open(log_path, "w") as log:
@@ -95,7 +95,7 @@ def trigger(server, deployment, parameters):
     from prefect.deployments import run_deployment
 
     with api(server):
-        return run_deployment(deployment, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=2)
+        return run_deployment(deployment, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=1)
 
 
 def task_states(server, flow_run) -> dict[str, str]:
@@ -339,4 +339,4 @@ def wait_for_final_state(server, flow_run_id: str):
             flow_run = client.read_flow_run(flow_run_id)
         if flow_run.state.is_final() or time.monotonic() > deadline:
             return flow_run
-        time.sleep(2)
+        time.sleep(1)

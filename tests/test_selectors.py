@@ -46,9 +46,9 @@ def test_every_method_has_a_selector_and_a_parameter_section():
 def test_a_selector_is_registered_once_and_reads_embeddings_or_a_corpus():
     with pytest.raises(ValueError, match="selector 'tsds' is registered twice"):
         register("tsds")(type("Again", (), {}))
-    with pytest.raises(ValueError, match="reads='texts', expected 'embeddings' or 'corpus'"):
-        register("texty", reads="texts")
-    assert "Again" not in {type(s).__name__ for s in REGISTRY.values()} and "texty" not in REGISTRY
+    with pytest.raises(ValueError, match="reads='labels', expected 'embeddings', 'texts' or 'corpus'"):
+        register("labelly", reads="labels")
+    assert "Again" not in {type(s).__name__ for s in REGISTRY.values()} and "labelly" not in REGISTRY
 
 
 def test_exactly_the_selectors_declared_to_read_a_corpus_need_one():

@@ -2,7 +2,9 @@
 
 A packaged benchmark hides the target task's own training rows in a pool of thirteen other
 sources, each capped at the same size, so that a selector has to find them among rows of
-unrelated tasks, as it would in real use. A custom benchmark reads the three sets from files.
+unrelated tasks, as it would in real use. A custom benchmark reads the three sets from files;
+a pool file without a label column is an unlabelled pool: selection only (which of my texts to
+annotate), with no test set, nothing trained and nothing scored.
 """
 
 from __future__ import annotations
@@ -36,13 +38,21 @@ ROLES = ("pool", "query", "test")
 
 @dataclass
 class Benchmark:
-    """Pool, query and test frames (columns id, text, label, source) and the task's labels."""
+    """Pool, query and test frames (columns id, text, label, source) and the task's labels.
+
+    An unlabelled pool has no label column (nor has its test set, which is empty), and its query
+    set may have none either: `pool_labelled` is then False.
+    """
 
     task: str
     pool: pd.DataFrame
     query: pd.DataFrame
     test: pd.DataFrame
     target_labels: list[str]
+
+    @property
+    def pool_labelled(self) -> bool:
+        return "label" in self.pool.columns
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write one Parquet file per set, then benchmark.json as the mark of a finished save."""
@@ -54,6 +64,7 @@ class Benchmark:
             {
                 "task": self.task,
                 "target_labels": self.target_labels,
+                "pool_labelled": self.pool_labelled,
                 "rows": {role: len(getattr(self, role)) for role in ROLES},
                 "pool_rows_per_source": self.pool["source"].value_counts(sort=False).to_dict(),
             },
@@ -153,7 +164,7 @@ def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 def load_custom_benchmark(
     pool: str | os.PathLike,
     query: str | os.PathLike,
-    test: str | os.PathLike,
+    test: str | os.PathLike | None,
     text_column: str = "text",
     label_column: str = "label",
 ) -> Benchmark:
@@ -162,16 +173,35 @@ def load_custom_benchmark(
     Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
     otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded. Labels are
     compared as text, so their spaces must fit together (see `check_label_spaces`).
+
+    A pool without a label column is unlabelled: selection only. It takes no test set (`test`
+    None; there is nothing trained to score), and the query set may have labels or no label
+    column at all. A label column with some (or all) cells empty is an error in every file.
     """
-    paths = dict(zip(ROLES, (Path(pool), Path(query), Path(test))))
-    frames = {role: _read_custom(paths[role], role, text_column, label_column) for role in ROLES}
-    check_label_spaces(frames, paths, label_column)
+    paths = {"pool": Path(pool), "query": Path(query)}
+    # without a test set the pool may lack labels; with one it needs them (nothing else is scored)
+    frames = {"pool": _read_custom(paths["pool"], "pool", text_column, label_column, label_optional=test is None)}
+    labelled = "label" in frames["pool"]
+    if labelled and test is None:
+        raise TaskselectError(
+            f"data.test: missing; {pool} has labels (column {label_column!r}) and its selections are scored on a "
+            "test set (only a pool without a label column, for selection only, needs none)"
+        )
+    frames["query"] = _read_custom(paths["query"], "query", text_column, label_column, label_optional=not labelled)
+    if labelled:
+        paths["test"] = Path(test)
+        frames["test"] = _read_custom(paths["test"], "test", text_column, label_column)
+        check_label_spaces(frames, paths, label_column)
+    else:
+        frames["test"] = pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS if c != "label"})
+        logger.info("%s: no column %r: an unlabelled pool, for selection only (nothing is trained or scored)",
+                    pool, label_column)
     leaked = frames["pool"]["text"].map(normalize_text).isin(
         set(pd.concat([frames["query"]["text"], frames["test"]["text"]]).map(normalize_text))
     )
     if leaked.any():
         logger.warning("%s: %d pool rows repeat a query or test text", pool, int(leaked.sum()))
-    target_labels = sorted(set(frames["query"]["label"]) | set(frames["test"]["label"]))
+    target_labels = sorted(set().union(*(frames[role].get("label", ()) for role in ("query", "test"))))
     return Benchmark("custom", frames["pool"], frames["query"], frames["test"], target_labels)
 
 
@@ -256,14 +286,20 @@ def _label_text(value) -> str | None:
     return None
 
 
-def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> pd.DataFrame:
+def _read_custom(path: Path, role: str, text_column: str, label_column: str,
+                 label_optional: bool = False) -> pd.DataFrame:
+    """The file's rows as columns id, text, label, source; without label when `label_optional`
+    and the file has no label column."""
     frame = read_table(path)
     if frame.empty:
         raise TaskselectError(f"{path}: no rows; the {role} set needs at least one")
-    for column in (text_column, label_column):
+    labelled = label_column in frame.columns or not label_optional
+    for column in (text_column, label_column) if labelled else (text_column,):
         if column not in frame.columns:
+            unlabelled = " (a pool without labels is for selection only: leave data.test out)" if (
+                role == "pool" and column == label_column) else ""
             raise TaskselectError(
-                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
+                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}{unlabelled}"
             )
 
     texts = frame[text_column]
@@ -274,13 +310,13 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> 
             f"{path}: column {text_column!r}, row {row + 1}: expected non-empty text, "
             f"got {_describe(texts.iloc[row])}"
         )
-    labels = frame[label_column].map(_label_text)
-    missing_label = labels.isna()
-    if missing_label.any():
-        row = int(np.argmax(missing_label.to_numpy()))
+    labels = frame[label_column].map(_label_text) if labelled else None
+    if labelled and labels.isna().any():
+        row = int(np.argmax(labels.isna().to_numpy()))
+        unlabelled = " (a pool without labels has no label column at all)" if role == "pool" else ""
         raise TaskselectError(
             f"{path}: column {label_column!r}, row {row + 1}: expected a label (text or number), "
-            f"got {_describe(frame[label_column].iloc[row])}"
+            f"got {_describe(frame[label_column].iloc[row])}{unlabelled}"
         )
 
     if "id" in frame.columns:
@@ -294,14 +330,9 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str) -> 
     sources = role
     if role == "pool" and "source" in frame.columns:
         sources = frame["source"].map(lambda s: _label_text(s) or role)
-    return pd.DataFrame(
-        {
-            "id": ids,
-            "text": texts.str.strip(),
-            "label": labels.astype(str),
-            "source": sources,
-        }
-    ).reset_index(drop=True)
+    columns = {"id": ids, "text": texts.str.strip(), "label": None if labels is None else labels.astype(str),
+               "source": sources}
+    return pd.DataFrame({k: v for k, v in columns.items() if v is not None}).reset_index(drop=True)
 
 
 def prepare_benchmark(params: DataParams) -> Benchmark:
@@ -310,11 +341,11 @@ def prepare_benchmark(params: DataParams) -> Benchmark:
         return build_benchmark(
             params.target, params.cap_per_source, params.n_query, params.max_test, params.seed
         )
-    missing = [f"data.{role}" for role in ROLES if getattr(params, role) is None]
+    missing = [f"data.{role}" for role in ("pool", "query") if getattr(params, role) is None]
     if missing:
         raise TaskselectError(
-            f"{', '.join(missing)}: missing; give all of data.pool, data.query and data.test "
-            "or none of them"
+            f"{', '.join(missing)}: missing; give data.pool and data.query (and data.test, unless the pool "
+            "has no labels) or none of them"
         )
     return load_custom_benchmark(
         params.pool, params.query, params.test, params.text_column, params.label_column

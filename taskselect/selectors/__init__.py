@@ -16,7 +16,8 @@ it, and registers itself with the `register` class decorator (taskselect.selecto
 
 - name: the method name in select.methods; its section is select.<name with - as _>;
 - params: a taskselect.sections.Section subclass, or None for a selector without parameters;
-- reads: "embeddings", or "corpus" if it also reads the pool's texts and labels (a Corpus);
+- reads: "embeddings"; "texts" if it also reads the pool's and the query's texts; "corpus" if
+  it also reads the pool's labels (it then cannot select from an unlabelled pool);
 - uses_budget: False for a selector that takes the whole pool whatever the budget;
 - build: how to make it from the whole select section (default: cls(**its section)).
 

@@ -76,7 +76,7 @@ class AutoParams(Section):
     fold's queries; the choice then selects with every query. Reads texts and query labels."""
 
     candidates: list[str] = Field(
-        ["tsds", "knn", "kcenter", "dsir", "random"], min_length=1,
+        ["tsds", "tsds:representation=hybrid", "knn", "kcenter", "dsir", "random"], min_length=1,
         description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
         "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
     )

@@ -46,7 +46,8 @@ class Corpus:
     """What a selection may read beside the embeddings: texts and labels.
 
     pool_texts: (N,) the candidates' texts, row j of the candidate embeddings;
-    pool_labels: (N,) the candidates' labels (str);
+    pool_labels: (N,) the candidates' labels (str), or empty for an unlabelled pool (selectors
+        registered with reads="texts" or "embeddings" only);
     query_texts: (M,) the query examples' texts;
     query_labels: (M,) the query examples' labels (str), or empty where not known.
     """
@@ -58,7 +59,7 @@ class Corpus:
 
     def check(self, method: str, n_pool: int, n_query: int) -> Corpus:
         """Itself, if its lengths match the embeddings (n_pool candidates, n_query queries)."""
-        if (len(self.pool_texts) != n_pool or len(self.pool_labels) != n_pool or len(self.query_texts) != n_query
+        if (len(self.pool_texts) != n_pool or len(self.pool_labels) not in (0, n_pool) or len(self.query_texts) != n_query
                 or len(self.query_labels) not in (0, n_query)):
             raise TaskselectError(
                 f"{method}: corpus holds {len(self.pool_texts)} pool texts, {len(self.pool_labels)} pool labels "
@@ -125,8 +126,9 @@ class SelectorSpec:
 
     name: the method name in select.methods, paths and tables ('knn-uniform').
     params: its typed parameter section, select.<section> in params.yaml; None if it has none.
-    reads: 'embeddings' (query and pool vectors only) or 'corpus' (also texts and labels: the
-        select stage then loads them into a Corpus).
+    reads: 'embeddings' (query and pool vectors only), 'texts' (also the pool's and the query's
+        texts) or 'corpus' (texts and the pool's labels): the select stage loads what is read
+        beside the vectors into a Corpus, and refuses a 'corpus' selector on an unlabelled pool.
     uses_budget: False for a selector that takes the whole pool whatever the budget (the
         reference a budget's selections are compared against).
     default: listed in select.methods' default (the run a fresh clone makes).
@@ -138,7 +140,7 @@ class SelectorSpec:
 
     name: str
     params: type[Section] | None
-    reads: Literal["embeddings", "corpus"]
+    reads: Literal["embeddings", "texts", "corpus"]
     uses_budget: bool
     default: bool
     baseline: bool
@@ -151,6 +153,12 @@ class SelectorSpec:
 
     @property
     def reads_corpus(self) -> bool:
+        """Whether it reads texts (a Corpus) beside the embeddings."""
+        return self.reads != "embeddings"
+
+    @property
+    def needs_labels(self) -> bool:
+        """Whether it reads the pool's labels: it cannot select from an unlabelled pool."""
         return self.reads == "corpus"
 
     def size(self, budget: float, n_pool: int) -> int:
@@ -166,7 +174,8 @@ class SelectorSpec:
 REGISTRY: dict[str, SelectorSpec] = {}
 
 
-def register(name: str, params: type[Section] | None = None, *, reads: Literal["embeddings", "corpus"] = "embeddings",
+def register(name: str, params: type[Section] | None = None, *,
+             reads: Literal["embeddings", "texts", "corpus"] = "embeddings",
              uses_budget: bool = True, default: bool = False, baseline: bool = False,
              build: Callable[[SelectParams], Selector] | None = None):
     """Class decorator: add the selector to REGISTRY under `name` (see SelectorSpec).
@@ -174,8 +183,8 @@ def register(name: str, params: type[Section] | None = None, *, reads: Literal["
     Without `build`, the selector is made as cls(**its section's values), or cls() without params.
     Stacked decorators register bottom-up (the one nearest the class first).
     """
-    if reads not in ("embeddings", "corpus"):
-        raise ValueError(f"selector {name!r}: reads={reads!r}, expected 'embeddings' or 'corpus'")
+    if reads not in ("embeddings", "texts", "corpus"):
+        raise ValueError(f"selector {name!r}: reads={reads!r}, expected 'embeddings', 'texts' or 'corpus'")
 
     def decorate(cls):
         if name in REGISTRY:

@@ -89,7 +89,7 @@ class DSIRParams(Section):
     )
 
 
-@register("dsir", DSIRParams, reads="corpus")
+@register("dsir", DSIRParams, reads="texts")
 @dataclass
 class DSIRSelector:
     """DSIR on hashed n-grams of the pool and query texts (needs a Corpus).

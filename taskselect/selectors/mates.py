@@ -42,9 +42,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
-from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, softmax
-from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
@@ -119,6 +117,8 @@ class SoftmaxProxy:
 
     def fit(self, x: np.ndarray, y: np.ndarray, max_iter: int = 200) -> SoftmaxProxy:
         """Refit on rows x (n, dim) with classes y (n,) ints, starting from the current weights."""
+        from scipy.optimize import minimize  # 0.5 s to import: not at every CLI start
+
         a = self._design(x)
         onehot = np.eye(self.n_classes)[y]
         penalty = 1.0 / (self.C * len(x))
@@ -212,6 +212,8 @@ class MATESSelector:
         return MLPRegressor(hidden_layer_sizes=(self.hidden,), alpha=self.l2, max_iter=300, early_stopping=False, random_state=seed)
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        from scipy.stats import spearmanr  # 0.4 s to import: not at every CLI start
+
         corpus = require_corpus(corpus, "mates", len(candidates), len(query))
         check_size(size, len(candidates))
         candidates = check_embeddings("candidates", candidates)
