@@ -106,9 +106,15 @@ def test_a_second_run_on_a_workspace_in_use_is_refused_and_a_run_elsewhere_keeps
         time.sleep(0.05)
     elsewhere = start_run(tmp_path / "b", embedding_cache, api_env, "--target", "trec")
 
-    refused = taskselect("run", "--data-dir", str(tmp_path / "a" / "data"), "--out", str(tmp_path / "a" / "other"),
-                         "--target", "trec", *overrides(*TINY, f"embed.cache_dir={embedding_cache}"),
-                         cwd=tmp_path, env=api_env)
+    # The first run is stopped (SIGSTOP, lock held) while the second tries: on an idle machine the
+    # tiny run could otherwise finish before the second one gets to the lock.
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        refused = taskselect("run", "--data-dir", str(tmp_path / "a" / "data"), "--out", str(tmp_path / "a" / "other"),
+                             "--target", "trec", *overrides(*TINY, f"embed.cache_dir={embedding_cache}"),
+                             cwd=tmp_path, env=api_env)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     assert refused.returncode == 2
     line, = refused.stderr.strip().splitlines()
     assert line.startswith(f"error: {tmp_path / 'a' / 'data'}: in use by pid {first.pid} on ")

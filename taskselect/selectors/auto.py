@@ -9,9 +9,12 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    a model is trained on that selection (the run's head, or the run's trainer) and predicts
    the held-out fold's queries, restricted to the task's labels as evaluation does
    (metrics.predict_within);
-3. a candidate's score is the macro-F1 of its held-out predictions over all queries (pooled:
-   a fold of 20 queries is too small for a per-fold macro-F1 over many labels), averaged over
-   `repeats` fold splits;
+3. a candidate's score (`score`) is, by default, the probability its fold's model gives each
+   held-out query's own label, averaged per label and then over the labels; or the macro-F1
+   of its held-out predictions over all queries ('f1'). Both are pooled over the folds and
+   averaged over `repeats` fold splits. The probability is the default because it varies far
+   less: with 100 queries a rare label has one or two, and one of them flipping moves macro-F1
+   by several points (replayed on the benchmark's runs, BENCHMARKS.md "auto");
 4. the choice is the earliest candidate in the list whose score is within `tolerance` bootstrap
    standard errors of the best score (the "one-standard-error rule" of model selection,
    Breiman et al. 1984): the paired difference to the best is resampled over the held-out
@@ -88,7 +91,7 @@ class AutoParams(Section):
         "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
     )
     score: Literal["f1", "probability"] = Field(
-        "f1",
+        "probability",
         description="What ranks the candidates on the held-out queries: 'f1' (macro-F1 of the predictions, as the "
         "test set is scored) or 'probability' (the probability given to each query's own label, averaged per label "
         "then over labels: smoother, less moved by a rare label's one or two queries).",
@@ -212,7 +215,7 @@ class AutoSelector:
     folds: int = 5
     repeats: int = 1
     tolerance: float = 1.0
-    score: str = "f1"
+    score: str = "probability"
     trainer: str = "head"
     finetune: FinetuneParams | None = None
 
