@@ -4,7 +4,7 @@ cell, what it chose, what it cost, and what other tolerances of its rule would h
     PYTHONPATH=. python benchmarks/auto_report.py
 
 Reads the bench's records only (benchmarks/quality/{sweep,methods}/<target>/results.json, after
-`taskselect bench --part methods --methods auto`) and renders the "auto" section of
+`taskselect bench --part sweep`, where auto is among the default methods) and renders the "auto" section of
 BENCHMARKS.md. Every candidate of auto selects exactly as the method of its name does with the
 same seed, so the test macro-F1 any choice would have had is in the records: the tolerance
 table replays the rule on the candidates' recorded cross-validation scores.
@@ -54,9 +54,10 @@ def replay(record: dict, tolerance: float, score: str = "f1") -> str:
 
 def render(found: dict[str, list[dict]], parts: dict) -> str:
     loads = "; ".join(f"{key}: {info['seconds']:.0f} s, load average {info['load_before']} / {info['load_after']} "
-                      f"(finished {info['finished']})" for key, info in parts.items() if key.startswith("methods ("))
+                      f"(finished {info['finished']})" for key, info in parts.items() if key.startswith("sweep"))
     lines = [
-        "`taskselect bench --part methods --methods auto` then `PYTHONPATH=. python benchmarks/auto_report.py`. "
+        "`taskselect bench --part sweep --part methods` (auto is a default method, so the sweep runs it) then "
+        "`PYTHONPATH=. python benchmarks/auto_report.py`. "
         "auto with params.yaml's settings (candidates, folds, tolerance; head trainer), seeds as the other "
         "selectors. Best other: the selector of highest mean macro-F1 in the cell among every other one "
         "(the full pool excluded). Bar: auto within 1.0 point of it in at least 10 of the 12 cells at 2, 5 "
@@ -97,21 +98,34 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
     return "\n".join(lines)
 
 
+def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dict:
+    """Test macro-F1 of candidates with a representation override ('tsds:representation=hybrid'),
+    from the representation benchmark's records: the same TSDS settings and seeds select the same
+    rows there (benchmarks/representation.py)."""
+    path = out_dir / "representation" / f"{target}.json"
+    if not path.is_file():
+        return {}
+    return {(f"{r['method']}:representation={r['representation']}", r["budget"], r["seed"]): r["f1"]
+            for r in read_json(path)["records"] if r["representation"] != "semantic"}
+
+
 def _tolerances(found: dict[str, list[dict]]) -> list[str]:
     """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
     rows = []
     for score, tolerance in [(score, t) for score in SCORES for t in TOLERANCES]:
         gaps, shares = [], []
-        for records in found.values():
+        for target, records in found.items():
             test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records}
+            test |= candidate_f1(target)
             for b in CELL_BUDGETS:
                 runs = [r for r in records if r["method"] == "auto" and r["budget"] == b
                         and all(score in c for c in r["select_info"]["candidates"].values())]
                 if not runs:
                     continue
                 picks = [replay(r, tolerance, score) for r in runs]
-                f1 = np.mean([test[(p.split(":")[0], b, r["seed"])] for p, r in zip(picks, runs)
-                              if (p.split(":")[0], b, r["seed"]) in test])
+                # the run's own choice scored as recorded; another candidate by its own record
+                f1 = np.mean([r["f1_macro"] if p == r["select_info"]["choice"] else test[(p, b, r["seed"])]
+                              for p, r in zip(picks, runs)])
                 best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
                                        if m not in NOT_COMPARED) if v is not None)
                 gaps.append(100 * (f1 - best))
