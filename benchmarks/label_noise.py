@@ -77,6 +77,11 @@ def noisy_workspace(clean: stages.Workspace, root: Path, labels: np.ndarray) -> 
         shutil.copytree(clean.root / name, root / name)
     pool = pd.read_parquet(clean.prepared / "pool.parquet")
     write_parquet(ws.prepared / "pool.parquet", pool.assign(label=labels))
+    # The texts are the same, so are the embeddings and the index: record that they are made from
+    # this pool file (the stages would otherwise refuse them as left by another run).
+    for kind in ("embeddings", "index"):
+        directory = stages._artifact(kind, ws)[0]
+        write_json(directory / stages.MADE_FROM, stages.made_from(kind, ws))
     return ws
 
 
