@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
-from threadpoolctl import threadpool_limits
 
 from taskselect import stages
+from taskselect.threads import fixed_threads
 from taskselect.bench import QualityBench, machine
 from taskselect.config import TARGETS, load_params
 from taskselect.io import atomic_path, read_json, write_json, write_parquet
@@ -99,7 +99,7 @@ def cleanlab_issues(embeddings: np.ndarray, labels: np.ndarray, C: float, seed: 
     except ImportError:
         return None
     classes, y = np.unique(labels.astype(str), return_inverse=True)
-    with threadpool_limits(1):  # BLAS threads on a shared, loaded machine only slow each other down
+    with fixed_threads():
         probs = cross_val_predict(LogisticRegression(C=C, max_iter=1000, random_state=seed), embeddings, y, cv=5,
                                   method="predict_proba")
     return np.flatnonzero(find_label_issues(y, probs))

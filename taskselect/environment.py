@@ -44,10 +44,17 @@ _ONE_LINE = _UserErrorsInOneLine()
 
 
 def configure() -> None:
-    """Set the environment above (values already set win), let the 'taskselect' logger pass
-    INFO records on, and keep user errors to one line in Prefect's task and flow run logs."""
+    """Set the environment above (values already set win), pin BLAS to one thread for the
+    process (see taskselect.threads), let the 'taskselect' logger pass INFO records on, and keep
+    user errors to one line in Prefect's task and flow run logs. Call it in the main thread."""
+    from taskselect.threads import NUMERIC_THREADS, pin_blas
+
     for name, value in SETTINGS.items():
         os.environ.setdefault(name, value)
+    # Not a default a user may override: libraries loaded from here on, and child processes
+    # (Dask workers, DVC's stage commands), start their BLAS at this count.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(NUMERIC_THREADS)
+    pin_blas()  # the libraries already loaded (the main thread can still change them)
     logging.getLogger("taskselect").setLevel(logging.INFO)
     for name in ("prefect.task_runs", "prefect.flow_runs"):
         logging.getLogger(name).addFilter(_ONE_LINE)  # the same filter twice is added once

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -18,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import BaseModel
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from taskselect.codedeps import stage_code
@@ -33,6 +31,7 @@ from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
+from taskselect.threads import fixed_threads
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
 from taskselect.validate import check_benchmark
 
@@ -77,34 +76,6 @@ def timed(ws: "Workspace", name: str, earlier_seconds: float = 0.0, **facts):
     started = time.perf_counter()
     yield facts
     write_json(ws.timing(name), {"seconds": round(time.perf_counter() - started + earlier_seconds, 3), **facts})
-
-
-# BLAS and OpenMP add up in an order that depends on how many threads they have: a logistic
-# regression on many labels (20 on 2,000 rows already; the default pool has 48) trained with 2
-# BLAS threads differs in its last bits from one trained with 1 (what a Dask worker has), and
-# L-BFGS carries that into other predictions. Numeric stages run with this many threads anywhere.
-NUMERIC_THREADS = 1
-_blas_guard = threading.Lock()
-_blas = {"users": 0, "limit": None}  # the process-wide BLAS limit, while any thread needs it
-
-
-@contextmanager
-def fixed_threads():
-    """BLAS and OpenMP at NUMERIC_THREADS threads for the block, so its numbers do not depend on
-    where it runs (in-process threads, a Dask worker, a DVC stage command). OpenMP's setting is
-    per thread; BLAS's is per process, so concurrent blocks share it until the last one ends."""
-    with _blas_guard:
-        if _blas["users"] == 0:
-            _blas["limit"] = threadpool_limits(NUMERIC_THREADS, user_api="blas")
-        _blas["users"] += 1
-    try:
-        with threadpool_limits(NUMERIC_THREADS, user_api="openmp"):
-            yield
-    finally:
-        with _blas_guard:
-            _blas["users"] -= 1
-            if _blas["users"] == 0:
-                _blas["limit"].restore_original_limits()
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
+from taskselect.threads import fixed_threads
 from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
 from taskselect.selectors.representation import represent
@@ -272,10 +272,9 @@ class AutoSelector:
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
                 rows = np.sort(prepared.select(np.flatnonzero(fold != f), size, seed).indices)
-                # One BLAS thread: the fold models are small (more threads gain little, and on a
-                # busy machine oversubscribed threads make a fit ~50x slower); round-off then does
-                # not depend on the machine's thread count either.
-                with threadpool_limits(1, user_api="blas"):
+                # One thread: round-off then does not depend on where auto runs (the fold models
+                # are small: more threads gain little, and oversubscribed ones cost ~50x).
+                with fixed_threads():
                     model = self._trainer(seed).fit(Examples(
                         [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
                     scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))

@@ -43,10 +43,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 from scipy.special import log_softmax, logsumexp, softmax
-from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
+from taskselect.threads import fixed_threads
 from taskselect.selectors.base import Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import gumbel_top_k
 from taskselect.selectors.neighbourhood import round_robin
@@ -252,7 +252,7 @@ class MATESSelector:
             test, train = np.arange(n_test), np.arange(n_test, probed.size)
             from sklearn.exceptions import ConvergenceWarning
 
-            with threadpool_limits(1), warnings.catch_warnings():  # one thread: the same sums on any machine load
+            with fixed_threads(), warnings.catch_warnings():  # one thread: the same sums on any machine load
                 warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the MLP's training budget
                 model = self._influence_model(seed + r).fit(features[probed[train]], oracle[train])
                 predicted = model.predict(features[open_rows])

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
-from threadpoolctl import threadpool_limits
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
+from taskselect.threads import fixed_threads
 from taskselect.selectors.base import Selection, check_size, require_corpus, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
@@ -84,11 +84,11 @@ class S2LSelector:
         check_size(size, len(candidates))
         trajectories = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)
         k = min(self.clusters, len(candidates))
-        # One OpenMP thread: k-means' parallel sums depend on how many threads it gets, and a
+        # One thread: k-means' parallel sums depend on how many threads it gets, and a
         # borderline row could change cluster between runs sharing the cores differently.
         from sklearn.cluster import KMeans  # sklearn where used: the CLI starts without it
 
-        with threadpool_limits(1, user_api="openmp"):
+        with fixed_threads():
             clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         chosen = region[balanced_sample(clusters[region], size, np.random.default_rng(seed))]
