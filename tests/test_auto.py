@@ -115,3 +115,23 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert again == summary == read_json(ws.selection(run) / "selection.json")
     assert not any(key.endswith("_seconds") for key in summary)  # the wall time went to the timing file
     assert read_json(ws.timing(f"select-{run.slug}"))["cv_seconds"] > 0
+
+
+def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):
+    """S2L's loss trajectories and clusters depend on the pool and seed alone: auto computes them
+    once for all folds and the final selection, which is then exactly s2l's own."""
+    from taskselect.selectors.s2l import S2LSelector
+
+    params, ws = airline
+    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
+        update={"candidates": ["random", "s2l"], "folds": 2})})
+    calls = []
+    original = S2LSelector.pool_clusters
+    monkeypatch.setattr(S2LSelector, "pool_clusters", lambda self, *a: calls.append(a[-1]) or original(self, *a))
+    run = stages.Run("auto", 0.05, 1)
+    summary = stages.select(select, run, ws, finetune=params.finetune)
+    assert summary["choice"] == "s2l" and calls == [1]
+    stages.select(select, stages.Run("s2l", 0.05, 1), ws)
+    assert calls == [1, 1]  # s2l on its own computes them itself
+    chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")
+    assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("s2l", 0.05, 1)) / "selection.parquet"))

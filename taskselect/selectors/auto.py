@@ -47,6 +47,7 @@ from taskselect.threads import fixed_threads
 from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
 from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
 from taskselect.selectors.representation import represent
+from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class AutoParams(Section):
     fold's queries; the choice then selects with every query. Reads texts and query labels."""
 
     candidates: list[str] = Field(
-        ["tsds", "tsds:representation=hybrid", "knn", "kcenter", "dsir", "random"], min_length=1,
+        ["tsds", "tsds:representation=hybrid", "knn", "kcenter", "s2l", "dsir", "negcliploss", "random"], min_length=1,
         description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
         "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
     )
@@ -162,6 +163,7 @@ class _Prepared:
     corpus: Corpus
     plan: TSDSPlan | None = None
     ngrams: tuple | None = None  # DSIR: (pool counts, query counts, pool log probabilities)
+    pooled: dict | None = None  # S2L: seed -> the pool's loss trajectories and their clusters
 
     @classmethod
     def of(cls, selector, query, candidates, index, corpus) -> _Prepared:
@@ -172,6 +174,8 @@ class _Prepared:
             pool = hashed_ngrams(corpus.pool_texts, selector.buckets, selector.ngrams)
             queries = hashed_ngrams(corpus.query_texts, selector.buckets, selector.ngrams)
             prepared.ngrams = (pool, queries.tocsr(), bag_log_probs(pool, selector.smoothing))
+        elif isinstance(selector, S2LSelector):
+            prepared.pooled = {}
         return prepared
 
     def select(self, rows: np.ndarray, size: int, seed: int) -> Selection:
@@ -187,6 +191,11 @@ class _Prepared:
             return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)))
         corpus = c if every else Corpus(
             c.pool_texts, c.pool_labels, [c.query_texts[i] for i in rows], [c.query_labels[i] for i in rows])
+        if self.pooled is not None:
+            if seed not in self.pooled:
+                self.pooled[seed] = self.selector.pool_clusters(self.candidates, c.pool_labels, seed)
+            return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus,
+                                        pooled=self.pooled[seed])
         return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus)
 
 

@@ -79,17 +79,25 @@ class S2LSelector:
         if not self.neighbourhood >= 1:
             raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected a value >= 1")
 
-    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
-        corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
-        check_size(size, len(candidates))
-        trajectories = loss_trajectories(candidates, corpus.pool_labels, self.epochs, seed, self.l2)
-        k = min(self.clusters, len(candidates))
+    def pool_clusters(self, candidates: np.ndarray, labels, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, epochs) loss trajectories of the pool's rows and (N,) int their k-means cluster: the
+        part of a selection that depends on the pool alone, not on the queries or the budget."""
+        trajectories = loss_trajectories(candidates, labels, self.epochs, seed, self.l2)
         # One thread: k-means' parallel sums depend on how many threads it gets, and a
         # borderline row could change cluster between runs sharing the cores differently.
         from sklearn.cluster import KMeans  # sklearn where used: the CLI starts without it
 
         with fixed_threads():
-            clusters = KMeans(k, n_init=1, random_state=seed).fit_predict(trajectories)
+            clusters = KMeans(min(self.clusters, len(candidates)), n_init=1, random_state=seed).fit_predict(trajectories)
+        return trajectories, clusters
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None,
+               pooled: tuple[np.ndarray, np.ndarray] | None = None) -> Selection:
+        """pooled: pool_clusters(candidates, pool labels, seed), if already computed (auto's folds)."""
+        corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
+        check_size(size, len(candidates))
+        trajectories, clusters = pooled or self.pool_clusters(candidates, corpus.pool_labels, seed)
+        k = min(self.clusters, len(candidates))
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         chosen = region[balanced_sample(clusters[region], size, np.random.default_rng(seed))]
         log.info("S2L: %d rows from %d clusters among the %d rows nearest the queries",
