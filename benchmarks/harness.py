@@ -90,8 +90,9 @@ def write_marked_section(markdown: Path, name: str, body: str) -> None:
     begin, end = f"<!-- BEGIN {name}: generated, edits between these markers are overwritten -->", f"<!-- END {name} -->"
     text = markdown.read_text() if markdown.is_file() else "# Benchmarks\n"
     block = f"{begin}\n{body.rstrip()}\n{end}"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    if begin in text and end in text[text.index(begin):]:
+        start = text.index(begin)
+        text = text[:start] + block + text[text.index(end, start) + len(end):]
     else:
         text = text.rstrip("\n") + f"\n\n## {name}\n\n{block}\n"
     with atomic_path(markdown) as tmp:

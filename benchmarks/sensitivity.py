@@ -65,10 +65,10 @@ def run_target(target: Target, args=None) -> tuple[list[dict], dict]:
     return records, {"max_k": base["max_k"], "kde_k": base["kde_k"]}
 
 
-def cell_means(records: list[dict]) -> pd.DataFrame:
+def cell_means(records: list[dict], setting: list[str] = SETTING) -> pd.DataFrame:
     """Mean macro-F1 of each setting in each (target, budget) cell, and its rank in the cell."""
     frame = pd.DataFrame(records)
-    means = frame.groupby(["target", "budget", *SETTING], sort=False)["f1"].mean().reset_index()
+    means = frame.groupby(["target", "budget", *setting], sort=False)["f1"].mean().reset_index()
     means["rank"] = means.groupby(["target", "budget"])["f1"].rank(ascending=False, method="average")
     means["gap"] = means.groupby(["target", "budget"])["f1"].transform("max") - means["f1"]
     return means

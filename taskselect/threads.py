@@ -5,11 +5,12 @@ regression on many labels (20 on 2,000 rows already; the default pool has 48) tr
 BLAS threads differs in its last bits from one trained with 1 (what a Dask worker has), and
 L-BFGS carries that into a different number of iterations and other predictions.
 
-BLAS's thread count is per process, and OpenBLAS (numpy's and scipy's wheels) ignores a change
-made from any thread but the main one once its threads have started. A Prefect task runs in a
-worker thread, so the count cannot be set there: `taskselect.environment.configure()` sets it
-for the whole process from the main thread (and OPENBLAS_NUM_THREADS for libraries loaded
-later and for child processes), and `fixed_threads()` checks that it holds.
+BLAS's thread count is per process, and OpenBLAS 0.3.31 (numpy's and scipy's wheels) can ignore
+a change made from a worker thread once another thread has set it (seen in the flow: a task's
+limit to 1 left BLAS at 2). A Prefect task runs in a worker thread, so it is not set there:
+`taskselect.environment.configure()` sets it for the whole process from the main thread (and
+OPENBLAS_NUM_THREADS for libraries loaded later and for child processes), and `fixed_threads()`
+checks that it holds.
 """
 
 from __future__ import annotations

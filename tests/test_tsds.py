@@ -335,3 +335,32 @@ def test_budget_beyond_the_pool_without_replacement_is_refused_before_searching(
     with pytest.raises(TaskselectError, match="size 0"):
         TSDSSelector().select(pool[:2], pool, size=0, seed=0)
     assert TSDSSelector(replace=True).select(pool[:2], pool, size=21, seed=0).n_selected == 21
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_a_text_copied_many_times_is_drawn_once_with_the_mass_of_all_its_copies(sigma):
+    """The pool holds one on-task text 60 times (row 7 and 60 copies at the end): the draw of
+    distinct rows takes it at most once and fills the budget with other texts; its probability
+    is the sum of its copies' (the distribution over texts is the same as without the merge)."""
+    query, pool = gaussian(5, 300, 16, seed=3)
+    pool[7] = query[0] + 0.01
+    pool = np.vstack([pool, np.repeat(pool[7:8], 60, axis=0)])
+    copies = np.r_[7, np.arange(300, 360)]
+    selector = TSDSSelector(alpha=0.5, C=5.0, sigma=sigma, max_k=120, kde_k=80)
+    plan = selector.plan(query, pool)
+    assert plan.info["twins"] == len(plan.twins) > 0 and set(plan.twins[:, 1]) == {7}
+    rows = selector.draw(plan, 40, seed=0)
+    assert len(set(rows.indices)) == 40
+    assert np.isin(rows.indices, copies).sum() <= 1
+    by_row = selector.distribution(plan)
+    assert rows.probs[7] == pytest.approx(by_row[copies].sum()) and (rows.probs[copies[1:]] == 0).all()
+    assert np.delete(rows.probs, copies) == pytest.approx(np.delete(by_row, copies))
+    assert TSDSSelector(alpha=0.5, C=5.0, sigma=sigma, max_k=120, kde_k=80).plan(query, pool[:300]).twins.size == 0
+
+
+def test_a_plan_keeps_its_twins_through_save_and_load(tmp_path):
+    query, pool = gaussian(3, 100, 8, seed=1)
+    pool = np.vstack([pool, pool[:5]])
+    plan = TSDSSelector(max_k=105, kde_k=50).plan(query, pool)
+    plan.save(tmp_path / "plan.npz")
+    assert np.array_equal(TSDSPlan.load(tmp_path / "plan.npz").twins, plan.twins) and len(plan.twins) == 5

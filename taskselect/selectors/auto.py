@@ -182,7 +182,7 @@ class _Prepared:
         every = rows.size == len(self.query)
         if self.plan is not None:
             p = self.plan
-            plan = p if every else TSDSPlan(p.ids[rows], p.distances[rows], p.densities[rows], p.n_candidates, p.info)
+            plan = p if every else replace(p, ids=p.ids[rows], distances=p.distances[rows], densities=p.densities[rows])
             return self.selector.draw(plan, size, seed)
         c = self.corpus
         if self.ngrams is not None and not every:

@@ -333,6 +333,8 @@ class TSDSPlan:
     distances: (M, K) float64, ascending per row (l2: Euclidean; cosine: 1 - cosine similarity).
     densities: (M, K) float64 >= 1, the KDE of each neighbour (1 everywhere when sigma = 0).
     n_candidates: N, the number of candidate rows the ids point into.
+    twins: (T, 2) int64 [row, first row] pairs: a neighbour whose vector is byte-identical to an
+        earlier row's (the same text twice in the pool); the draw counts them as that row.
     info: JSON-serialisable facts about how it was made: the parameters it depends on
         (max_k, kde_k, sigma, metric, kde_exact_max, kde_nprobe), the index and its recall,
         the size of the neighbour union, how the densities were computed.
@@ -343,6 +345,7 @@ class TSDSPlan:
     densities: np.ndarray
     n_candidates: int
     info: dict[str, Any] = field(default_factory=dict)
+    twins: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
 
     def __post_init__(self):
         ids = np.asarray(self.ids)
@@ -363,11 +366,15 @@ class TSDSPlan:
         object.__setattr__(self, "distances", dist)
         object.__setattr__(self, "densities", dens)
         object.__setattr__(self, "n_candidates", int(self.n_candidates))
+        twins = np.asarray(self.twins, dtype=np.int64).reshape(-1, 2)
+        if twins.size and (twins.min() < 0 or twins.max() >= self.n_candidates or (twins[:, 1] >= twins[:, 0]).any()):
+            raise TaskselectError(f"plan: twins must be [row, earlier row] pairs in [0, {self.n_candidates})")
+        object.__setattr__(self, "twins", twins)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the plan to one .npz file, atomically."""
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, ids=self.ids, distances=self.distances, densities=self.densities,
+            np.savez(fh, ids=self.ids, distances=self.distances, densities=self.densities, twins=self.twins,
                      n_candidates=np.int64(self.n_candidates), info=np.array(json.dumps(self.info)))
 
     @classmethod
@@ -377,7 +384,7 @@ class TSDSPlan:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls(z["ids"], z["distances"], z["densities"], int(z["n_candidates"]),
-                           json.loads(str(z["info"])))
+                           json.loads(str(z["info"])), z["twins"])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise TaskselectError(f"{path}: not a TSDS plan ({exc})") from None
 
@@ -521,9 +528,10 @@ class TSDSSelector:
             candidates[union], self.sigma, self.kde_k, self.metric, self.kde_exact_max, self.kde_nprobe
         )
         log.info("TSDS: %d queries x %d neighbours, %d distinct candidates", *found.ids.shape, union.size)
+        twins = identical_rows(candidates, union)
         info = {"params": self.plan_params, "k": k, "union": int(union.size), "index": found.index,
-                "recall": found.recall, **kde_info}
-        return TSDSPlan(found.ids, found.distances, density[position[found.ids]], n, info)
+                "recall": found.recall, "twins": len(twins), **kde_info}
+        return TSDSPlan(found.ids, found.distances, density[position[found.ids]], n, info, twins)
 
     def _check_plan(self, plan: TSDSPlan) -> None:
         made_with = plan.info.get("params")
@@ -551,7 +559,9 @@ class TSDSSelector:
         self.check_size(size, n)
         solver = WaterFilling(plan.distances, plan.densities, self.C)
         alpha = self.alpha
-        p = _marginal(plan.ids, solver.masses(alpha), n)
+        # Distinct texts, not rows: a text in the pool many times is drawn at most once without
+        # replacement, with the mass of all its copies (the distribution over texts is unchanged).
+        p = _on_first_twin(_marginal(plan.ids, solver.masses(alpha), n), plan.twins)
         if not self.replace and np.count_nonzero(p) < size:
             alpha, p = self._widen(plan, solver, size, support=int(np.count_nonzero(p)))
         draw = sample_with_replacement if self.replace else sample_without_replacement
@@ -591,15 +601,17 @@ class TSDSSelector:
         # a candidate has mass once the level passes the lowest entry level among its entries
         first = np.full(plan.n_candidates, np.inf)
         np.minimum.at(first, plan.ids.ravel(), solver.entry_levels().ravel())
+        np.minimum.at(first, plan.twins[:, 1], first[plan.twins[:, 0]])
+        first[plan.twins[:, 0]] = np.inf
         needed = float(np.partition(first, size - 1)[size - 1])
         alpha = solver.largest_alpha_above(needed) if np.isfinite(needed) else None
         if alpha is None or alpha >= self.alpha:
-            widest = int(np.count_nonzero(_marginal(plan.ids, solver.masses(0.0), plan.n_candidates)))
+            widest = int(np.count_nonzero(_on_first_twin(_marginal(plan.ids, solver.masses(0.0), plan.n_candidates), plan.twins)))
             raise TaskselectError(
                 f"size {size}: TSDS puts mass on at most {widest} distinct rows (at alpha=0); "
                 "raise max_k, or sample with replacement (replace=true)"
             )
-        p = _marginal(plan.ids, solver.masses(alpha), plan.n_candidates)
+        p = _on_first_twin(_marginal(plan.ids, solver.masses(alpha), plan.n_candidates), plan.twins)
         log.warning(
             "TSDS: alpha %.4g puts mass on %d rows, fewer than the %d requested distinct rows; "
             "using alpha %.6g (%d rows)", self.alpha, support, size, alpha, np.count_nonzero(p),
@@ -609,3 +621,22 @@ class TSDSSelector:
 
 def _marginal(ids: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(ids.ravel(), weights=g.ravel(), minlength=n)
+
+
+def _on_first_twin(p: np.ndarray, twins: np.ndarray) -> np.ndarray:
+    """p with each twin's mass moved onto its first row (twins: (T, 2) [row, first row])."""
+    if twins.size:
+        np.add.at(p, twins[:, 1], p[twins[:, 0]])
+        p[twins[:, 0]] = 0.0
+    return p
+
+
+def identical_rows(candidates: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(T, 2) int64 [row, first row] for each of `rows` (ascending) whose vector is byte-identical
+    to an earlier one of `rows`; the first row is the earliest with that vector."""
+    block = np.ascontiguousarray(candidates[rows])
+    keys = block.view(np.dtype((np.void, block.dtype.itemsize * block.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    representative = rows[first[inverse.ravel()]]
+    copy = representative != rows
+    return np.stack([rows[copy], representative[copy]], axis=1).astype(np.int64)
