@@ -68,7 +68,7 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
         "(sentence embeddings and hashed n-grams), which leads trec and 20newsgroups (*Representation*); knn, the "
         "cheapest strong baseline; kcenter, diversity within the query neighbourhood (it leads three targets at 1%); "
         "s2l, clusters of the pool's training dynamics (its proxy trains once per seed for every fold: the clusters "
-        "do not depend on the queries; it leads on other data we were told of); dsir, hashed n-grams alone; "
+        "do not depend on the queries; issue 17 reports it among the leaders on targets we do not hold); dsir, hashed n-grams alone; "
         "negcliploss, the pairs whose text best matches its label, then the rows nearest the queries (it leads trec "
         "at 1-2% and falls far below random on the sentiment targets: a specialist the held-out queries must vouch "
         "for); random, the floor. loss is left out (a proxy per fold, and it leads nowhere here); knn-uniform and "
