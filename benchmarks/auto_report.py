@@ -67,9 +67,12 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
         "tsds, the product's method and a robust middle on every target; tsds on the hybrid representation "
         "(sentence embeddings and hashed n-grams), which leads trec and 20newsgroups (*Representation*); knn, the "
         "cheapest strong baseline; kcenter, diversity within the query neighbourhood (it leads three targets at 1%); "
-        "dsir, hashed n-grams alone; random, the floor. s2l and loss are left out by default: each selection trains "
-        "a proxy model on the whole pool (about 6.5 s here, times folds + 1 per run) and neither leads a target "
-        "here; knn-uniform and knn-kde are TSDS's own special cases. Select time: auto's whole cross-validation and "
+        "s2l, clusters of the pool's training dynamics (its proxy trains once per seed for every fold: the clusters "
+        "do not depend on the queries; issue 17 reports it among the leaders on targets we do not hold); dsir, hashed n-grams alone; "
+        "negcliploss, the pairs whose text best matches its label, then the rows nearest the queries (it leads trec "
+        "at 1-2% and falls far below random on the sentiment targets: a specialist the held-out queries must vouch "
+        "for); random, the floor. loss is left out (a proxy per fold, and it leads nowhere here); knn-uniform and "
+        "knn-kde are TSDS's own special cases. Select time: auto's whole cross-validation and "
         "final selection, per run (the bench reuses one auto per target, so its TSDS plans, representations and "
         "DSIR n-grams are computed once).",
         "",
