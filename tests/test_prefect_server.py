@@ -210,7 +210,7 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     assert f"`{project / 'data' / 'results'}`" in note and "f1_vs_budget.png" in note
     assert f"mlflow ui --backend-store-uri sqlite:///{project / 'mlflow.db'}" in note
     auto = next(r for r in records if r["method"] == "auto" and r["seed"] == 0)
-    assert f"auto-0.1-0: chose **{auto['select_info']['choice']}**" in note  # and every candidate's score
+    assert f"{auto['slug']}: chose **{auto['select_info']['choice']}**" in note  # and every candidate's score
     parent_id = note.split("parent run `")[1].split("`")[0]
     parent = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}").get_run(parent_id)
     assert parent.data.tags["prefect_flow_run_id"] == str(run.id)
