@@ -126,6 +126,19 @@ def test_negcliploss_keeps_the_best_pairs_then_the_rows_nearest_the_queries(airl
     assert similarity[selection.indices].min() >= similarity[np.setdiff1d(kept, selection.indices)].max()
 
 
+def test_negcliploss_takes_a_pair_copied_many_times_once(airline):
+    """The pair nearest the queries, copied 300 times, scores alike in every copy: the selection
+    holds it once and fills the budget with other pairs."""
+    _, pool, query, x, q = airline
+    nearest = int(np.argmax(norm_sim(x, q)))
+    copied = pool.iloc[np.r_[np.arange(len(pool)), np.full(300, nearest)]].reset_index(drop=True)
+    x_copied = np.vstack([x, np.repeat(x[nearest:nearest + 1], 300, axis=0)])
+    selection = NegCLIPLossSelector(keep=0.3).select(q, x_copied, 100, seed=0, corpus=corpus_of(copied, query))
+    copies = np.r_[nearest, np.arange(len(pool), len(copied))]
+    assert np.isin(selection.indices, copies).sum() <= 1 and selection.n_unique == 100
+    assert selection.info["copies"] == 300
+
+
 def test_logsumexp_keeps_a_small_temperature_finite():
     rng = np.random.default_rng(0)
     f = rng.normal(size=(300, 8)).astype(np.float32)

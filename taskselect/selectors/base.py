@@ -68,6 +68,19 @@ class Corpus:
         return self
 
 
+def first_copies(vectors: np.ndarray, rows: np.ndarray, labels=None) -> np.ndarray:
+    """(len(rows),) int64: for each of `rows` (ascending), the first of them whose vector is
+    byte-identical to its own (and whose label is the same, when `labels` are given): the same
+    text in the pool more than once."""
+    block = np.ascontiguousarray(vectors[rows]).view(np.uint8).reshape(len(rows), -1)
+    if labels is not None:
+        codes = np.unique(np.asarray(labels, dtype=str)[rows], return_inverse=True)[1].astype(np.int64)
+        block = np.ascontiguousarray(np.hstack([block, codes.reshape(-1, 1).view(np.uint8)]))
+    keys = block.view(np.dtype((np.void, block.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first[inverse.ravel()]].astype(np.int64)
+
+
 def check_size(size: int, n_pool: int) -> None:
     """Refuse a number of distinct rows that the pool cannot give."""
     if not 1 <= size <= n_pool:

@@ -40,7 +40,7 @@ from scipy.special import logsumexp
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
-from taskselect.selectors.base import Selection, check_size, register, require_corpus
+from taskselect.selectors.base import Selection, check_size, first_copies, register, require_corpus
 from taskselect.selectors.tsds import check_embeddings
 
 log = logging.getLogger(__name__)
@@ -262,10 +262,17 @@ class NegCLIPLossSelector:
         corpus = require_corpus(corpus, "negcliploss", len(candidates), len(query))
         check_size(size, len(candidates))
         scores, info = NegCLIPLoss(self.batch_size, self.partitions, self.tau).scores(query, candidates, corpus, seed)
-        kept = top_share(scores, self.keep, size)
+        # Distinct pairs: a (text, label) in the pool many times is kept once (its copies score
+        # alike and would otherwise fill the budget: BENCHMARKS.md "Duplicate robustness").
+        rows = np.arange(len(candidates))
+        distinct = rows[first_copies(candidates, rows, corpus.pool_labels) == rows]
+        if distinct.size < size:
+            distinct = rows  # fewer distinct pairs than the budget: copies must fill it
+        kept = distinct[top_share(scores[distinct], self.keep, size)]
         similarity = norm_sim(candidates[kept], check_embeddings("query", query, dim=candidates.shape[1]), self.p)
         chosen = kept[np.argsort(-similarity, kind="stable")[:size]]
-        return Selection(indices=np.sort(chosen), scores=scores, info={**info, "kept": int(kept.size)})
+        return Selection(indices=np.sort(chosen), scores=scores,
+                         info={**info, "kept": int(kept.size), "copies": int(len(candidates) - distinct.size)})
 
 
 def top_share(scores: np.ndarray, share: float, at_least: int = 1) -> np.ndarray:

@@ -35,7 +35,7 @@ from taskselect.errors import TaskselectError
 from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, nearest, unit_rows
 from taskselect.io import atomic_path
 from taskselect.sections import Section
-from taskselect.selectors.base import Selection, register
+from taskselect.selectors.base import Selection, first_copies, register
 from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
@@ -634,9 +634,6 @@ def _on_first_twin(p: np.ndarray, twins: np.ndarray) -> np.ndarray:
 def identical_rows(candidates: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(T, 2) int64 [row, first row] for each of `rows` (ascending) whose vector is byte-identical
     to an earlier one of `rows`; the first row is the earliest with that vector."""
-    block = np.ascontiguousarray(candidates[rows])
-    keys = block.view(np.dtype((np.void, block.dtype.itemsize * block.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    representative = rows[first[inverse.ravel()]]
+    representative = first_copies(candidates, rows)
     copy = representative != rows
     return np.stack([rows[copy], representative[copy]], axis=1).astype(np.int64)
