@@ -25,6 +25,7 @@ from benchmarks.harness import Target, benchmark_main, read_records, runs_line
 from taskselect.config import Params
 from taskselect.data import Benchmark
 from taskselect.index import build_index
+from taskselect.io import read_json
 from taskselect.selectors import budget_label, make_selector, methods, resolve_budget, spec
 
 log = logging.getLogger("duplicates")
@@ -53,8 +54,11 @@ def with_duplicates(target: Target, seed: int = 0) -> Target:
 
 
 def run_target(target: Target, args) -> tuple[list[dict], dict]:
-    """The records of every method of args.methods on the original and the duplicated pool."""
-    records = []
+    """The records of every method of args.methods on the original and the duplicated pool, and
+    the target's earlier records of the other methods (a rerun of some methods keeps the rest)."""
+    earlier = args.out / f"{target.name}.json"
+    rerun = set(args.methods.split(","))
+    records = [r for r in read_json(earlier)["records"] if r["method"] not in rerun] if earlier.is_file() else []
     n_original = len(target.pool)
     duplicated = with_duplicates(target)
     for pool_kind, t in (("original", target), ("duplicated", duplicated)):
