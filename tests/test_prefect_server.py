@@ -301,8 +301,7 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
         before = set(deployment_runs(server, deployment.id))
         page.get_by_role("button", name="Submit").click()
 
-        # the deployment's runs, the new one on top (the UI validates the form against the server first:
-        # seconds on a loaded machine, once over the default 60 s)
+        # the deployment's runs, the new one on top (it took over the default 60 s once, on a loaded machine)
         page.wait_for_url(re.compile(r"/deployments/deployment/.*tab=Runs"), timeout=180_000)
         (flow_run_id,) = set(deployment_runs(server, deployment.id)) - before
         page.get_by_role("link", name=deployment_runs(server, deployment.id)[flow_run_id], exact=True).first.click()
