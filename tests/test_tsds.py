@@ -364,3 +364,16 @@ def test_a_plan_keeps_its_twins_through_save_and_load(tmp_path):
     plan = TSDSSelector(max_k=105, kde_k=50).plan(query, pool)
     plan.save(tmp_path / "plan.npz")
     assert np.array_equal(TSDSPlan.load(tmp_path / "plan.npz").twins, plan.twins) and len(plan.twins) == 5
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_knn_uniform_and_knn_kde_draw_a_copied_text_once(sigma):
+    from taskselect.selectors.knn import KNNDensitySelector
+
+    query, pool = gaussian(5, 300, 16, seed=3)
+    pool[7] = query[0] + 0.01
+    pool = np.vstack([pool, np.repeat(pool[7:8], 60, axis=0)])
+    copies = np.r_[7, np.arange(300, 360)]
+    rows = KNNDensitySelector(k=120, sigma=sigma, kde_k=80).select(query, pool, 40, seed=0)
+    assert len(set(rows.indices)) == 40 and np.isin(rows.indices, copies).sum() <= 1
+    assert rows.probs.sum() == pytest.approx(1.0) and (rows.probs[copies[1:]] == 0).all()

@@ -22,7 +22,7 @@ from taskselect.selectors.base import Selection, check_size, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
-from taskselect.selectors.tsds import TSDSParams, TSDSSelector
+from taskselect.selectors.tsds import TSDSParams, TSDSSelector, on_first_twin
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,15 @@ class KNNDensitySelector:
 
     def probabilities(self, query, candidates, index=None, k: int | None = None) -> tuple[np.ndarray, dict]:
         """(N,) float64 selection distribution over each query's k (default self.k) nearest rows
-        (sums to 1), and the plan's facts."""
+        (sums to 1; a text in the pool more than once has its copies' mass on its first row), and
+        the plan's facts."""
         search = self.search if k is None else replace(self.search, max_k=k)
         plan = search.plan(query, candidates, index)
         weight = 1.0 / plan.densities
         mass = weight / (weight.sum(axis=1, keepdims=True) * len(weight))  # each query: 1/M
         p = np.bincount(plan.ids.ravel(), weights=mass.ravel(), minlength=plan.n_candidates)
-        return p, {key: value for key, value in plan.info.items() if key != "params"}
+        # distinct texts, as TSDS draws them: a text's copies pool their mass on its first row
+        return on_first_twin(p, plan.twins), {key: value for key, value in plan.info.items() if key != "params"}
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         self.search.check_size(size, len(candidates))

@@ -561,7 +561,7 @@ class TSDSSelector:
         alpha = self.alpha
         # Distinct texts, not rows: a text in the pool many times is drawn at most once without
         # replacement, with the mass of all its copies (the distribution over texts is unchanged).
-        p = _on_first_twin(_marginal(plan.ids, solver.masses(alpha), n), plan.twins)
+        p = on_first_twin(_marginal(plan.ids, solver.masses(alpha), n), plan.twins)
         if not self.replace and np.count_nonzero(p) < size:
             alpha, p = self._widen(plan, solver, size, support=int(np.count_nonzero(p)))
         draw = sample_with_replacement if self.replace else sample_without_replacement
@@ -606,12 +606,12 @@ class TSDSSelector:
         needed = float(np.partition(first, size - 1)[size - 1])
         alpha = solver.largest_alpha_above(needed) if np.isfinite(needed) else None
         if alpha is None or alpha >= self.alpha:
-            widest = int(np.count_nonzero(_on_first_twin(_marginal(plan.ids, solver.masses(0.0), plan.n_candidates), plan.twins)))
+            widest = int(np.count_nonzero(on_first_twin(_marginal(plan.ids, solver.masses(0.0), plan.n_candidates), plan.twins)))
             raise TaskselectError(
                 f"size {size}: TSDS puts mass on at most {widest} distinct rows (at alpha=0); "
                 "raise max_k, or sample with replacement (replace=true)"
             )
-        p = _on_first_twin(_marginal(plan.ids, solver.masses(alpha), plan.n_candidates), plan.twins)
+        p = on_first_twin(_marginal(plan.ids, solver.masses(alpha), plan.n_candidates), plan.twins)
         log.warning(
             "TSDS: alpha %.4g puts mass on %d rows, fewer than the %d requested distinct rows; "
             "using alpha %.6g (%d rows)", self.alpha, support, size, alpha, np.count_nonzero(p),
@@ -623,7 +623,7 @@ def _marginal(ids: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(ids.ravel(), weights=g.ravel(), minlength=n)
 
 
-def _on_first_twin(p: np.ndarray, twins: np.ndarray) -> np.ndarray:
+def on_first_twin(p: np.ndarray, twins: np.ndarray) -> np.ndarray:
     """p with each twin's mass moved onto its first row (twins: (T, 2) [row, first row])."""
     if twins.size:
         np.add.at(p, twins[:, 1], p[twins[:, 0]])
