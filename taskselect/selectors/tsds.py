@@ -334,7 +334,8 @@ class TSDSPlan:
     densities: (M, K) float64 >= 1, the KDE of each neighbour (1 everywhere when sigma = 0).
     n_candidates: N, the number of candidate rows the ids point into.
     twins: (T, 2) int64 [row, first row] pairs: a neighbour whose vector is byte-identical to an
-        earlier row's (the same text twice in the pool); the draw counts them as that row.
+        earlier row's (the same text twice, or two texts alike up to the model's token limit);
+        the draw counts them as that row.
     info: JSON-serialisable facts about how it was made: the parameters it depends on
         (max_k, kde_k, sigma, metric, kde_exact_max, kde_nprobe), the index and its recall,
         the size of the neighbour union, how the densities were computed.
