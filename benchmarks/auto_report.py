@@ -66,7 +66,7 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
         "Candidates, in order of preference (the rule keeps the earliest within one standard error of the best): "
         "tsds, the product's method and a robust middle on every target; tsds on the hybrid representation "
         "(sentence embeddings and hashed n-grams), which leads trec and 20newsgroups (*Representation*); knn, the "
-        "cheapest strong baseline; kcenter, diversity within the query neighbourhood (it leads three targets at 1%); "
+        "cheapest strong baseline; kcenter, diversity within the query neighbourhood (first or second on three targets at 1%); "
         "s2l, clusters of the pool's training dynamics (its proxy trains once per seed for every fold: the clusters "
         "do not depend on the queries; issue 17 reports it among the leaders on targets we do not hold); dsir, hashed n-grams alone; "
         "negcliploss, the pairs whose text best matches its label, then the rows nearest the queries (it leads trec "
