@@ -20,12 +20,12 @@ import numpy as np
 from benchmarks.harness import write_marked_section
 from taskselect.config import TARGETS
 from taskselect.io import read_json
-from taskselect.selectors import budget_label
+from taskselect.selectors import auto, budget_label
 
 SECTION = "auto: the selector chosen from the query set"
 CELL_BUDGETS = (0.02, 0.05, 0.1)  # the cells
 TOLERANCES = (0.0, 0.5, 1.0, 2.0)
-SCORES = ("f1", "probability")  # select.auto.score
+SCORES = auto.SCORES  # select.auto.score
 NOT_COMPARED = ("auto", "full")
 
 

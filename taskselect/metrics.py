@@ -24,19 +24,42 @@ def predict_within(scores: np.ndarray, classes: list[str], labels: list[str]) ->
     return np.asarray(classes, dtype=object)[picks]
 
 
-def own_label_probability(scores: np.ndarray, classes: list[str], labels: list[str], truth) -> np.ndarray:
-    """(n,) the probability `scores` (n, len(classes), rows of class probabilities) give each row's
-    own label `truth[i]`, renormalised over the target `labels` as predict_within restricts
-    them; 0 for a label the model never saw."""
-    allowed = [i for i, c in enumerate(classes) if c in set(labels)]
-    if not allowed:
-        return np.zeros(scores.shape[0])
-    within = scores[:, allowed]
+def task_label_probabilities(scores: np.ndarray, classes: list[str], labels: list[str]) -> np.ndarray:
+    """(n, len(labels)) the class probabilities `scores` (n, len(classes)) give the target `labels`,
+    renormalised over them as predict_within restricts them; 0 for a label the model never saw,
+    uniform if it saw none or gave them no mass."""
+    column = {c: i for i, c in enumerate(classes)}
+    seen = [j for j, label in enumerate(labels) if label in column]
+    within = np.zeros((scores.shape[0], len(labels)))
+    within[:, seen] = scores[:, [column[labels[j]] for j in seen]]
     totals = within.sum(axis=1, keepdims=True)
-    within = np.divide(within, totals, out=np.full_like(within, 1 / len(allowed)), where=totals > 0)
-    column = {classes[i]: j for j, i in enumerate(allowed)}
-    own = np.array([column.get(t, -1) for t in np.asarray(truth, dtype=str)])
-    return np.where(own >= 0, within[np.arange(len(own)), np.maximum(own, 0)], 0.0)
+    return np.divide(within, totals, out=np.full_like(within, 1 / len(labels)), where=totals > 0)
+
+
+LOG_FLOOR = 1e-3  # the log score of a probability below this: one confident miss must not outweigh every other query
+
+#: Per-query scores of held-out predictions, higher is better: (n, L) task-label probabilities and
+#: (n, L) one-hot truth -> (n,). 'probability' is the own label's probability (smooth, but it rewards
+#: a model that is sure of its mistakes as much as a calibrated one); 'brier' (1 - half the squared
+#: error, in [0, 1]) and 'log' (the own label's log probability, floored) are proper scoring rules:
+#: a model scores best by stating the probabilities it has.
+QUERY_SCORES = {
+    "probability": lambda p, y: (p * y).sum(axis=1),
+    "brier": lambda p, y: 1 - 0.5 * ((p - y) ** 2).sum(axis=1),
+    "log": lambda p, y: np.log(np.maximum((p * y).sum(axis=1), LOG_FLOOR)),
+}
+
+
+def query_scores(scores: np.ndarray, classes: list[str], labels: list[str], truth) -> dict[str, np.ndarray]:
+    """Each of QUERY_SCORES, (n,), for predictions `scores` (n, len(classes)) of rows whose labels
+    are `truth` (n,), over the target `labels`."""
+    within = task_label_probabilities(scores, classes, labels)
+    code = {label: j for j, label in enumerate(labels)}
+    onehot = np.zeros_like(within)
+    for i, t in enumerate(np.asarray(truth, dtype=str)):
+        if t in code:
+            onehot[i, code[t]] = 1
+    return {name: rule(within, onehot) for name, rule in QUERY_SCORES.items()}
 
 
 def label_balanced_mean(y_true, values: np.ndarray, labels: list[str], draws: np.ndarray | None = None) -> np.ndarray:

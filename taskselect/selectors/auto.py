@@ -9,12 +9,13 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    a model is trained on that selection (the run's head, or the run's trainer) and predicts
    the held-out fold's queries, restricted to the task's labels as evaluation does
    (metrics.predict_within);
-3. a candidate's score (`score`) is, by default, the probability its fold's model gives each
-   held-out query's own label, averaged per label and then over the labels; or the macro-F1
-   of its held-out predictions over all queries ('f1'). Both are pooled over the folds and
-   averaged over `repeats` fold splits. The probability is the default because it varies far
-   less: with 100 queries a rare label has one or two, and one of them flipping moves macro-F1
-   by several points (replayed on the benchmark's runs, BENCHMARKS.md "auto");
+3. a candidate's score (`score`) is a per-query score of its fold model's probabilities over
+   the task's labels (metrics.QUERY_SCORES: the own label's probability, the Brier score or
+   the log probability), averaged per label and then over the labels; or the macro-F1 of its
+   held-out predictions over all queries ('f1'). All are pooled over the folds, averaged over
+   `repeats` fold splits and recorded; `score` ranks. A per-query score varies far less than
+   macro-F1: with 100 queries a rare label has one or two, and one of them flipping moves
+   macro-F1 by several points (replayed on the benchmark's runs, BENCHMARKS.md "auto");
 4. the choice is the earliest candidate in the list whose score is within `tolerance` bootstrap
    standard errors of the best score (the "one-standard-error rule" of model selection,
    Breiman et al. 1984): the paired difference to the best is resampled over the held-out
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 500  # resamples of the held-out queries for the standard errors
+# select.auto.score: macro-F1, then metrics.QUERY_SCORES (named here: metrics imports scikit-learn,
+# not loaded at the CLI's start)
+SCORES = ("f1", "probability", "brier", "log")
 
 
 def candidate_problem(spec: str) -> str | None:
@@ -91,11 +95,12 @@ class AutoParams(Section):
         description="The earliest candidate within this many bootstrap standard errors of the best's "
         "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
     )
-    score: Literal["f1", "probability"] = Field(
+    score: Literal[SCORES] = Field(
         "probability",
         description="What ranks the candidates on the held-out queries: 'f1' (macro-F1 of the predictions, as the "
-        "test set is scored) or 'probability' (the probability given to each query's own label, averaged per label "
-        "then over labels: smoother, less moved by a rare label's one or two queries).",
+        "test set is scored), or a score of each query's predicted probabilities averaged per label then over "
+        "labels (smoother, less moved by a rare label's one or two queries): 'probability' (of its own label), "
+        "'brier' (1 - half the squared error) or 'log' (the own label's log probability, floored at 1e-3).",
     )
     trainer: Literal["head", "run"] = Field(
         "head",
@@ -210,8 +215,9 @@ class AutoSelector:
         preference: the earliest within the tolerance of the best is chosen.
     folds: >= 2, folds of the queries; repeats: >= 1, fold splits averaged.
     tolerance: >= 0, in bootstrap standard errors of the paired score difference to the best.
-    score: 'f1' ranks by the held-out macro-F1; 'probability' by the own label's probability,
-        averaged per label then over labels (both in [0, 1], both recorded for every candidate).
+    score: 'f1' ranks by the held-out macro-F1; 'probability', 'brier' or 'log' by that per-query
+        score (metrics.QUERY_SCORES) averaged per label then over labels (all recorded for every
+        candidate).
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
         'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
     finetune: the run's training parameters (default: FinetuneParams()).
@@ -237,8 +243,8 @@ class AutoSelector:
         if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0:
             raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}: "
                                   "expected folds >= 2, repeats >= 1, tolerance >= 0")
-        if self.score not in ("f1", "probability"):
-            raise TaskselectError(f"select.auto.score {self.score!r}: expected 'f1' or 'probability'")
+        if self.score not in SCORES:
+            raise TaskselectError(f"select.auto.score {self.score!r}: expected one of {', '.join(SCORES)}")
         if self.trainer not in ("head", "run"):
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
@@ -265,17 +271,17 @@ class AutoSelector:
         return _Prepared.of(selector, query, candidates, index, corpus)
 
     def _held_out_predictions(self, prepared: _Prepared, splits: list[np.ndarray], embeddings, corpus: Corpus,
-                              labels: list[str], size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                              labels: list[str], size: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(repeats, M) predicted label of each query by the model trained on the selection made
-        without its fold, and (repeats, M) the probability that model gives the query's own label
-        among the task's labels (0 if it never saw that label)."""
-        from taskselect.metrics import own_label_probability, predict_within  # scikit-learn: not at the CLI's start
+        without its fold, and each of metrics.QUERY_SCORES, (repeats, M), of that model's
+        probabilities over the task's labels."""
+        from taskselect.metrics import QUERY_SCORES, predict_within, query_scores  # scikit-learn: not at the CLI's start
         from taskselect.trainers import Examples
 
         query_emb, pool_emb = embeddings
         pool_texts, pool_labels = corpus.pool_texts, np.asarray(corpus.pool_labels, dtype=str)
         predicted = np.empty((len(splits), len(query_emb)), dtype=object)
-        own = np.zeros((len(splits), len(query_emb)))
+        per_query = {name: np.zeros((len(splits), len(query_emb))) for name in QUERY_SCORES}
         truth = np.asarray(corpus.query_labels, dtype=str)
         for r, fold in enumerate(splits):
             for f in range(self.folds):
@@ -288,8 +294,9 @@ class AutoSelector:
                         [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
                     scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
                 predicted[r, held] = predict_within(scores, model.classes_, labels)
-                own[r, held] = own_label_probability(scores, model.classes_, labels, truth[held])
-        return predicted, own
+                for name, values in query_scores(scores, model.classes_, labels, truth[held]).items():
+                    per_query[name][r, held] = values
+        return predicted, per_query
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         from taskselect.metrics import classification_metrics, label_balanced_mean, macro_f1_resamples
@@ -315,20 +322,21 @@ class AutoSelector:
         prepared, represented = self._prepared[1], {}
         # Both scores of every candidate (mean over the repeats) and their bootstrap resamples
         # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
-        scores = {"f1": {}, "probability": {}}
-        resampled = {"f1": {}, "probability": {}}
+        scores = {name: {} for name in SCORES}
+        resampled = {name: {} for name in SCORES}
         for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
-            predicted, own = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels,
+            predicted, per_query = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels,
                                                         size, seed)
             scores["f1"][spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
-            scores["probability"][spec] = [float(label_balanced_mean(truth, o, labels)) for o in own]
             resampled["f1"][spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
-            resampled["probability"][spec] = np.mean([label_balanced_mean(truth, o, labels, draws) for o in own], axis=0)
-            log.info("auto: %s on the held-out queries: macro-F1 %.4f, own-label probability %.4f (%.1fs)", spec,
-                     np.mean(scores["f1"][spec]), np.mean(scores["probability"][spec]), time.perf_counter() - began)
+            for name, values in per_query.items():
+                scores[name][spec] = [float(label_balanced_mean(truth, v, labels)) for v in values]
+                resampled[name][spec] = np.mean([label_balanced_mean(truth, v, labels, draws) for v in values], axis=0)
+            log.info("auto: %s on the held-out queries: %s (%.1fs)", spec,
+                     ", ".join(f"{name} {np.mean(scores[name][spec]):.4f}" for name in SCORES), time.perf_counter() - began)
         report = {spec: {} for spec in self.candidates}
         for name in scores:
             mean = {spec: float(np.mean(s)) for spec, s in scores[name].items()}
