@@ -80,8 +80,8 @@ def candidate_problem(spec: str) -> str | None:
 class AutoParams(Section):
     """auto: the selector chosen for the task from the query set alone. The queries are split
     into folds (stratified by label); each candidate selects with the other folds' queries at the
-    run's budget, a model is trained on its selection and scored (macro-F1) on the held-out
-    fold's queries; the choice then selects with every query. Reads texts and query labels."""
+    run's budget, a model is trained on its selection and scored (`score`) on the held-out fold's
+    queries; the choice then selects with every query. Reads texts and query labels."""
 
     candidates: list[str] = Field(
         ["tsds", "tsds:representation=hybrid", "knn", "kcenter", "s2l", "dsir", "negcliploss", "random"], min_length=1,
