@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskselect import stages, tracking, versioning
+from taskselect import stages, versioning
 from taskselect.config import Params
 from taskselect.selectors import Selector
 from taskselect.stages import Run, Workspace
@@ -101,6 +101,8 @@ def dvc_tags(plan: RunPlan, experiment: str | None = None) -> dict[str, str]:
 def track(plan: RunPlan, tags: dict[str, str]) -> dict:
     """Log the reported run to MLflow with `tags` (tracking.log_pipeline; a failure raises);
     returns {"run_id", "link"} of the parent run."""
+    from taskselect import tracking  # MLflow takes a second to import: not in every stage's process
+
     uri = tracking.tracking_uri(plan.params.track)
     run_id = tracking.log_pipeline(plan.ws.root, plan.out, tags, uri=uri)
     return {"run_id": run_id, "link": tracking.run_link(uri, run_id)}
@@ -119,5 +121,7 @@ def record(plan: RunPlan, tags: dict[str, str] | None = None, experiment: str | 
         try:
             mlflow_run = track(plan, tags)
         except Exception as exc:  # any failure of the tracking backend must not fail the run
+            from taskselect import tracking
+
             log.warning("%s", tracking.relog_hint(plan.ws.root, plan.out, exc))
     return {"tags": tags, "mlflow_run": mlflow_run}

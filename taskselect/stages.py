@@ -26,7 +26,6 @@ from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
 from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
-from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
@@ -492,6 +491,9 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     trained = read_json(model_dir / "model.json")
     if "skipped" in trained:
         return _skipped(ws.evaluation(run), "metrics.json", {}, sources, run)
+    # scikit-learn's metrics take a second to import: only this stage's process pays for them
+    from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
+
     trainer = load_trainer(trained["trainer"], model_dir)
     test = load_examples(trainer.consumes, ws, "test")
     truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"]

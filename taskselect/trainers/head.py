@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from taskselect.errors import TaskselectError
 from taskselect.trainers.base import Examples
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 
 class HeadTrainer:
@@ -39,6 +42,8 @@ class HeadTrainer:
         if len(self.classes_) == 1:  # one label selected: nothing to learn, predict it
             self._model = None
             return self
+        from sklearn.linear_model import LogisticRegression  # a second to import: not in every stage's process
+
         self._model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
         self._model.fit(examples.embeddings, labels)
         self.classes_ = [str(c) for c in self._model.classes_]
