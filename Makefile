@@ -26,8 +26,12 @@ browser:
 run: install  ## the default pipeline as a Prefect flow
 	$(BIN)/taskselect run
 
+# The suite spends much of its time in servers and subprocesses: one pytest worker per core (at
+# most 4), each test file on one worker, so that a file's module fixtures are made once.
+TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install  ## the selection-quality benchmark; rewrites BENCHMARKS.md's quality section
 	$(BIN)/taskselect bench
