@@ -66,8 +66,9 @@ def entries(directory: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def reference(api_env, tmp_path_factory):
-    """An uninterrupted run, with an embedding cache of its own (vectors depend on the batches
-    they were embedded in, so each run here starts from an empty cache)."""
+    """An uninterrupted run, with an embedding cache of its own: like the killed runs, it embeds
+    every text itself (a text's vector does not depend on its batch, test_embedding.py, so the
+    runs must agree however the kills split the embedding)."""
     workspace = tmp_path_factory.mktemp("reference")
     finished(start_run(workspace, workspace / "cache", api_env), workspace)
     return json.loads((workspace / "out" / "results.json").read_text())
