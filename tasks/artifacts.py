@@ -53,10 +53,17 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
 
 
 def auto_choices(records: list[dict]) -> list[str]:
-    """One line per auto run: the selector it chose and every candidate's held-out macro-F1."""
-    return [f"- {r['slug']}: chose **{r['select_info']['choice']}** (macro-F1 on held-out queries: "
-            + ", ".join(f"{name} {s['f1']:.3f}" for name, s in r["select_info"]["candidates"].items()) + ")"
-            for r in records if r["method"] == "auto"]
+    """One line per auto run: the selector it chose and every candidate's score on the held-out
+    queries (the score that ranked them), with the standard error of its gap to the best."""
+    lines = []
+    for r in (r for r in records if r["method"] == "auto"):
+        info = r["select_info"]
+        score = info["score"]
+        se = "se" if score == "f1" else f"se_{score}"  # selection.json's keys (selectors/auto.py)
+        lines.append(f"- {r['slug']}: chose **{info['choice']}** ({score} on the held-out queries, ± the standard "
+                     "error of the gap to the best: "
+                     + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items()) + ")")
+    return lines
 
 
 @task(name="publish-sweep")

@@ -115,6 +115,13 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert again == summary == read_json(ws.selection(run) / "selection.json")
     assert not any(key.endswith("_seconds") for key in summary)  # the wall time went to the timing file
     assert read_json(ws.timing(f"select-{run.slug}"))["cv_seconds"] > 0
+    # the Prefect results note shows the score that ranked the candidates, not another one
+    from tasks.artifacts import auto_choices
+
+    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
+    assert "chose **knn** (probability on the held-out queries" in line
+    assert f"knn {scores['knn']['probability']:.3f} ± 0.000" in line
+    assert f"random {scores['random']['probability']:.3f} ± {scores['random']['se_probability']:.3f}" in line
 
 
 def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):

@@ -92,8 +92,8 @@ class AutoParams(Section):
     repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
     tolerance: float = Field(
         1.0, ge=0,
-        description="The earliest candidate within this many bootstrap standard errors of the best's "
-        "macro-F1 (paired over the held-out queries) is chosen; 0 takes the best.",
+        description="The earliest candidate within this many bootstrap standard errors of the best's score "
+        "(paired over the held-out queries) is chosen; 0 takes the best.",
     )
     score: Literal[SCORES] = Field(
         "probability",
