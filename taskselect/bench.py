@@ -214,11 +214,14 @@ class QualityBench:
         write_json(out / "settings.json", params.finetune.transformer.model_dump(mode="json"))
 
     def _part_key(self, part: str) -> str:
-        """The part's row in bench.json: a run over some of the targets gets its own row, so running
-        the remaining targets later keeps both wall times."""
+        """The part's row in bench.json: a run over some of the targets, or of some of the methods,
+        gets its own row, so running the others later keeps both wall times."""
+        some = []
         if part in ("sweep", "methods") and set(self.targets) != set(TARGETS):
-            return f"{part} ({', '.join(self.targets)})"
-        return part
+            some.append(", ".join(self.targets))
+        if part == "methods" and set(self.other_methods) != set(OTHER_METHODS):
+            some.append(", ".join(self.other_methods))
+        return f"{part} ({'; '.join(some)})" if some else part
 
     def run(self, parts: tuple[str, ...] = PARTS) -> dict:
         """Run `parts` in order; record their wall times and the machine in out_dir/bench.json."""
