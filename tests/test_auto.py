@@ -105,7 +105,7 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
         update={"candidates": ["random", "knn"], "folds": 3})})
     run = stages.Run("auto", 0.05, 0)
     summary = stages.select(select, run, ws, finetune=params.finetune)
-    assert summary["choice"] == "knn" and summary["best"] == "knn"
+    assert summary["choice"] == "knn" and summary["best"] == "knn" and summary["close"] == ["knn"]
     scores = summary["candidates"]
     assert scores["knn"]["f1"] > scores["random"]["f1"] + scores["random"]["se"]
     stages.select(select, stages.Run("knn", 0.05, 0), ws)
@@ -122,6 +122,19 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert "chose **knn** (probability on the held-out queries" in line
     assert f"knn {scores['knn']['probability']:.3f} ± 0.000" in line
     assert f"random {scores['random']['probability']:.3f} ± {scores['random']['se_probability']:.3f}" in line
+
+
+def test_candidates_the_queries_cannot_tell_apart_are_named_and_the_earliest_is_chosen(airline, caplog):
+    """Two candidates that select the same rows (C is 5 by default) score the same: both are
+    'close', the earlier one is chosen, and the log says the query set did not decide."""
+    params, ws = airline
+    assert params.select.tsds.C == 5
+    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
+        update={"candidates": ["random", "tsds", "tsds:C=5"], "folds": 2})})
+    with caplog.at_level("WARNING", logger="taskselect.selectors.auto"):
+        summary = stages.select(select, stages.Run("auto", 0.05, 0), ws, finetune=params.finetune)
+    assert summary["close"] == ["tsds", "tsds:C=5"] and summary["choice"] == "tsds"
+    assert "cannot tell tsds, tsds:C=5 apart" in caplog.text
 
 
 def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):

@@ -348,12 +348,17 @@ class AutoSelector:
                                  **({f"{name}_repeats": scores[name][spec]} if self.repeats > 1 else {})}
         suffix = "" if self.score == "f1" else f"_{self.score}"
         best = min(self.candidates, key=lambda spec: report[spec][f"gap{suffix}"])
-        choice = next(spec for spec in self.candidates
-                      if report[spec][f"gap{suffix}"] <= self.tolerance * report[spec][f"se{suffix}"] + 1e-12)
+        close = [spec for spec in self.candidates
+                 if report[spec][f"gap{suffix}"] <= self.tolerance * report[spec][f"se{suffix}"] + 1e-12]
+        choice = close[0]
         log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", choice, self.score, best,
                  report[best][self.score], choice, report[choice][self.score])
+        if len(close) > 1:  # the user should know the query set did not single out the choice
+            log.warning("auto: the query set cannot tell %s apart (within %g standard errors of the best); %s "
+                        "is chosen as the earliest of them in select.auto.candidates", ", ".join(close),
+                        self.tolerance, choice)
         cv_seconds = time.perf_counter() - started
         chosen = prepared[choice].select(np.arange(len(query)), size, seed)
-        info = {"choice": choice, "best": best, "candidates": report, "folds": self.folds, "repeats": self.repeats,
+        info = {"choice": choice, "best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
                 "tolerance": self.tolerance, "score": self.score, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
         return Selection(indices=chosen.indices, probs=chosen.probs, scores=chosen.scores, info=info)
