@@ -174,6 +174,12 @@ def test_the_methods_part_keeps_the_records_of_the_methods_it_does_not_run_again
     rendered = "\n".join(_render_methods(tmp_path / "out"))
     assert "| mates |" in rendered and "| random |" in rendered
     assert f"influence model's Spearman correlation with the oracle on held-out probes (mean over rounds, then mean ± std over seeds): {records[-1]['select_info']['spearman']:.3f} ± 0.000 at 10%" in rendered
+    # bench.json keeps a row per run of some targets or methods, so a partial rerun keeps the others' times
+    some = QualityBench(params, tmp_path / "out", tmp_path / "data", targets=("airline_sentiment",), other_methods=("mates",))
+    every = QualityBench(params, tmp_path / "out", tmp_path / "data")
+    assert some._part_key("methods") == "methods (airline_sentiment; mates)"
+    assert some._part_key("sweep") == "sweep (airline_sentiment)"
+    assert every._part_key("methods") == "methods" and every._part_key("sweep") == "sweep"
 
 
 @pytest.mark.parametrize("override, message", [
