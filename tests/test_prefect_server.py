@@ -129,8 +129,11 @@ def log_line(server, flow_run, prefix: str, timeout: float = 60) -> str:
 
     deadline = time.monotonic() + timeout
     while True:
-        with api(server) as client:
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        logs = []
+        with api(server) as client:  # page by page: the API answers 200 lines at most
+            while page := client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])),
+                                           limit=200, offset=len(logs)):
+                logs += page
         found = [entry.message for entry in logs if entry.message.startswith(prefix)]
         if found or time.monotonic() > deadline:
             break
