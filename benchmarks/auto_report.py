@@ -47,7 +47,7 @@ def mean_f1(records: list[dict], method: str, budget: float) -> float | None:
 def replay(record: dict, tolerance: float, score: str = "f1") -> str:
     """The candidate auto's rule picks from a run's recorded scores with another score and tolerance."""
     scores = record["select_info"]["candidates"]
-    se = "se" if score == "f1" else f"se_{score}"
+    se = auto.score_keys(score)[1]
     best = max(s[score] for s in scores.values())
     return next(name for name, s in scores.items() if best - s[score] <= tolerance * s[se] + 1e-12)
 

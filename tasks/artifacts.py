@@ -9,6 +9,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from taskselect.report import comparison_rows, selection_rows, summarize, summarize_selections
+from taskselect.selectors.auto import score_keys
 
 TABLE_KEY = "f1-comparison"
 SWEEP_TABLE_KEY = "sweep-f1-comparison"
@@ -59,7 +60,7 @@ def auto_choices(records: list[dict]) -> list[str]:
     for r in (r for r in records if r["method"] == "auto"):
         info = r["select_info"]
         score = info["score"]
-        se = "se" if score == "f1" else f"se_{score}"  # selection.json's keys (selectors/auto.py)
+        se = score_keys(score)[1]
         lines.append(f"- {r['slug']}: chose **{info['choice']}** ({score} on the held-out queries, ± the standard "
                      "error of the gap to the best: "
                      + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items()) + ")")

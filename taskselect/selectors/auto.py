@@ -62,6 +62,13 @@ BOOTSTRAP_RESAMPLES = 500  # resamples of the held-out queries for the standard 
 SCORES = ("f1", "probability", "brier", "log")
 
 
+def score_keys(score: str) -> tuple[str, str]:
+    """selection.json's keys of a candidate's gap to the best and the gap's standard error under
+    `score` (macro-F1 keeps the keys it had first: 'gap', 'se')."""
+    suffix = "" if score == "f1" else f"_{score}"
+    return f"gap{suffix}", f"se{suffix}"
+
+
 def candidate_problem(spec: str) -> str | None:
     """Why 'method' or 'method:key=value:...' is not a candidate (None if it is): the method must
     be registered, use the budget and not be auto; the keys must be its section's."""
@@ -341,15 +348,14 @@ class AutoSelector:
         for name in scores:
             mean = {spec: float(np.mean(s)) for spec, s in scores[name].items()}
             best = max(mean, key=mean.get)  # the earliest of equal bests
-            suffix = "" if name == "f1" else f"_{name}"  # the record keeps its 'f1', 'gap' and 'se' keys
+            gap, se = score_keys(name)
             for spec in self.candidates:
-                report[spec] |= {name: mean[spec], f"gap{suffix}": mean[best] - mean[spec],
-                                 f"se{suffix}": float(np.std(resampled[name][best] - resampled[name][spec], ddof=1)),
+                report[spec] |= {name: mean[spec], gap: mean[best] - mean[spec],
+                                 se: float(np.std(resampled[name][best] - resampled[name][spec], ddof=1)),
                                  **({f"{name}_repeats": scores[name][spec]} if self.repeats > 1 else {})}
-        suffix = "" if self.score == "f1" else f"_{self.score}"
-        best = min(self.candidates, key=lambda spec: report[spec][f"gap{suffix}"])
-        close = [spec for spec in self.candidates
-                 if report[spec][f"gap{suffix}"] <= self.tolerance * report[spec][f"se{suffix}"] + 1e-12]
+        gap, se = score_keys(self.score)
+        best = min(self.candidates, key=lambda spec: report[spec][gap])
+        close = [spec for spec in self.candidates if report[spec][gap] <= self.tolerance * report[spec][se] + 1e-12]
         choice = close[0]
         log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", choice, self.score, best,
                  report[best][self.score], choice, report[choice][self.score])
