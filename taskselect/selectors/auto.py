@@ -360,7 +360,7 @@ class AutoSelector:
         log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", choice, self.score, best,
                  report[best][self.score], choice, report[choice][self.score])
         if len(close) > 1:  # the user should know the query set did not single out the choice
-            log.warning("auto: the query set cannot tell %s apart (within %g standard errors of the best); %s "
+            log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best); %s "
                         "is chosen as the earliest of them in select.auto.candidates", ", ".join(close),
                         self.tolerance, choice)
         cv_seconds = time.perf_counter() - started
