@@ -50,16 +50,41 @@ QUERY_SCORES = {
 }
 
 
-def query_scores(scores: np.ndarray, classes: list[str], labels: list[str], truth) -> dict[str, np.ndarray]:
-    """Each of QUERY_SCORES, (n,), for predictions `scores` (n, len(classes)) of rows whose labels
-    are `truth` (n,), over the target `labels`."""
-    within = task_label_probabilities(scores, classes, labels)
+def query_scores(probabilities: np.ndarray, labels: list[str], truth) -> dict[str, np.ndarray]:
+    """Each of QUERY_SCORES, (n,), of the probabilities (n, len(labels)) a model gives the target
+    `labels` (task_label_probabilities) for rows whose labels are `truth` (n,)."""
     code = {label: j for j, label in enumerate(labels)}
-    onehot = np.zeros_like(within)
+    onehot = np.zeros_like(probabilities)
     for i, t in enumerate(np.asarray(truth, dtype=str)):
         if t in code:
             onehot[i, code[t]] = 1
-    return {name: rule(within, onehot) for name, rule in QUERY_SCORES.items()}
+    return {name: rule(probabilities, onehot) for name, rule in QUERY_SCORES.items()}
+
+
+def soft_macro_f1(y_true, probabilities: np.ndarray, labels: list[str], draws: np.ndarray | None = None) -> np.ndarray:
+    """Macro-F1 over `labels` of the expected confusion matrix: each row counts its probabilities
+    (n, len(labels)) over the labels (task_label_probabilities) in place of one prediction.
+
+    Like macro-F1, and unlike a per-row score averaged per label, it weighs a label's precision,
+    so the false positives a frequent label sends to a rare one count by how frequent it is;
+    being a sum of probabilities it moves little when one row of a rare label flips. A label
+    with no row scores 0, as in macro_f1_resamples. draws (n_boot, n): row numbers of resamples;
+    then (n_boot,) one value per resample, else a 0-d array.
+    """
+    y_true = np.asarray(y_true, dtype=str)
+    code = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    onehot = np.zeros((len(y_true), k + 1))  # column k: a label outside `labels`
+    onehot[np.arange(len(y_true)), [code.get(y, k) for y in y_true]] = 1
+    weights = np.ones((1, len(y_true))) if draws is None else np.stack(
+        [np.bincount(d, minlength=len(y_true)) for d in draws])
+    # confusion[b, i, j]: probability mass resample b's rows of true label i give label j
+    confusion = np.einsum("bn,ni,nj->bij", weights, onehot, np.asarray(probabilities, dtype=np.float64))
+    tp = confusion[:, np.arange(k), np.arange(k)]
+    denominator = confusion[:, :k, :].sum(axis=2) + confusion.sum(axis=1)
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
+    result = f1.mean(axis=1)
+    return result if draws is not None else result[0]
 
 
 def label_balanced_mean(y_true, values: np.ndarray, labels: list[str], draws: np.ndarray | None = None) -> np.ndarray:

@@ -155,3 +155,31 @@ def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_sele
     assert calls == [1, 1]  # s2l on its own computes them itself
     chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")
     assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("s2l", 0.05, 1)) / "selection.parquet"))
+
+
+def test_a_held_out_query_whose_text_is_in_the_pool_is_not_in_its_fold_models_training_set(monkeypatch):
+    """A user's pool may hold their query examples. random at the whole pool's size selects every
+    row, so without the guard each fold model would train on copies (case and spacing aside) of
+    the very queries it is scored on."""
+    from taskselect.selectors.auto import AutoSelector, query_copies
+    from taskselect.trainers.head import HeadTrainer
+
+    rng = np.random.default_rng(0)
+    queries = [f"query example number {i}" for i in range(10)]
+    others = [f"another pool row {i}" for i in range(30)]
+    pool_texts = [f"  Query Example number {i} " for i in range(10)] + others
+    corpus = Corpus(pool_texts, ["a", "b"] * 20, queries, ["a", "b"] * 5)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert {q: r.tolist() for q, r in query_copies(corpus).items()} == {i: [i] for i in range(10)}
+    trained, scored = [], []
+    fit, predict = HeadTrainer.fit, HeadTrainer.predict_scores
+    monkeypatch.setattr(HeadTrainer, "fit", lambda self, ex: trained.append(ex.texts) or fit(self, ex))
+    monkeypatch.setattr(HeadTrainer, "predict_scores", lambda self, ex: scored.append(ex.texts) or predict(self, ex))
+    auto = AutoSelector(params=SelectParams(), candidates=["random"], folds=2)
+    chosen = auto.select(vectors[40:], vectors[:40], size=40, seed=0, corpus=corpus)
+    assert len(trained) == len(scored) == 2
+    for train, held in zip(trained, scored):
+        assert len(train) == 40 - len(held)
+        assert not {" ".join(t.lower().split()) for t in train} & set(held)
+    assert len(chosen.indices) == 40  # the selection itself keeps every row: only the scoring leaves copies out

@@ -8,11 +8,15 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
 2. each candidate selects from the pool with the other folds' queries, at the run's budget;
    a model is trained on that selection (the run's head, or the run's trainer) and predicts
    the held-out fold's queries, restricted to the task's labels as evaluation does
-   (metrics.predict_within);
+   (metrics.predict_within). Pool rows holding a held-out query's own text are left out of
+   that model's training set: a pool may hold the user's query examples, and a candidate that
+   selects them would be scored on copies of its training rows;
 3. a candidate's score (`score`) is a per-query score of its fold model's probabilities over
    the task's labels (metrics.QUERY_SCORES: the own label's probability, the Brier score or
    the log probability), averaged per label and then over the labels; or the macro-F1 of its
-   held-out predictions over all queries ('f1'). All are pooled over the folds, averaged over
+   held-out predictions over all queries ('f1'), or of their expected confusion matrix, each
+   query counting its probabilities in place of one prediction ('soft_f1',
+   metrics.soft_macro_f1). All are pooled over the folds, averaged over
    `repeats` fold splits and recorded; `score` ranks. A per-query score varies far less than
    macro-F1: with 100 queries a rare label has one or two, and one of them flipping moves
    macro-F1 by several points (replayed on the benchmark's runs, BENCHMARKS.md "auto");
@@ -57,9 +61,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 500  # resamples of the held-out queries for the standard errors
-# select.auto.score: macro-F1, then metrics.QUERY_SCORES (named here: metrics imports scikit-learn,
-# not loaded at the CLI's start)
-SCORES = ("f1", "probability", "brier", "log")
+# select.auto.score: macro-F1 and its expected-confusion form, then metrics.QUERY_SCORES (named
+# here: metrics imports scikit-learn, not loaded at the CLI's start)
+SCORES = ("f1", "soft_f1", "probability", "brier", "log")
 
 
 def score_keys(score: str) -> tuple[str, str]:
@@ -105,7 +109,9 @@ class AutoParams(Section):
     score: Literal[SCORES] = Field(
         "probability",
         description="What ranks the candidates on the held-out queries: 'f1' (macro-F1 of the predictions, as the "
-        "test set is scored), or a score of each query's predicted probabilities averaged per label then over "
+        "test set is scored), 'soft_f1' (macro-F1 of the expected confusion matrix: each query counts its predicted "
+        "probabilities, so it moves less than 'f1' when one query flips and, unlike the per-label averages below, "
+        "weighs precision as macro-F1 does), or a score of each query's predicted probabilities averaged per label then over "
         "labels (smoother, less moved by a rare label's one or two queries): 'probability' (of its own label), "
         "'brier' (1 - half the squared error) or 'log' (the own label's log probability, floored at 1e-3).",
     )
@@ -211,6 +217,19 @@ class _Prepared:
         return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus)
 
 
+def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
+    """Query row -> the pool rows holding its text (compared as data prepare compares texts), for
+    the queries that have any. A user's pool may hold their query examples (a warned leak): while
+    a query is held out, a selection holding its own text and label would score a copy of it."""
+    from taskselect.data.sources import normalize_text
+
+    rows_of: dict[str, list[int]] = {}
+    for i, text in enumerate(corpus.pool_texts):
+        rows_of.setdefault(normalize_text(text), []).append(i)
+    found = ((q, rows_of.get(normalize_text(text))) for q, text in enumerate(corpus.query_texts))
+    return {q: np.asarray(rows) for q, rows in found if rows}
+
+
 @register("auto", AutoParams, reads="corpus", default=True,
           build=lambda p: AutoSelector(params=p, **p.auto.model_dump()))
 @dataclass
@@ -222,7 +241,8 @@ class AutoSelector:
         preference: the earliest within the tolerance of the best is chosen.
     folds: >= 2, folds of the queries; repeats: >= 1, fold splits averaged.
     tolerance: >= 0, in bootstrap standard errors of the paired score difference to the best.
-    score: 'f1' ranks by the held-out macro-F1; 'probability', 'brier' or 'log' by that per-query
+    score: 'f1' ranks by the held-out macro-F1, 'soft_f1' by that of the expected confusion matrix;
+        'probability', 'brier' or 'log' by that per-query
         score (metrics.QUERY_SCORES) averaged per label then over labels (all recorded for every
         candidate).
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
@@ -278,22 +298,25 @@ class AutoSelector:
         return _Prepared.of(selector, query, candidates, index, corpus)
 
     def _held_out_predictions(self, prepared: _Prepared, splits: list[np.ndarray], embeddings, corpus: Corpus,
-                              labels: list[str], size: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                              labels: list[str], size: int, seed: int, copies: dict[int, np.ndarray]):
         """(repeats, M) predicted label of each query by the model trained on the selection made
-        without its fold, and each of metrics.QUERY_SCORES, (repeats, M), of that model's
-        probabilities over the task's labels."""
-        from taskselect.metrics import QUERY_SCORES, predict_within, query_scores  # scikit-learn: not at the CLI's start
+        without its fold, and (repeats, M, len(labels)) that model's probabilities of the task's
+        labels (metrics.task_label_probabilities). copies: query -> the pool rows holding its
+        text, left out of the selection while the query is held out."""
+        from taskselect.metrics import predict_within, task_label_probabilities  # scikit-learn: not at the CLI's start
         from taskselect.trainers import Examples
 
         query_emb, pool_emb = embeddings
         pool_texts, pool_labels = corpus.pool_texts, np.asarray(corpus.pool_labels, dtype=str)
         predicted = np.empty((len(splits), len(query_emb)), dtype=object)
-        per_query = {name: np.zeros((len(splits), len(query_emb))) for name in QUERY_SCORES}
-        truth = np.asarray(corpus.query_labels, dtype=str)
+        probabilities = np.zeros((len(splits), len(query_emb), len(labels)))
         for r, fold in enumerate(splits):
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
                 rows = np.sort(prepared.select(np.flatnonzero(fold != f), size, seed).indices)
+                leaked = [copies[i] for i in held if i in copies]
+                if leaked:  # the held-out query itself, labelled, would be in its model's training set
+                    rows = rows[~np.isin(rows, np.concatenate(leaked))]
                 # One thread: round-off then does not depend on where auto runs (the fold models
                 # are small: more threads gain little, and oversubscribed ones cost ~50x).
                 with fixed_threads():
@@ -301,12 +324,12 @@ class AutoSelector:
                         [pool_texts[i] for i in rows], np.asarray(pool_emb[rows]), pool_labels[rows]))
                     scores = model.predict_scores(Examples([corpus.query_texts[i] for i in held], np.asarray(query_emb[held])))
                 predicted[r, held] = predict_within(scores, model.classes_, labels)
-                for name, values in query_scores(scores, model.classes_, labels, truth[held]).items():
-                    per_query[name][r, held] = values
-        return predicted, per_query
+                probabilities[r, held] = task_label_probabilities(scores, model.classes_, labels)
+        return predicted, probabilities
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
-        from taskselect.metrics import classification_metrics, label_balanced_mean, macro_f1_resamples
+        from taskselect.metrics import (QUERY_SCORES, classification_metrics, label_balanced_mean, macro_f1_resamples,
+                                        query_scores, soft_macro_f1)
 
         corpus = require_corpus(corpus, "auto", len(candidates), len(query))
         check_size(size, len(candidates))
@@ -327,7 +350,8 @@ class AutoSelector:
         if self._prepared[0] != data:
             self._prepared = (data, {})
         prepared, represented = self._prepared[1], {}
-        # Both scores of every candidate (mean over the repeats) and their bootstrap resamples
+        copies = query_copies(corpus)
+        # Every score of every candidate (mean over the repeats) and their bootstrap resamples
         # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
         scores = {name: {} for name in SCORES}
         resampled = {name: {} for name in SCORES}
@@ -335,13 +359,17 @@ class AutoSelector:
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
-            predicted, per_query = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus, labels,
-                                                        size, seed)
+            predicted, probabilities = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus,
+                                                                  labels, size, seed, copies)
             scores["f1"][spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
             resampled["f1"][spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
-            for name, values in per_query.items():
-                scores[name][spec] = [float(label_balanced_mean(truth, v, labels)) for v in values]
-                resampled[name][spec] = np.mean([label_balanced_mean(truth, v, labels, draws) for v in values], axis=0)
+            scores["soft_f1"][spec] = [float(soft_macro_f1(truth, p, labels)) for p in probabilities]
+            resampled["soft_f1"][spec] = np.mean([soft_macro_f1(truth, p, labels, draws) for p in probabilities], axis=0)
+            per_query = [query_scores(p, labels, truth) for p in probabilities]
+            for name in QUERY_SCORES:
+                scores[name][spec] = [float(label_balanced_mean(truth, v[name], labels)) for v in per_query]
+                resampled[name][spec] = np.mean([label_balanced_mean(truth, v[name], labels, draws) for v in per_query],
+                                                axis=0)
             log.info("auto: %s on the held-out queries: %s (%.1fs)", spec,
                      ", ".join(f"{name} {np.mean(scores[name][spec]):.4f}" for name in SCORES), time.perf_counter() - began)
         report = {spec: {} for spec in self.candidates}
