@@ -183,3 +183,29 @@ def test_a_held_out_query_whose_text_is_in_the_pool_is_not_in_its_fold_models_tr
         assert len(train) == 40 - len(held)
         assert not {" ".join(t.lower().split()) for t in train} & set(held)
     assert len(chosen.indices) == 40  # the selection itself keeps every row: only the scoring leaves copies out
+
+
+def test_a_selectors_query_subsets_with_every_query_is_its_own_selection_and_a_subset_selects_as_it_would():
+    """query_subsets computes what depends on the pool alone once (auto's folds): with every query
+    it is the selector's own selection; DSIR's and S2L's with some queries are their selections
+    with those queries (TSDS keeps the densities of the whole query set's neighbourhood, by design)."""
+    from taskselect.selectors import DSIRSelector, S2LSelector
+    from taskselect.selectors.base import query_subsets
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(230, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = np.array(TEXTS)
+    pool_texts = [" ".join(rng.choice(words, 2)) for _ in range(200)]
+    query_texts = [" ".join(rng.choice(words, 2)) for _ in range(30)]
+    corpus = Corpus(pool_texts, rng.choice(["a", "b", "c"], 200).tolist(), query_texts, rng.choice(["a", "b"], 30).tolist())
+    query, pool = vectors[200:], vectors[:200]
+    some = np.array([0, 3, 4, 9, 17, 25])
+    for selector in (TSDSSelector(max_k=50, kde_k=20), DSIRSelector(buckets=64), S2LSelector(clusters=4, epochs=3),
+                     KNNSelector()):
+        subsets = query_subsets(selector, query, pool, None, corpus)
+        whole = selector.select(query, pool, 20, 3, None, corpus).indices
+        assert np.array_equal(np.sort(subsets(np.arange(30), 20, 3).indices), np.sort(whole)), selector
+        if not isinstance(selector, TSDSSelector):
+            own = selector.select(query[some], pool, 20, 3, None, corpus.with_queries(some)).indices
+            assert np.array_equal(np.sort(subsets(some, 20, 3).indices), np.sort(own)), selector

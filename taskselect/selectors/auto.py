@@ -27,10 +27,9 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    earlier, more robust (and cheaper) candidate instead of a winner by chance;
 5. the chosen candidate selects with every query: the result is exactly its own selection.
 
-TSDS candidates compute their neighbour search and densities once with every query; a fold
-draws from that plan's rows of its queries (the densities are the pool's around all the
-queries, a fold's own plan would count the same neighbours within a smaller union). Candidates
-with a lexical or hybrid representation compute it once for all folds.
+What a candidate computes from the pool alone is computed once for all folds (its
+`query_subsets`, taskselect.selectors.base: TSDS's neighbour search and densities, DSIR's
+n-grams, S2L's loss clusters); candidates with a lexical or hybrid representation share it.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import yaml
@@ -49,11 +48,9 @@ from tqdm.auto import tqdm
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.threads import fixed_threads
-from taskselect.selectors.base import REGISTRY, Corpus, Selection, check_size, register, require_corpus
-from taskselect.selectors.dsir import DSIRSelector, bag_log_probs, gumbel_top_k, hashed_ngrams
+from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
+                                       require_corpus)
 from taskselect.selectors.representation import represent
-from taskselect.selectors.s2l import S2LSelector
-from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
 if TYPE_CHECKING:
     from taskselect.config import FinetuneParams, SelectParams
@@ -165,58 +162,6 @@ def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
     return fold
 
 
-@dataclass
-class _Prepared:
-    """A candidate ready to select with any subset of the queries (rows of `query`).
-
-    What depends on the pool alone is computed once: a TSDS plan over every query (a fold draws
-    from its queries' rows of it), DSIR's hashed n-grams (a fold fits its target model on its
-    queries' counts). With every query, `select` is exactly the candidate's own selection.
-    """
-
-    selector: Any
-    query: np.ndarray
-    candidates: np.ndarray
-    index: Any
-    corpus: Corpus
-    plan: TSDSPlan | None = None
-    ngrams: tuple | None = None  # DSIR: (pool counts, query counts, pool log probabilities)
-    pooled: dict | None = None  # S2L: seed -> the pool's loss trajectories and their clusters
-
-    @classmethod
-    def of(cls, selector, query, candidates, index, corpus) -> _Prepared:
-        prepared = cls(selector, query, candidates, index, corpus)
-        if isinstance(selector, TSDSSelector):
-            prepared.plan = selector.plan(query, candidates, index)
-        elif isinstance(selector, DSIRSelector):
-            pool = hashed_ngrams(corpus.pool_texts, selector.buckets, selector.ngrams)
-            queries = hashed_ngrams(corpus.query_texts, selector.buckets, selector.ngrams)
-            prepared.ngrams = (pool, queries.tocsr(), bag_log_probs(pool, selector.smoothing))
-        elif isinstance(selector, S2LSelector):
-            prepared.pooled = {}
-        return prepared
-
-    def select(self, rows: np.ndarray, size: int, seed: int) -> Selection:
-        every = rows.size == len(self.query)
-        if self.plan is not None:
-            p = self.plan
-            plan = p if every else replace(p, ids=p.ids[rows], distances=p.distances[rows], densities=p.densities[rows])
-            return self.selector.draw(plan, size, seed)
-        c = self.corpus
-        if self.ngrams is not None and not every:
-            pool, queries, raw = self.ngrams
-            weights = pool @ (bag_log_probs(queries[rows], self.selector.smoothing) - raw)
-            return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)))
-        corpus = c if every else Corpus(
-            c.pool_texts, c.pool_labels, [c.query_texts[i] for i in rows], [c.query_labels[i] for i in rows])
-        if self.pooled is not None:
-            if seed not in self.pooled:
-                self.pooled[seed] = self.selector.pool_clusters(self.candidates, c.pool_labels, seed)
-            return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus,
-                                        pooled=self.pooled[seed])
-        return self.selector.select(self.query[rows], self.candidates, size, seed, self.index, corpus)
-
-
 def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
     """Query row -> the pool rows holding its text (compared as data prepare compares texts), for
     the queries that have any. A user's pool may hold their query examples (a warned leak): while
@@ -287,17 +232,17 @@ class AutoSelector:
         params = self.finetune if self.trainer == "run" else FinetuneParams(trainer="head", head=self.finetune.head)
         return make_trainer(params, seed)
 
-    def _prepare(self, selector, query, candidates, index, corpus, represented: dict) -> _Prepared:
+    def _prepare(self, selector, query, candidates, index, corpus, represented: dict) -> SubsetSelect:
         representation = getattr(selector, "representation", "semantic")
-        if representation != "semantic":
+        if representation != "semantic":  # computed once for the candidates that share it
             key = (representation, selector.lexical_weight)
             if key not in represented:
                 represented[key] = represent(representation, query, candidates, index, corpus, selector.lexical_weight)
             query, candidates, index = represented[key]
             selector = replace(selector, representation="semantic")
-        return _Prepared.of(selector, query, candidates, index, corpus)
+        return query_subsets(selector, query, candidates, index, corpus)
 
-    def _held_out_predictions(self, prepared: _Prepared, splits: list[np.ndarray], embeddings, corpus: Corpus,
+    def _held_out_predictions(self, prepared: SubsetSelect, splits: list[np.ndarray], embeddings, corpus: Corpus,
                               labels: list[str], size: int, seed: int, copies: dict[int, np.ndarray]):
         """(repeats, M) predicted label of each query by the model trained on the selection made
         without its fold, and (repeats, M, len(labels)) that model's probabilities of the task's
@@ -313,7 +258,7 @@ class AutoSelector:
         for r, fold in enumerate(splits):
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
-                rows = np.sort(prepared.select(np.flatnonzero(fold != f), size, seed).indices)
+                rows = np.sort(prepared(np.flatnonzero(fold != f), size, seed).indices)
                 leaked = [copies[i] for i in held if i in copies]
                 if leaked:  # the held-out query itself, labelled, would be in its model's training set
                     rows = rows[~np.isin(rows, np.concatenate(leaked))]
@@ -392,7 +337,7 @@ class AutoSelector:
                         "is chosen as the earliest of them in select.auto.candidates", ", ".join(close),
                         self.tolerance, choice)
         cv_seconds = time.perf_counter() - started
-        chosen = prepared[choice].select(np.arange(len(query)), size, seed)
+        chosen = prepared[choice](np.arange(len(query)), size, seed)
         info = {"choice": choice, "best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
                 "tolerance": self.tolerance, "score": self.score, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
         return Selection(indices=chosen.indices, probs=chosen.probs, scores=chosen.scores, info=info)

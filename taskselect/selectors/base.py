@@ -68,6 +68,32 @@ class Corpus:
         return self
 
 
+    def with_queries(self, rows: np.ndarray) -> Corpus:
+        """The same pool with only the query examples `rows` (row numbers of the query set)."""
+        labels = [self.query_labels[i] for i in rows] if len(self.query_labels) else ()
+        return Corpus(self.pool_texts, self.pool_labels, [self.query_texts[i] for i in rows], labels)
+
+
+#: select(rows, size, seed): a selector's selection with only the query examples `rows`.
+SubsetSelect = Callable[[np.ndarray, int, int], Selection]
+
+
+def query_subsets(selector: Selector, query: np.ndarray, candidates: np.ndarray, index: Any = None,
+                  corpus: Corpus | None = None) -> SubsetSelect:
+    """`selector` ready to select with any subset of the query examples (auto's folds).
+
+    A selector whose work depends partly on the pool alone declares a method
+    `query_subsets(query, candidates, index, corpus) -> SubsetSelect` that computes that part
+    once (TSDS's neighbour search and densities, DSIR's n-grams, S2L's loss clusters); the
+    others select anew each time. With every query row, the result is the selector's own.
+    """
+    own = getattr(selector, "query_subsets", None)
+    if own is not None:
+        return own(query, candidates, index, corpus)
+    return lambda rows, size, seed: selector.select(query[rows], candidates, size, seed, index,
+                                                    None if corpus is None else corpus.with_queries(rows))
+
+
 def first_copies(vectors: np.ndarray, rows: np.ndarray, labels=None) -> np.ndarray:
     """(len(rows),) int64: for each of `rows` (ascending), the first of them whose vector is
     byte-identical to its own (and whose label is the same, when `labels` are given): the same

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
-from taskselect.selectors.base import Selection, check_size, require_corpus, register
+from taskselect.selectors.base import Selection, SubsetSelect, check_size, require_corpus, register
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,22 @@ class DSIRSelector:
             raise TaskselectError(f"buckets {self.buckets}, ngrams {self.ngrams}: expected integers >= 1")
         if not self.smoothing > 0:
             raise TaskselectError(f"smoothing {self.smoothing}: expected a value > 0")
+
+    def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
+        """The pool's and the queries' n-gram counts once; a subset of the queries fits its own
+        target model on its rows' counts."""
+        corpus = require_corpus(corpus, "dsir", len(candidates), len(query))
+        pool = hashed_ngrams(corpus.pool_texts, self.buckets, self.ngrams)
+        queries = hashed_ngrams(corpus.query_texts, self.buckets, self.ngrams).tocsr()
+        raw = bag_log_probs(pool, self.smoothing)
+
+        def select(rows: np.ndarray, size: int, seed: int) -> Selection:
+            if rows.size == len(query):
+                return self.select(query, candidates, size, seed, index, corpus)
+            check_size(size, len(candidates))
+            weights = pool @ (bag_log_probs(queries[rows], self.smoothing) - raw)
+            return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)))
+        return select
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "dsir", len(candidates), len(query))

@@ -20,7 +20,7 @@ from pydantic import Field
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.threads import fixed_threads
-from taskselect.selectors.base import Selection, check_size, require_corpus, register
+from taskselect.selectors.base import Selection, SubsetSelect, check_size, require_corpus, register
 from taskselect.selectors.neighbourhood import round_robin
 from taskselect.selectors.proxy import loss_trajectories
 
@@ -91,9 +91,21 @@ class S2LSelector:
             clusters = KMeans(min(self.clusters, len(candidates)), n_init=1, random_state=seed).fit_predict(trajectories)
         return trajectories, clusters
 
+    def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
+        """The pool's loss clusters once per seed (they do not depend on the queries) for every
+        subset of the queries."""
+        corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
+        pooled = {}
+
+        def select(rows: np.ndarray, size: int, seed: int) -> Selection:
+            if seed not in pooled:
+                pooled[seed] = self.pool_clusters(candidates, corpus.pool_labels, seed)
+            return self.select(query[rows], candidates, size, seed, index, corpus.with_queries(rows), pooled[seed])
+        return select
+
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None,
                pooled: tuple[np.ndarray, np.ndarray] | None = None) -> Selection:
-        """pooled: pool_clusters(candidates, pool labels, seed), if already computed (auto's folds)."""
+        """pooled: pool_clusters(candidates, pool labels, seed), if already computed (query_subsets)."""
         corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
         check_size(size, len(candidates))
         trajectories, clusters = pooled or self.pool_clusters(candidates, corpus.pool_labels, seed)

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ from taskselect.errors import TaskselectError
 from taskselect.index import KMEANS_ITERATIONS, KMEANS_POINTS_PER_CELL, Metric, nearest, unit_rows
 from taskselect.io import atomic_path
 from taskselect.sections import Section
-from taskselect.selectors.base import Selection, first_copies, register
+from taskselect.selectors.base import Selection, SubsetSelect, first_copies, register
 from taskselect.selectors.representation import LEXICAL_WEIGHT_HELP, REPRESENTATION_HELP, Representation, represent
 from taskselect.selectors.sampling import sample_with_replacement, sample_without_replacement
 
@@ -570,6 +570,19 @@ class TSDSSelector:
         info = {"alpha_effective": alpha, "support": int(np.count_nonzero(p)),
                 **{key: value for key, value in plan.info.items() if key != "params"}}
         return Selection(indices=indices, probs=p, info=info)
+
+    def query_subsets(self, query: np.ndarray, candidates: np.ndarray, index=None, corpus=None) -> SubsetSelect:
+        """One plan over every query; a subset of the queries draws from its rows of it (their
+        densities stay the pool's around all the queries: a subset's own plan would count the
+        same neighbours within a smaller union)."""
+        query, candidates, index = represent(self.representation, query, candidates, index, corpus, self.lexical_weight)
+        plan = self.plan(query, candidates, index)
+
+        def select(rows: np.ndarray, size: int, seed: int) -> Selection:
+            part = plan if rows.size == len(query) else replace(
+                plan, ids=plan.ids[rows], distances=plan.distances[rows], densities=plan.densities[rows])
+            return self.draw(part, size, seed)
+        return select
 
     @property
     def needs_corpus(self) -> bool:
