@@ -12,18 +12,12 @@ the "TSDS sensitivity: max_k and metric" section of BENCHMARKS.md is rendered fr
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.harness import Target, benchmark_main, read_records, runs_line
-from benchmarks.sensitivity import BUDGETS, SEEDS, cell_means
-from taskselect.bench import PlanOnceTSDS
+from benchmarks.sensitivity import BUDGETS, SEEDS, cell_means, setting_records
 from taskselect.config import TARGETS, Params
-from taskselect.selectors import budget_label, resolve_budget
-
-log = logging.getLogger("search-sensitivity")
+from taskselect.selectors import budget_label
 
 MAX_KS = (1000, 2000, 5000, 10000)
 METRICS = ("l2", "cosine")
@@ -32,24 +26,12 @@ SECTION = "TSDS sensitivity: max_k and metric"
 
 
 def run_target(target: Target, args=None) -> tuple[list[dict], dict]:
-    """One record per (metric, max_k, budget, seed): macro-F1, distinct rows, on-task share."""
-    base = target.params.select.tsds.model_dump(exclude={"preset"})
-    records = []
-    for metric in METRICS:
-        for max_k in MAX_KS:
-            selector = PlanOnceTSDS(**{**base, "max_k": max_k, "kde_k": min(base["kde_k"], max_k), "metric": metric})
-            plan = selector.plan(target.query, target.pool, target.index)
-            for budget in BUDGETS:
-                for seed in SEEDS:
-                    chosen = selector.draw(plan, resolve_budget(budget, len(target.pool)), seed)
-                    records.append({
-                        "target": target.name, "max_k": max_k, "metric": metric, "budget": budget, "seed": seed,
-                        "f1": target.f1(chosen.indices, seed), "alpha_effective": chosen.info["alpha_effective"],
-                        "on_task": target.on_task(chosen.indices),
-                    })
-            log.info("%s %s max_k %d: mean macro-F1 %.4f", target.name, metric, max_k,
-                     np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
-    return records, {"alpha": base["alpha"], "C": base["C"], "sigma": base["sigma"], "kde_k": base["kde_k"]}
+    """Every (metric, max_k) at the default alpha, C and sigma."""
+    base = target.params.select.tsds
+    settings = [{"max_k": max_k, "kde_k": min(base.kde_k, max_k), "metric": metric}
+                for metric in METRICS for max_k in MAX_KS]
+    records = setting_records(target, settings)
+    return records, {"alpha": base.alpha, "C": base.C, "sigma": base.sigma, "kde_k": base.kde_k}
 
 
 def render(out_dir: Path, params: Params) -> str:

@@ -41,28 +41,34 @@ SETTING = ["alpha", "C", "sigma"]
 SECTION = "TSDS sensitivity"
 
 
-def run_target(target: Target, args=None) -> tuple[list[dict], dict]:
-    """One record per (sigma, C, alpha, budget, seed): macro-F1, distinct rows, on-task share."""
+def setting_records(target: Target, settings: list[dict]) -> list[dict]:
+    """One record per (setting, budget, seed): TSDS with params.yaml's parameters and `setting`
+    over them at BUDGETS and SEEDS: macro-F1, alpha after any lowering, distinct rows, on-task
+    share. Settings that share a plan (every key but alpha) compute it once."""
     base = target.params.select.tsds.model_dump(exclude={"preset"})
     records = []
-    for sigma in SIGMAS:
-        for C in CS:
-            for alpha in ALPHAS:
-                selector = PlanOnceTSDS(**{**base, "alpha": alpha, "C": C, "sigma": sigma})
-                plan = selector.plan(target.query, target.pool, target.index)
-                for budget in BUDGETS:
-                    size = resolve_budget(budget, len(target.pool))
-                    for seed in SEEDS:
-                        chosen = selector.draw(plan, size, seed)
-                        records.append({
-                            "target": target.name, "alpha": alpha, "C": C, "sigma": sigma, "budget": budget,
-                            "seed": seed, "f1": target.f1(chosen.indices, seed),
-                            "alpha_effective": chosen.info["alpha_effective"], "n_unique": chosen.n_unique,
-                            "on_task": target.on_task(chosen.indices),
-                        })
-                log.info("%s sigma %g C %g alpha %g: mean macro-F1 %.4f", target.name, sigma, C, alpha,
-                         np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
-    return records, {"max_k": base["max_k"], "kde_k": base["kde_k"]}
+    for setting in settings:
+        selector = PlanOnceTSDS(**{**base, **setting})
+        plan = selector.plan(target.query, target.pool, target.index)
+        for budget in BUDGETS:
+            size = resolve_budget(budget, len(target.pool))
+            for seed in SEEDS:
+                chosen = selector.draw(plan, size, seed)
+                records.append({
+                    "target": target.name, **setting, "budget": budget, "seed": seed,
+                    "f1": target.f1(chosen.indices, seed), "alpha_effective": chosen.info["alpha_effective"],
+                    "n_unique": chosen.n_unique, "on_task": target.on_task(chosen.indices),
+                })
+        log.info("%s %s: mean macro-F1 %.4f", target.name, setting,
+                 np.mean([r["f1"] for r in records[-len(BUDGETS) * len(SEEDS):]]))
+    return records
+
+
+def run_target(target: Target, args=None) -> tuple[list[dict], dict]:
+    """Every (alpha, C, sigma) of the grid."""
+    base = target.params.select.tsds
+    settings = [{"alpha": alpha, "C": C, "sigma": sigma} for sigma in SIGMAS for C in CS for alpha in ALPHAS]
+    return setting_records(target, settings), {"max_k": base.max_k, "kde_k": base.kde_k}
 
 
 def cell_means(records: list[dict], setting: list[str] = SETTING) -> pd.DataFrame:
