@@ -410,3 +410,17 @@ def test_broken_jsonl_names_the_line(custom_files):
     custom_files["query"].write_text("\n".join(lines[:5] + ['{"body": "x", "category": 1'] + lines[5:]) + "\n")
     with pytest.raises(TaskselectError, match=r"query\.jsonl: line 6: not valid JSON"):
         load_files(custom_files)
+
+
+def test_test_labels_without_a_query_example_are_loaded_with_a_warning(tmp_path, custom_files, caplog):
+    query = pd.read_json(custom_files["query"], lines=True)
+    query[~query["category"].isin([4, 5])].to_json(tmp_path / "fewer.jsonl", orient="records", lines=True)
+    with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
+        bench = load_files({**custom_files, "query": tmp_path / "fewer.jsonl"})
+    assert bench.target_labels == ["0", "1", "2", "3", "4", "5"]
+    assert "test.csv: labels '4', '5' (4 test rows) never occur in" in caplog.text
+    assert "auto cannot score them" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
+        load_files(custom_files)
+    assert "never occur" not in caplog.text

@@ -214,6 +214,8 @@ def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], 
     - a query label the test set never has: macro-F1 over the target labels would average in a
       class whose F1 is 0 whatever the model does;
     - a test label the pool never has: no selection can learn it, its F1 is 0 by construction.
+
+    A test label the query set never has is allowed, and logged as a warning.
     """
     spellings: dict[float, tuple[str, str]] = {}
     for role in ROLES:
@@ -245,6 +247,13 @@ def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], 
                 f"{paths[role]}: column {label_column!r}: label {label!r} ({rows} row{'' if rows == 1 else 's'}){more} "
                 f"never occurs in {paths[other]}: {why}"
             )
+    unshown = labels["test"].index.difference(labels["query"].index)
+    if len(unshown):  # allowed (a task may have rare labels), but every selector aims at the queries
+        logger.warning(
+            "%s: label%s %s (%d test rows) never occur%s in %s: the selectors aim at the query examples, so a "
+            "selection holds these labels only by chance and auto cannot score them", paths["test"],
+            "s" if len(unshown) > 1 else "", ", ".join(map(repr, unshown)), int(labels["test"][unshown].sum()),
+            "" if len(unshown) > 1 else "s", paths["query"])
 
 
 def _as_number(label: str) -> float | None:
