@@ -119,9 +119,9 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     from tasks.artifacts import auto_choices
 
     (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
-    assert "chose **knn** (probability on the held-out queries" in line
-    assert f"knn {scores['knn']['probability']:.3f} ± 0.000" in line
-    assert f"random {scores['random']['probability']:.3f} ± {scores['random']['se_probability']:.3f}" in line
+    assert "chose **knn** (soft_f1 on the held-out queries" in line
+    assert f"knn {scores['knn']['soft_f1']:.3f} ± 0.000" in line
+    assert f"random {scores['random']['soft_f1']:.3f} ± {scores['random']['se_soft_f1']:.3f}" in line
 
 
 def test_candidates_the_queries_cannot_tell_apart_are_named_and_the_earliest_is_chosen(airline, caplog):

@@ -11,15 +11,16 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    (metrics.predict_within). Pool rows holding a held-out query's own text are left out of
    that model's training set: a pool may hold the user's query examples, and a candidate that
    selects them would be scored on copies of its training rows;
-3. a candidate's score (`score`) is a per-query score of its fold model's probabilities over
-   the task's labels (metrics.QUERY_SCORES: the own label's probability, the Brier score or
-   the log probability), averaged per label and then over the labels; or the macro-F1 of its
-   held-out predictions over all queries ('f1'), or of their expected confusion matrix, each
-   query counting its probabilities in place of one prediction ('soft_f1',
-   metrics.soft_macro_f1). All are pooled over the folds, averaged over
-   `repeats` fold splits and recorded; `score` ranks. A per-query score varies far less than
-   macro-F1: with 100 queries a rare label has one or two, and one of them flipping moves
-   macro-F1 by several points (replayed on the benchmark's runs, BENCHMARKS.md "auto");
+3. `score` ranks the candidates. By default ('soft_f1', metrics.soft_macro_f1) it is the
+   macro-F1 of the held-out predictions' expected confusion matrix: each query counts its fold
+   model's probabilities over the task's labels in place of one prediction. That is the test
+   set's metric, less moved than the macro-F1 of the predictions themselves ('f1') when one
+   query of a rare label flips, and unlike a per-query score averaged per label
+   (metrics.QUERY_SCORES: 'probability', 'brier', 'log') it weighs each label's precision as
+   macro-F1 does (a frequent label's rows sending a little mass each to a rare label cost the
+   rare label's F1). Every score is recorded for every candidate, pooled over the folds and
+   averaged over `repeats` fold splits; the choice of default is replayed on the benchmark's
+   runs in BENCHMARKS.md "auto";
 4. the choice is the earliest candidate in the list whose score is within `tolerance` bootstrap
    standard errors of the best score (the "one-standard-error rule" of model selection,
    Breiman et al. 1984): the paired difference to the best is resampled over the held-out
@@ -104,7 +105,7 @@ class AutoParams(Section):
         "(paired over the held-out queries) is chosen; 0 takes the best.",
     )
     score: Literal[SCORES] = Field(
-        "probability",
+        "soft_f1",
         description="What ranks the candidates on the held-out queries: 'f1' (macro-F1 of the predictions, as the "
         "test set is scored), 'soft_f1' (macro-F1 of the expected confusion matrix: each query counts its predicted "
         "probabilities, so it moves less than 'f1' when one query flips and, unlike the per-label averages below, "
@@ -202,7 +203,7 @@ class AutoSelector:
     folds: int = 5
     repeats: int = 1
     tolerance: float = 1.0
-    score: str = "probability"
+    score: str = "soft_f1"
     trainer: str = "head"
     finetune: FinetuneParams | None = None
 
