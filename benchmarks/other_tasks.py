@@ -24,12 +24,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import auto_report
 from benchmarks.harness import machine, write_marked_section
 from taskselect.io import read_json, write_json
 from taskselect.selectors import budget_label
 
 SECTION = "Other tasks: the bring-your-own path"
 METHODS = ("tsds", "auto", "knn", "kcenter", "s2l", "dsir", "negcliploss", "random", "full")
+# auto's candidates that are no method of their own: run as their method with these overrides, so
+# that auto's rule can be replayed with every score and tolerance (not a "best other" selector:
+# as on the four targets, that is the best single-representation method)
+VARIANTS = {"tsds:representation=hybrid": ("tsds", "select.tsds.representation=hybrid")}
 BUDGETS, SEEDS = ("0.02", "0.05"), ("0", "1")
 N_QUERY, N_TEST, N_OTHER, SEED = 40, 400, 6000, 7
 OUT = Path("benchmarks/quality/other-tasks")
@@ -50,18 +55,24 @@ def task_files(pool: pd.DataFrame, source: str, work: Path) -> dict[str, Path]:
 
 def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str],
                methods: tuple[str, ...] = METHODS) -> list[dict]:
-    """The source's records of `methods`: run unless their results are already in `work`."""
-    results = work / f"results-{source}{'' if methods == METHODS else '-' + '-'.join(methods)}" / "results.json"
+    """The source's records of `methods` (or of one of VARIANTS): run unless their results are
+    already in `work`. auto's records keep every candidate's cross-validation scores."""
+    variant = len(methods) == 1 and methods[0] in VARIANTS
+    run_methods, extra = (VARIANTS[methods[0]][:1], [VARIANTS[methods[0]][1]]) if variant else (methods, [])
+    suffix = "" if methods == METHODS else "-" + "-".join(m.replace(":representation=", "-") for m in methods)
+    results = work / f"results-{source}{suffix}" / "results.json"
     if not results.is_file():
         files = task_files(pool, source, work)
         command = [str(Path(sys.executable).parent / "taskselect"), "run", *[f"--{k}={v}" for k, v in files.items()],
-                   "--methods", ",".join(methods), "--budgets", ",".join(BUDGETS), "--seeds", ",".join(SEEDS),
+                   "--methods", ",".join(run_methods), "--budgets", ",".join(BUDGETS), "--seeds", ",".join(SEEDS),
                    "--data-dir", str(work / f"data-{source}"), "--out", str(results.parent),
-                   *[a for o in overrides for a in ("-S", o)]]
+                   *[a for o in overrides + extra for a in ("-S", o)]]
         subprocess.run(command, check=True)
-    return [{"source": source, "method": r["method"], "budget": r["budget"], "seed": r["seed"],
-             "f1": r["f1_macro"], "on_task": r["target_share"], "choice": r["select_info"].get("choice"),
-             "select_seconds": r["select_seconds"]} for r in read_json(results)]
+    return [{"source": source, "method": methods[0] if variant else r["method"], "budget": r["budget"],
+             "seed": r["seed"], "f1": r["f1_macro"], "on_task": r["target_share"],
+             "choice": r["select_info"].get("choice"), "select_seconds": r["select_seconds"],
+             **({"candidates": r["select_info"]["candidates"]} if r["method"] == "auto" else {})}
+            for r in read_json(results)]
 
 
 def render(out_dir: Path) -> str:
@@ -78,7 +89,7 @@ def render(out_dir: Path) -> str:
         "| method | " + " | ".join(f"{s} {budget_label(b)}" for s, b in cells) + " |",
         "|---|" + "---|" * len(cells),
     ]
-    for method in METHODS:
+    for method in (*METHODS, *VARIANTS):
         if method in frame["method"].values:
             lines.append(f"| {method} | " + " | ".join(f"{means[(method, s, b)]:.3f}" for s, b in cells) + " |")
     gaps, chosen = [], []
@@ -91,7 +102,33 @@ def render(out_dir: Path) -> str:
     lines += ["", "auto chose, per seed: " + "; ".join(chosen) + ".",
               f"auto is within 1.0 point of the best other selector in {sum(g >= -1.0 for g in gaps)} of {len(gaps)} "
               f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + replayed(frame, cells, means))
+
+
+def replayed(frame: pd.DataFrame, cells: list, means: pd.Series) -> list[str]:
+    """auto's rule with every score and tolerance, replayed on the runs' recorded cross-validation
+    scores (as benchmarks/auto_report.py does on the four targets); each choice scored by the test
+    macro-F1 its method had with the same seed."""
+    runs = frame[(frame["method"] == "auto") & frame.get("candidates", pd.Series(dtype=object)).notna()]
+    if runs.empty:
+        return []
+    test = {(r.method, r.source, r.budget, r.seed): r.f1 for r in frame.itertuples()}
+    lines = ["auto's rule with each score (select.auto.score) and tolerance, replayed on the same runs' "
+             "cross-validation scores:", "", "| score | tolerance | cells within 1.0 point | largest shortfall | "
+             "mean gap to best other |", "|---|---|---|---|---|"]
+    for score in auto_report.SCORES:
+        for tolerance in auto_report.TOLERANCES:
+            gaps = []
+            for s, b in cells:
+                cell = runs[(runs["source"] == s) & (runs["budget"] == b)]
+                picks = [auto_report.replay({"select_info": {"candidates": r.candidates}}, tolerance, score)
+                         for r in cell.itertuples()]
+                f1 = [test[(p, s, b, r.seed)] for p, r in zip(picks, cell.itertuples())]
+                best = max(means[(m, s, b)] for m in METHODS if m not in ("auto", "full"))
+                gaps.append(100 * (sum(f1) / len(f1) - best))
+            lines.append(f"| {score} | {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | "
+                         f"{max(0.0, -min(gaps)):.1f} | {sum(gaps) / len(gaps):+.2f} |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -99,7 +136,7 @@ def main() -> None:
     parser.add_argument("--pool-from", type=Path, default=Path("data/bench/airline_sentiment/prepared/pool.parquet"),
                         help="a prepared pool with text, label and source columns")
     parser.add_argument("--sources", default="bbc,sms,r8")
-    parser.add_argument("--methods", default=",".join(METHODS),
+    parser.add_argument("--methods", default=",".join([*METHODS, *VARIANTS]),
                         help="rerun these (e.g. auto after a change to it); the other methods' records are kept")
     parser.add_argument("--work", type=Path, default=Path(".taskselect-cache/other-tasks"))
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
@@ -109,11 +146,14 @@ def main() -> None:
     if not args.render_only:
         pool = pd.read_parquet(args.pool_from)
         args.work.mkdir(parents=True, exist_ok=True)
-        methods = tuple(m for m in METHODS if m in args.methods.split(","))
+        asked = args.methods.split(",")
+        methods = tuple(m for m in METHODS if m in asked)
         for source in args.sources.split(","):
-            kept = [] if methods == METHODS else [
-                r for r in read_json(OUT / f"{source}.json")["records"] if r["method"] not in methods]
-            records = kept + run_source(pool, source, args.work, args.overrides, methods)
+            kept = [] if set(asked) >= {*METHODS, *VARIANTS} else [
+                r for r in read_json(OUT / f"{source}.json")["records"] if r["method"] not in asked]
+            records = kept + (run_source(pool, source, args.work, args.overrides, methods) if methods else [])
+            for variant in (v for v in VARIANTS if v in asked):
+                records += run_source(pool, source, args.work, args.overrides, (variant,))
             write_json(OUT / f"{source}.json", {"source": source, "machine": machine(), "records": records})
     write_marked_section(args.markdown, SECTION, render(OUT))
     print(json.dumps({"sources": args.sources, "markdown": str(args.markdown)}))
