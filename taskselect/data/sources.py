@@ -28,17 +28,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from taskselect.texts import normalize_text
+
 logger = logging.getLogger(__name__)
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 AIRLINE_HANDLES = r"@(?:united|usairways|americanair|southwestair|jetblue|virginamerica)"
 TREC_COARSE = ("DESC", "ENTY", "ABBR", "HUM", "NUM", "LOC")
 TREC_TRAIN_ROWS = 5452
-
-
-def normalize_text(text: str) -> str:
-    """Key under which two texts count as the same: lower-cased, whitespace collapsed."""
-    return " ".join(text.lower().split())
 
 
 def _package_file(package: str, relative_path: str) -> Path:

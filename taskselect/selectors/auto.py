@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
+from taskselect.texts import normalize_text
 from taskselect.threads import fixed_threads
 from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
                                        require_corpus)
@@ -167,8 +168,6 @@ def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
     """Query row -> the pool rows holding its text (compared as data prepare compares texts), for
     the queries that have any. A user's pool may hold their query examples (a warned leak): while
     a query is held out, a selection holding its own text and label would score a copy of it."""
-    from taskselect.data.sources import normalize_text
-
     rows_of: dict[str, list[int]] = {}
     for i, text in enumerate(corpus.pool_texts):
         rows_of.setdefault(normalize_text(text), []).append(i)
