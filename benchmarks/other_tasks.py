@@ -40,12 +40,12 @@ N_QUERY, N_TEST, N_OTHER, SEED = 40, 400, 6000, 7
 OUT = Path("benchmarks/quality/other-tasks")
 
 
-def task_files(pool: pd.DataFrame, source: str, work: Path) -> dict[str, Path]:
+def task_files(pool: pd.DataFrame, source: str, work: Path, n_query: int = N_QUERY) -> dict[str, Path]:
     """The source's query, test and hidden rows, and the other sources' rows: three Parquet files."""
     rows = pool[pool["source"] == source].sample(frac=1, random_state=SEED)
     others = pool[pool["source"] != source].sample(N_OTHER, random_state=SEED)
-    parts = {"query": rows.iloc[:N_QUERY], "test": rows.iloc[N_QUERY:N_QUERY + N_TEST],
-             "pool": pd.concat([rows.iloc[N_QUERY + N_TEST:], others]).sample(frac=1, random_state=SEED)}
+    parts = {"query": rows.iloc[:n_query], "test": rows.iloc[n_query:n_query + N_TEST],
+             "pool": pd.concat([rows.iloc[n_query + N_TEST:], others]).sample(frac=1, random_state=SEED)}
     files = {}
     for name, frame in parts.items():
         files[name] = work / f"{source}_{name}.parquet"
@@ -54,7 +54,7 @@ def task_files(pool: pd.DataFrame, source: str, work: Path) -> dict[str, Path]:
 
 
 def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str],
-               methods: tuple[str, ...] = METHODS) -> list[dict]:
+               methods: tuple[str, ...] = METHODS, n_query: int = N_QUERY) -> list[dict]:
     """The source's records of `methods` (or of one of VARIANTS): run unless their results are
     already in `work`. auto's records keep every candidate's cross-validation scores."""
     variant = len(methods) == 1 and methods[0] in VARIANTS
@@ -62,7 +62,7 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
     suffix = "" if methods == METHODS else "-" + "-".join(m.replace(":representation=", "-") for m in methods)
     results = work / f"results-{source}{suffix}" / "results.json"
     if not results.is_file():
-        files = task_files(pool, source, work)
+        files = task_files(pool, source, work, n_query)
         command = [str(Path(sys.executable).parent / "taskselect"), "run", *[f"--{k}={v}" for k, v in files.items()],
                    "--methods", ",".join(run_methods), "--budgets", ",".join(BUDGETS), "--seeds", ",".join(SEEDS),
                    "--data-dir", str(work / f"data-{source}"), "--out", str(results.parent),
@@ -75,14 +75,15 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
             for r in read_json(results)]
 
 
-def render(out_dir: Path) -> str:
+def render(out_dir: Path, n_query: int = N_QUERY) -> str:
     found = [read_json(p) for p in sorted(out_dir.glob("*.json"))]
     frame = pd.DataFrame([r for f in found for r in f["records"]])
     cells = [(s, b) for s in frame["source"].unique() for b in sorted(frame["budget"].unique())]
     means = frame.groupby(["method", "source", "budget"])["f1"].mean()
     lines = [
         "`PYTHONPATH=. python benchmarks/other_tasks.py --pool-from data/bench/airline_sentiment/prepared/pool.parquet "
-        "-S embed.cache_dir=...` (records under `benchmarks/quality/other-tasks/`). " + __doc__.split("\n\n")[2].replace("\n", " ")
+        + ("" if n_query == N_QUERY else f"--queries {n_query} ") + "-S embed.cache_dir=...` (records under "
+        f"`{out_dir}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").replace(f"its {N_QUERY} query rows", f"its {n_query} query rows")
         + f" Head trainer; macro-F1 mean over seeds {list(map(int, SEEDS))}. Machine: {found[0]['machine']['cpu']}, "
         f"{found[0]['machine']['cores']} cores, shared with other benchmark jobs.",
         "",
@@ -141,8 +142,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(".taskselect-cache/other-tasks"))
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--queries", type=int, default=N_QUERY,
+                        help=f"query rows per task; other than {N_QUERY}, records and section of their own")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
+    out, section = (OUT, SECTION) if args.queries == N_QUERY else (
+        OUT.with_name(f"{OUT.name}-{args.queries}-queries"), f"{SECTION}, {args.queries} queries")
     if not args.render_only:
         pool = pd.read_parquet(args.pool_from)
         args.work.mkdir(parents=True, exist_ok=True)
@@ -150,12 +155,12 @@ def main() -> None:
         methods = tuple(m for m in METHODS if m in asked)
         for source in args.sources.split(","):
             kept = [] if set(asked) >= {*METHODS, *VARIANTS} else [
-                r for r in read_json(OUT / f"{source}.json")["records"] if r["method"] not in asked]
-            records = kept + (run_source(pool, source, args.work, args.overrides, methods) if methods else [])
+                r for r in read_json(out / f"{source}.json")["records"] if r["method"] not in asked]
+            records = kept + (run_source(pool, source, args.work, args.overrides, methods, args.queries) if methods else [])
             for variant in (v for v in VARIANTS if v in asked):
-                records += run_source(pool, source, args.work, args.overrides, (variant,))
-            write_json(OUT / f"{source}.json", {"source": source, "machine": machine(), "records": records})
-    write_marked_section(args.markdown, SECTION, render(OUT))
+                records += run_source(pool, source, args.work, args.overrides, (variant,), args.queries)
+            write_json(out / f"{source}.json", {"source": source, "machine": machine(), "records": records})
+    write_marked_section(args.markdown, section, render(out, args.queries))
     print(json.dumps({"sources": args.sources, "markdown": str(args.markdown)}))
 
 
