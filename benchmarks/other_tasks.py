@@ -83,7 +83,8 @@ def render(out_dir: Path, n_query: int = N_QUERY) -> str:
     lines = [
         "`PYTHONPATH=. python benchmarks/other_tasks.py --pool-from data/bench/airline_sentiment/prepared/pool.parquet "
         + ("" if n_query == N_QUERY else f"--queries {n_query} ") + "-S embed.cache_dir=...` (records under "
-        f"`{out_dir}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").replace(f"its {N_QUERY} query rows", f"its {n_query} query rows")
+        f"`{out_dir}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").replace(
+            f"its {N_QUERY} query rows", f"its {n_query} query rows").replace("benchmarks/quality/other-tasks/", f"{out_dir}/")
         + f" Head trainer; macro-F1 mean over seeds {list(map(int, SEEDS))}. Machine: {found[0]['machine']['cpu']}, "
         f"{found[0]['machine']['cores']} cores, shared with other benchmark jobs.",
         "",
