@@ -13,6 +13,7 @@ table replays the rule on the candidates' recorded cross-validation scores.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,28 +115,40 @@ def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dic
 
 def _tolerances(found: dict[str, list[dict]]) -> list[str]:
     """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
+    cells = []
+    for target, records in found.items():
+        test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records} | candidate_f1(target)
+        for b in CELL_BUDGETS:
+            runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
+            if runs:
+                best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
+                                       if m not in NOT_COMPARED) if v is not None)
+                # the run's own choice scored as recorded; another candidate by its own record
+                cells.append((runs, lambda p, r, b=b, test=test: r["f1_macro"] if p == r["select_info"]["choice"]
+                              else test[(p, b, r["seed"])], best))
+    return replay_table(cells)
+
+
+def replay_table(cells: list[tuple[list[dict], Callable[[str, dict], float], float]]) -> list[str]:
+    """auto's rule with every score and tolerance replayed on recorded runs, as a Markdown table.
+
+    cells: one per (task, budget): its auto records (select_info with every candidate's scores,
+    seed), the test macro-F1 a pick would have had in a run, and the best other selector's mean
+    macro-F1 there. Records without a score (made before auto recorded it) are left out of its rows.
+    """
     rows = []
     for score, tolerance in [(score, t) for score in SCORES for t in TOLERANCES]:
         gaps, shares = [], []
-        for target, records in found.items():
-            test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records}
-            test |= candidate_f1(target)
-            for b in CELL_BUDGETS:
-                runs = [r for r in records if r["method"] == "auto" and r["budget"] == b
-                        and all(score in c for c in r["select_info"]["candidates"].values())]
-                if not runs:
-                    continue
-                picks = [replay(r, tolerance, score) for r in runs]
-                # the run's own choice scored as recorded; another candidate by its own record
-                f1 = np.mean([r["f1_macro"] if p == r["select_info"]["choice"] else test[(p, b, r["seed"])]
-                              for p, r in zip(picks, runs)])
-                best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
-                                       if m not in NOT_COMPARED) if v is not None)
-                gaps.append(100 * (f1 - best))
-                shares.append(np.mean([p == next(iter(r["select_info"]["candidates"])) for p, r in zip(picks, runs)]))
+        for runs, f1_of, best in cells:
+            runs = [r for r in runs if all(score in c for c in r["select_info"]["candidates"].values())]
+            if not runs:
+                continue
+            picks = [replay(r, tolerance, score) for r in runs]
+            gaps.append(100 * (np.mean([f1_of(p, r) for p, r in zip(picks, runs)]) - best))
+            shares.append(np.mean([p == next(iter(r["select_info"]["candidates"])) for p, r in zip(picks, runs)]))
         if gaps:
-            rows.append(f"| {score} | {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | {-min(gaps):.1f} | "
-                        f"{np.mean(gaps):+.2f} | {np.mean(shares):.0%} |")
+            rows.append(f"| {score} | {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | "
+                        f"{max(0.0, -min(gaps)):.1f} | {np.mean(gaps):+.2f} | {np.mean(shares):.0%} |")
     if not rows:
         return []
     return ["The rule with each score (select.auto.score) and at other tolerances (standard errors), replayed on "

@@ -109,28 +109,18 @@ def render(out_dir: Path, n_query: int = N_QUERY) -> str:
 
 def replayed(frame: pd.DataFrame, cells: list, means: pd.Series) -> list[str]:
     """auto's rule with every score and tolerance, replayed on the runs' recorded cross-validation
-    scores (as benchmarks/auto_report.py does on the four targets); each choice scored by the test
-    macro-F1 its method had with the same seed."""
-    runs = frame[(frame["method"] == "auto") & frame.get("candidates", pd.Series(dtype=object)).notna()]
-    if runs.empty:
+    scores (auto_report.replay_table, as on the four targets)."""
+    if "candidates" not in frame:
         return []
+    runs = frame[(frame["method"] == "auto") & frame["candidates"].notna()]
     test = {(r.method, r.source, r.budget, r.seed): r.f1 for r in frame.itertuples()}
-    lines = ["auto's rule with each score (select.auto.score) and tolerance, replayed on the same runs' "
-             "cross-validation scores:", "", "| score | tolerance | cells within 1.0 point | largest shortfall | "
-             "mean gap to best other |", "|---|---|---|---|---|"]
-    for score in auto_report.SCORES:
-        for tolerance in auto_report.TOLERANCES:
-            gaps = []
-            for s, b in cells:
-                cell = runs[(runs["source"] == s) & (runs["budget"] == b)]
-                picks = [auto_report.replay({"select_info": {"candidates": r.candidates}}, tolerance, score)
-                         for r in cell.itertuples()]
-                f1 = [test[(p, s, b, r.seed)] for p, r in zip(picks, cell.itertuples())]
-                best = max(means[(m, s, b)] for m in METHODS if m not in ("auto", "full"))
-                gaps.append(100 * (sum(f1) / len(f1) - best))
-            lines.append(f"| {score} | {tolerance:g} | {sum(g >= -1.0 for g in gaps)} of {len(gaps)} | "
-                         f"{max(0.0, -min(gaps)):.1f} | {sum(gaps) / len(gaps):+.2f} |")
-    return lines + [""]
+    replays = []
+    for s, b in cells:
+        cell = [{"seed": r.seed, "select_info": {"candidates": r.candidates}}
+                for r in runs[(runs["source"] == s) & (runs["budget"] == b)].itertuples()]
+        best = max(means[(m, s, b)] for m in METHODS if m not in ("auto", "full"))
+        replays.append((cell, lambda p, r, s=s, b=b: test[(p, s, b, r["seed"])], best))
+    return auto_report.replay_table(replays)
 
 
 def main() -> None:

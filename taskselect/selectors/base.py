@@ -67,7 +67,6 @@ class Corpus:
             )
         return self
 
-
     def with_queries(self, rows: np.ndarray) -> Corpus:
         """The same pool with only the query examples `rows` (row numbers of the query set)."""
         labels = [self.query_labels[i] for i in rows] if len(self.query_labels) else ()

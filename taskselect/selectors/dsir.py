@@ -68,8 +68,13 @@ def log_importance_weights(
 ) -> np.ndarray:
     """(N,) float64 log p_target(x) / p_raw(x) of each pool text under the two bag models."""
     pool = hashed_ngrams(pool_texts, buckets, ngrams)
-    target = hashed_ngrams(query_texts, buckets, ngrams)
-    return pool @ (bag_log_probs(target, smoothing) - bag_log_probs(pool, smoothing))
+    return weights_of_counts(pool, hashed_ngrams(query_texts, buckets, ngrams), bag_log_probs(pool, smoothing), smoothing)
+
+
+def weights_of_counts(pool: sparse.csr_matrix, target: sparse.csr_matrix, raw: np.ndarray, smoothing: float) -> np.ndarray:
+    """log_importance_weights from the pool's and the target texts' n-gram counts (N and M rows)
+    and the pool's bag model `raw` (bag_log_probs of `pool`)."""
+    return pool @ (bag_log_probs(target, smoothing) - raw)
 
 
 def gumbel_top_k(log_weights: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -119,11 +124,8 @@ class DSIRSelector:
         raw = bag_log_probs(pool, self.smoothing)
 
         def select(rows: np.ndarray, size: int, seed: int) -> Selection:
-            if rows.size == len(query):
-                return self.select(query, candidates, size, seed, index, corpus)
             check_size(size, len(candidates))
-            weights = pool @ (bag_log_probs(queries[rows], self.smoothing) - raw)
-            return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)))
+            return self._draw(weights_of_counts(pool, queries[rows], raw, self.smoothing), size, seed)
         return select
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
@@ -131,7 +133,11 @@ class DSIRSelector:
         check_size(size, len(candidates))
         weights = log_importance_weights(corpus.pool_texts, corpus.query_texts, self.buckets, self.ngrams,
                                          self.smoothing)
-        probs = np.exp(weights - weights.max())
         log.info("DSIR: log importance weights from %.1f to %.1f", weights.min(), weights.max())
+        return self._draw(weights, size, seed)
+
+    @staticmethod
+    def _draw(weights: np.ndarray, size: int, seed: int) -> Selection:
+        probs = np.exp(weights - weights.max())
         return Selection(indices=gumbel_top_k(weights, size, np.random.default_rng(seed)),
                          probs=probs / probs.sum(), scores=weights)
