@@ -124,17 +124,54 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert f"random {scores['random']['soft_f1']:.3f} ± {scores['random']['se_soft_f1']:.3f}" in line
 
 
-def test_candidates_the_queries_cannot_tell_apart_are_named_and_the_earliest_is_chosen(airline, caplog):
-    """Two candidates that select the same rows (C is 5 by default) score the same: both are
-    'close', the earlier one is chosen, and the log says the query set did not decide."""
+def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_earliest_is_chosen(airline, caplog):
+    """tsds and knn, both aimed at the queries, score within a standard error of each other on 24
+    held-out queries: both are 'close', the log says the query set did not decide, and by default
+    auto selects their rows in turns (in_turns of their own selections), recording the blend's
+    held-out score; with undecided 'earliest' the selection is the earlier one's own."""
+    from taskselect.selectors.auto import in_turns
+
     params, ws = airline
-    assert params.select.tsds.C == 5
-    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
-        update={"candidates": ["random", "tsds", "tsds:C=5"], "folds": 2})})
+    auto = params.select.auto.model_copy(update={"candidates": ["random", "tsds", "knn"], "folds": 2})
+    select = params.select.model_copy(update={"auto": auto})
+    run = stages.Run("auto", 0.05, 0)
     with caplog.at_level("WARNING", logger="taskselect.selectors.auto"):
-        summary = stages.select(select, stages.Run("auto", 0.05, 0), ws, finetune=params.finetune)
-    assert summary["close"] == ["tsds", "tsds:C=5"] and summary["choice"] == "tsds"
-    assert "cannot tell tsds, tsds:C=5 apart" in caplog.text
+        summary = stages.select(select, run, ws, finetune=params.finetune)
+    assert summary["close"] == ["tsds", "knn"] and summary["choice"] == "blend of tsds, knn"
+    assert "cannot tell tsds, knn apart" in caplog.text and "blended" in caplog.text
+    blend = summary["blend"]
+    assert 0 < blend["soft_f1"] <= 1 and blend["se_soft_f1"] > 0
+    assert blend["gap_soft_f1"] == pytest.approx(summary["candidates"][summary["best"]]["soft_f1"] - blend["soft_f1"])
+    own = {}
+    for method in ("tsds", "knn"):
+        stages.select(params.select, stages.Run(method, 0.05, 0), ws)
+        own[method] = pd.read_parquet(ws.selection(stages.Run(method, 0.05, 0)) / "selection.parquet")["pool_row"].to_numpy()
+    chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")["pool_row"].to_numpy()
+    assert len(chosen) == len(own["tsds"]) and len(set(chosen)) == len(chosen)
+    assert np.array_equal(np.sort(chosen), in_turns([own["tsds"], own["knn"]], len(chosen), 0))
+    assert set(own["tsds"]) - set(chosen) and set(own["knn"]) - set(chosen)  # neither selection whole: a blend
+
+    select = params.select.model_copy(update={"auto": auto.model_copy(update={"undecided": "earliest"})})
+    summary = stages.select(select, run, ws, finetune=params.finetune)
+    assert summary["close"] == ["tsds", "knn"] and summary["choice"] == "tsds" and "blend" not in summary
+    chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")["pool_row"].to_numpy()
+    assert np.array_equal(np.sort(chosen), np.sort(own["tsds"]))
+
+
+def test_in_turns_gives_each_selection_an_equal_share_and_rows_they_share_first():
+    from taskselect.selectors.auto import in_turns
+
+    a, b = np.arange(0, 100), np.arange(50, 150)
+    blended = in_turns([a, b], 100, seed=3)
+    assert len(blended) == 100 and len(set(blended)) == 100 and np.all(np.diff(blended) > 0)
+    only_a, only_b = np.sum(blended < 50), np.sum(blended >= 100)
+    shared = np.sum((blended >= 50) & (blended < 100))
+    # each selection's turn takes a row of its own or a shared one: the shared half of either is
+    # over-represented against the 1/3 a uniform draw from the union would give
+    assert shared > 100 / 3 and abs(only_a - only_b) <= 20
+    assert np.array_equal(blended, in_turns([a, b], 100, seed=3))
+    assert not np.array_equal(blended, in_turns([a, b], 100, seed=4))
+    assert np.array_equal(in_turns([a], 30, seed=0), np.sort(np.random.default_rng(0).permutation(a)[:30]))
 
 
 def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):

@@ -27,6 +27,13 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    queries. A small query set cannot tell candidates a point apart; the rule then keeps the
    earlier, more robust (and cheaper) candidate instead of a winner by chance;
 5. the chosen candidate selects with every query: the result is exactly its own selection.
+   When several candidates are within the tolerance (`close`), the query set did not tell them
+   apart, and by default (`undecided: blend`) auto hedges: it selects with each of them and
+   takes their rows in turns (`in_turns`), so the budget is shared between the selections it
+   could not rank. Over the benchmark's 24 replayed cells the blend was 0.9 points closer to the
+   best other selector on average than the earliest close candidate, and its largest shortfall
+   was 4.1 points against 9.5 (BENCHMARKS.md "auto: the blend"). The blend's own held-out score
+   (its fold selections blended alike) is recorded beside the candidates'.
 
 What a candidate computes from the pool alone is computed once for all folds (its
 `query_subsets`, taskselect.selectors.base: TSDS's neighbour search and densities, DSIR's
@@ -48,11 +55,19 @@ from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
+from taskselect.selectors.base import (
+    REGISTRY,
+    Corpus,
+    Selection,
+    SubsetSelect,
+    check_size,
+    query_subsets,
+    register,
+    require_corpus,
+)
+from taskselect.selectors.representation import represent
 from taskselect.texts import normalize_text
 from taskselect.threads import fixed_threads
-from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
-                                       require_corpus)
-from taskselect.selectors.representation import represent
 
 if TYPE_CHECKING:
     from taskselect.config import FinetuneParams, SelectParams
@@ -114,6 +129,12 @@ class AutoParams(Section):
         "labels (smoother, less moved by a rare label's one or two queries): 'probability' (of its own label), "
         "'brier' (1 - half the squared error) or 'log' (the own label's log probability, floored at 1e-3).",
     )
+    undecided: Literal["blend", "earliest"] = Field(
+        "blend",
+        description="What is selected when several candidates are within the tolerance of the best (the query set "
+        "cannot rank them): 'blend' (each selects with every query; their rows are taken in turns, each selection in a "
+        "seeded random order, a row already taken skipped, until the budget) or 'earliest' (the earliest of them).",
+    )
     trainer: Literal["head", "run"] = Field(
         "head",
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
@@ -164,6 +185,21 @@ def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
     return fold
 
 
+def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
+    """(size,) sorted pool rows: one row from each selection in turn (each selection's distinct
+    rows in a seeded random order), a row already taken skipped, until `size` rows. Every
+    selection gets an equal share of the budget; a row several selections hold comes early."""
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(np.unique(rows)) for rows in selections]
+    turns = np.full((len(orders), max(map(len, orders))), -1, dtype=np.int64)
+    for i, order in enumerate(orders):
+        turns[i, :len(order)] = order
+    dealt = turns.T.ravel()  # first rows of every selection, then their second rows, ...
+    dealt = dealt[dealt >= 0]
+    _, first = np.unique(dealt, return_index=True)
+    return np.sort(dealt[np.sort(first)][:size])
+
+
 def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
     """Query row -> the pool rows holding its text (compared as data prepare compares texts), for
     the queries that have any. A user's pool may hold their query examples (a warned leak): while
@@ -190,6 +226,8 @@ class AutoSelector:
         'probability', 'brier' or 'log' by that per-query
         score (metrics.QUERY_SCORES) averaged per label then over labels (all recorded for every
         candidate).
+    undecided: 'blend' takes the close candidates' selections in turns (in_turns), 'earliest' the
+        earliest close candidate's selection.
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
         'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
     finetune: the run's training parameters (default: FinetuneParams()).
@@ -203,6 +241,7 @@ class AutoSelector:
     repeats: int = 1
     tolerance: float = 1.0
     score: str = "soft_f1"
+    undecided: str = "blend"
     trainer: str = "head"
     finetune: FinetuneParams | None = None
 
@@ -217,6 +256,8 @@ class AutoSelector:
                                   "expected folds >= 2, repeats >= 1, tolerance >= 0")
         if self.score not in SCORES:
             raise TaskselectError(f"select.auto.score {self.score!r}: expected one of {', '.join(SCORES)}")
+        if self.undecided not in ("blend", "earliest"):
+            raise TaskselectError(f"select.auto.undecided {self.undecided!r}: expected 'blend' or 'earliest'")
         if self.trainer not in ("head", "run"):
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
@@ -242,13 +283,21 @@ class AutoSelector:
             selector = replace(selector, representation="semantic")
         return query_subsets(selector, query, candidates, index, corpus)
 
-    def _held_out_predictions(self, prepared: SubsetSelect, splits: list[np.ndarray], embeddings, corpus: Corpus,
-                              labels: list[str], size: int, seed: int, copies: dict[int, np.ndarray]):
+    def _fold_rows(self, prepared: SubsetSelect, splits: list[np.ndarray], size: int, seed: int) -> list[list[np.ndarray]]:
+        """[repeat][fold] sorted pool rows the candidate selects with the queries outside the fold."""
+        return [[np.sort(prepared(np.flatnonzero(fold != f), size, seed).indices) for f in range(self.folds)]
+                for fold in splits]
+
+    def _held_out_predictions(self, fold_rows: list[list[np.ndarray]], splits: list[np.ndarray], embeddings,
+                              corpus: Corpus, labels: list[str], seed: int, copies: dict[int, np.ndarray]):
         """(repeats, M) predicted label of each query by the model trained on the selection made
-        without its fold, and (repeats, M, len(labels)) that model's probabilities of the task's
-        labels (metrics.task_label_probabilities). copies: query -> the pool rows holding its
-        text, left out of the selection while the query is held out."""
-        from taskselect.metrics import predict_within, task_label_probabilities  # scikit-learn: not at the CLI's start
+        without its fold (fold_rows), and (repeats, M, len(labels)) that model's probabilities of
+        the task's labels (metrics.task_label_probabilities). copies: query -> the pool rows
+        holding its text, left out of the selection while the query is held out."""
+        from taskselect.metrics import (  # scikit-learn: not at the CLI's start
+            predict_within,
+            task_label_probabilities,
+        )
         from taskselect.trainers import Examples
 
         query_emb, pool_emb = embeddings
@@ -258,7 +307,7 @@ class AutoSelector:
         for r, fold in enumerate(splits):
             for f in range(self.folds):
                 held = np.flatnonzero(fold == f)
-                rows = np.sort(prepared(np.flatnonzero(fold != f), size, seed).indices)
+                rows = fold_rows[r][f]
                 leaked = [copies[i] for i in held if i in copies]
                 if leaked:  # the held-out query itself, labelled, would be in its model's training set
                     rows = rows[~np.isin(rows, np.concatenate(leaked))]
@@ -272,10 +321,30 @@ class AutoSelector:
                 probabilities[r, held] = task_label_probabilities(scores, model.classes_, labels)
         return predicted, probabilities
 
-    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
-        from taskselect.metrics import (QUERY_SCORES, classification_metrics, label_balanced_mean, macro_f1_resamples,
-                                        query_scores, soft_macro_f1)
+    @staticmethod
+    def _scores(predicted, probabilities, truth, labels, draws) -> tuple[dict, dict]:
+        """Every score (SCORES) of one selection's held-out predictions, per repeat, and its
+        bootstrap resamples (mean over the repeats; the same draws for every candidate)."""
+        from taskselect.metrics import (
+            QUERY_SCORES,
+            classification_metrics,
+            label_balanced_mean,
+            macro_f1_resamples,
+            query_scores,
+            soft_macro_f1,
+        )
 
+        scores = {"f1": [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted],
+                  "soft_f1": [float(soft_macro_f1(truth, p, labels)) for p in probabilities]}
+        resampled = {"f1": np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0),
+                     "soft_f1": np.mean([soft_macro_f1(truth, p, labels, draws) for p in probabilities], axis=0)}
+        per_query = [query_scores(p, labels, truth) for p in probabilities]
+        for name in QUERY_SCORES:
+            scores[name] = [float(label_balanced_mean(truth, v[name], labels)) for v in per_query]
+            resampled[name] = np.mean([label_balanced_mean(truth, v[name], labels, draws) for v in per_query], axis=0)
+        return scores, resampled
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "auto", len(candidates), len(query))
         check_size(size, len(candidates))
         if len(corpus.query_labels) != len(query):
@@ -296,48 +365,61 @@ class AutoSelector:
             self._prepared = (data, {})
         prepared, represented = self._prepared[1], {}
         copies = query_copies(corpus)
+
+        def held_out(rows):  # every score of the models trained on these [repeat][fold] selections
+            predicted, probabilities = self._held_out_predictions(rows, splits, (query, candidates), corpus, labels,
+                                                                  seed, copies)
+            return self._scores(predicted, probabilities, truth, labels, draws)
+
         # Every score of every candidate (mean over the repeats) and their bootstrap resamples
         # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
-        scores = {name: {} for name in SCORES}
-        resampled = {name: {} for name in SCORES}
+        scores, resampled, fold_rows = {}, {}, {}
         for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
-            predicted, probabilities = self._held_out_predictions(prepared[spec], splits, (query, candidates), corpus,
-                                                                  labels, size, seed, copies)
-            scores["f1"][spec] = [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
-            resampled["f1"][spec] = np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0)
-            scores["soft_f1"][spec] = [float(soft_macro_f1(truth, p, labels)) for p in probabilities]
-            resampled["soft_f1"][spec] = np.mean([soft_macro_f1(truth, p, labels, draws) for p in probabilities], axis=0)
-            per_query = [query_scores(p, labels, truth) for p in probabilities]
-            for name in QUERY_SCORES:
-                scores[name][spec] = [float(label_balanced_mean(truth, v[name], labels)) for v in per_query]
-                resampled[name][spec] = np.mean([label_balanced_mean(truth, v[name], labels, draws) for v in per_query],
-                                                axis=0)
+            fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
+            scores[spec], resampled[spec] = held_out(fold_rows[spec])
             log.info("auto: %s on the held-out queries: %s (%.1fs)", spec,
-                     ", ".join(f"{name} {np.mean(scores[name][spec]):.4f}" for name in SCORES), time.perf_counter() - began)
+                     ", ".join(f"{name} {np.mean(scores[spec][name]):.4f}" for name in SCORES), time.perf_counter() - began)
         report = {spec: {} for spec in self.candidates}
-        for name in scores:
-            mean = {spec: float(np.mean(s)) for spec, s in scores[name].items()}
+        for name in SCORES:
+            mean = {spec: float(np.mean(scores[spec][name])) for spec in self.candidates}
             best = max(mean, key=mean.get)  # the earliest of equal bests
             gap, se = score_keys(name)
             for spec in self.candidates:
                 report[spec] |= {name: mean[spec], gap: mean[best] - mean[spec],
-                                 se: float(np.std(resampled[name][best] - resampled[name][spec], ddof=1)),
-                                 **({f"{name}_repeats": scores[name][spec]} if self.repeats > 1 else {})}
+                                 se: float(np.std(resampled[best][name] - resampled[spec][name], ddof=1)),
+                                 **({f"{name}_repeats": scores[spec][name]} if self.repeats > 1 else {})}
         gap, se = score_keys(self.score)
         best = min(self.candidates, key=lambda spec: report[spec][gap])
         close = [spec for spec in self.candidates if report[spec][gap] <= self.tolerance * report[spec][se] + 1e-12]
-        choice = close[0]
-        log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", choice, self.score, best,
-                 report[best][self.score], choice, report[choice][self.score])
-        if len(close) > 1:  # the user should know the query set did not single out the choice
-            log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best); %s "
-                        "is chosen as the earliest of them in select.auto.candidates", ", ".join(close),
-                        self.tolerance, choice)
-        cv_seconds = time.perf_counter() - started
-        chosen = prepared[choice](np.arange(len(query)), size, seed)
-        info = {"choice": choice, "best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
-                "tolerance": self.tolerance, "score": self.score, "trainer": self.trainer, **chosen.info, "cv_seconds": round(cv_seconds, 3)}
+        everything = np.arange(len(query))
+        info = {"best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
+                "tolerance": self.tolerance, "score": self.score, "undecided": self.undecided, "trainer": self.trainer}
+        if len(close) > 1 and self.undecided == "blend":
+            # The blend's held-out score: the close candidates' fold selections blended alike.
+            blend_scores, blend_resampled = held_out([
+                [in_turns([fold_rows[spec][r][f] for spec in close], size, seed) for f in range(self.folds)]
+                for r in range(self.repeats)])
+            info["choice"] = "blend of " + ", ".join(close)
+            info["blend"] = {name: float(np.mean(blend_scores[name])) for name in SCORES}
+            info["blend"] |= {gap: report[best][self.score] - info["blend"][self.score],
+                              se: float(np.std(resampled[best][self.score] - blend_resampled[self.score], ddof=1))}
+            log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best by %s); "
+                        "their selections are blended (held-out %s %.4f; best %s %.4f)", ", ".join(close), self.tolerance,
+                        self.score, self.score, info["blend"][self.score], best, report[best][self.score])
+            chosen = Selection(indices=in_turns([prepared[spec](everything, size, seed).indices for spec in close],
+                                                size, seed))
+        else:
+            info["choice"] = close[0]
+            log.info("auto: %s chosen by %s (best %s %.4f; %s %.4f)", close[0], self.score, best,
+                     report[best][self.score], close[0], report[close[0]][self.score])
+            if len(close) > 1:  # the user should know the query set did not single out the choice
+                log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best); %s "
+                            "is chosen as the earliest of them in select.auto.candidates", ", ".join(close),
+                            self.tolerance, close[0])
+            chosen = prepared[close[0]](everything, size, seed)
+            info |= chosen.info
+        info["cv_seconds"] = round(time.perf_counter() - started, 3)
         return Selection(indices=chosen.indices, probs=chosen.probs, scores=chosen.scores, info=info)
