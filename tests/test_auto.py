@@ -137,7 +137,7 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     run = stages.Run("auto", 0.05, 0)
     with caplog.at_level("WARNING", logger="taskselect.selectors.auto"):
         summary = stages.select(select, run, ws, finetune=params.finetune)
-    assert summary["close"] == ["tsds", "knn"] and summary["choice"] == "blend of tsds, knn"
+    assert summary["close"] == ["tsds", "knn"] and summary["choice"] == "tsds + knn"
     assert "cannot tell tsds, knn apart" in caplog.text and "blended" in caplog.text
     blend = summary["blend"]
     assert 0 < blend["soft_f1"] <= 1 and blend["se_soft_f1"] > 0

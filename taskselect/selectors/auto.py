@@ -55,19 +55,11 @@ from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
-from taskselect.selectors.base import (
-    REGISTRY,
-    Corpus,
-    Selection,
-    SubsetSelect,
-    check_size,
-    query_subsets,
-    register,
-    require_corpus,
-)
-from taskselect.selectors.representation import represent
 from taskselect.texts import normalize_text
 from taskselect.threads import fixed_threads
+from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
+                                       require_corpus)
+from taskselect.selectors.representation import represent
 
 if TYPE_CHECKING:
     from taskselect.config import FinetuneParams, SelectParams
@@ -402,7 +394,7 @@ class AutoSelector:
             blend_scores, blend_resampled = held_out([
                 [in_turns([fold_rows[spec][r][f] for spec in close], size, seed) for f in range(self.folds)]
                 for r in range(self.repeats)])
-            info["choice"] = "blend of " + ", ".join(close)
+            info["choice"] = " + ".join(close)  # a blend is named by its members
             info["blend"] = {name: float(np.mean(blend_scores[name])) for name in SCORES}
             info["blend"] |= {gap: report[best][self.score] - info["blend"][self.score],
                               se: float(np.std(resampled[best][self.score] - blend_resampled[self.score], ddof=1))}
