@@ -64,7 +64,8 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
         "(the full pool excluded). Bar: auto within 1.0 point of it in at least 10 of the 12 cells at 2, 5 "
         "and 10%, never more than 2.0 below. The bench runs (2 cores shared with other work): " + loads + ".",
         "",
-        "Candidates, in order of preference (the rule keeps the earliest within one standard error of the best): "
+        "Candidates, in order of preference (when several are within one standard error of the best, auto blends their "
+        "selections, named 'a + b' below; with select.auto.undecided: earliest it keeps the earliest of them): "
         "tsds, the product's method and a robust middle on every target; tsds on the hybrid representation "
         "(sentence embeddings and hashed n-grams), which leads trec and 20newsgroups (*Representation*); knn, the "
         "cheapest strong baseline; kcenter, diversity within the query neighbourhood (first or second on three targets at 1%); "
@@ -151,9 +152,10 @@ def replay_table(cells: list[tuple[list[dict], Callable[[str, dict], float], flo
                         f"{max(0.0, -min(gaps)):.1f} | {np.mean(gaps):+.2f} | {np.mean(shares):.0%} |")
     if not rows:
         return []
-    return ["The rule with each score (select.auto.score) and at other tolerances (standard errors), replayed on "
-            "the same runs' cross-validation scores; each choice scored by the test macro-F1 its method had with the "
-            "same seed:", "",
+    return ["auto's rule choosing one candidate (select.auto.undecided: earliest) with each score (select.auto.score) "
+            "and tolerance (standard errors), replayed on the same runs' cross-validation scores; each choice scored by "
+            "the test macro-F1 its method had with the same seed (a blend has no such record: its row is auto's own, "
+            "above; the row soft_f1 / 1 is the default's scores and tolerance without the blend):", "",
             "| score | tolerance | cells within 1.0 point | largest shortfall | mean gap to best other | first candidate chosen |",
             "|---|---|---|---|---|---|", *rows, ""]
 

@@ -56,7 +56,8 @@ def task_files(pool: pd.DataFrame, source: str, work: Path, n_query: int = N_QUE
 def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str],
                methods: tuple[str, ...] = METHODS, n_query: int = N_QUERY) -> list[dict]:
     """The source's records of `methods` (or of one of VARIANTS): run unless their results are
-    already in `work`. auto's records keep every candidate's cross-validation scores."""
+    already in `work`. auto's records keep every candidate's cross-validation scores, the close
+    ones and their blend's scores."""
     variant = len(methods) == 1 and methods[0] in VARIANTS
     run_methods, extra = (VARIANTS[methods[0]][:1], [VARIANTS[methods[0]][1]]) if variant else (methods, [])
     suffix = "" if methods == METHODS else "-" + "-".join(m.replace(":representation=", "-") for m in methods)
@@ -71,7 +72,8 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
     return [{"source": source, "method": methods[0] if variant else r["method"], "budget": r["budget"],
              "seed": r["seed"], "f1": r["f1_macro"], "on_task": r["target_share"],
              "choice": r["select_info"].get("choice"), "select_seconds": r["select_seconds"],
-             **({"candidates": r["select_info"]["candidates"]} if r["method"] == "auto" else {})}
+             **({"candidates": r["select_info"]["candidates"], "close": r["select_info"].get("close"),
+                 "blend": r["select_info"].get("blend")} if r["method"] == "auto" else {})}
             for r in read_json(results)]
 
 

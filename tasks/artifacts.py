@@ -61,9 +61,11 @@ def auto_choices(records: list[dict]) -> list[str]:
         info = r["select_info"]
         score = info["score"]
         se = score_keys(score)[1]
+        blend = info.get("blend")  # the close candidates' selections blended: its own held-out score
         lines.append(f"- {r['slug']}: chose **{info['choice']}** ({score} on the held-out queries, ± the standard "
                      "error of the gap to the best: "
-                     + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items()) + ")")
+                     + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items())
+                     + (f"; their blend {blend[score]:.3f} ± {blend[se]:.3f}" if blend else "") + ")")
     return lines
 
 

@@ -142,6 +142,10 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     blend = summary["blend"]
     assert 0 < blend["soft_f1"] <= 1 and blend["se_soft_f1"] > 0
     assert blend["gap_soft_f1"] == pytest.approx(summary["candidates"][summary["best"]]["soft_f1"] - blend["soft_f1"])
+    from tasks.artifacts import auto_choices
+
+    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
+    assert "chose **tsds + knn**" in line and f"their blend {blend['soft_f1']:.3f} ± {blend['se_soft_f1']:.3f}" in line
     own = {}
     for method in ("tsds", "knn"):
         stages.select(params.select, stages.Run(method, 0.05, 0), ws)
