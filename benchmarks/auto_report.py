@@ -98,7 +98,8 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
                          f"| {np.mean(tsds_time):.1f} s |")
     within = sum(g >= -1.0 for g in gaps)
     lines += ["", f"At 2, 5 and 10%: auto is within 1.0 point of the best other selector in **{within} of {len(gaps)}** "
-                  f"cells; its largest shortfall is {-min(gaps):.1f} points." if gaps else "", ""]
+                  f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points; mean gap {np.mean(gaps):+.2f} points."
+                  if gaps else "", ""]
     lines += _tolerances(found)
     return "\n".join(lines)
 

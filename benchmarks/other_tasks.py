@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks import auto_report
@@ -105,7 +106,7 @@ def render(out_dir: Path, n_query: int = N_QUERY) -> str:
         chosen.append(f"{s} {budget_label(b)}: {', '.join(picks)} (best other {best}, auto {gaps[-1]:+.1f} points)")
     lines += ["", "auto chose, per seed: " + "; ".join(chosen) + ".",
               f"auto is within 1.0 point of the best other selector in {sum(g >= -1.0 for g in gaps)} of {len(gaps)} "
-              f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points.", ""]
+              f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points; mean gap {np.mean(gaps):+.2f} points.", ""]
     return "\n".join(lines + replayed(frame, cells, means))
 
 
