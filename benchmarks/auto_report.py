@@ -53,7 +53,7 @@ def replay(record: dict, tolerance: float, score: str = "f1") -> str:
     return next(name for name, s in scores.items() if best - s[score] <= tolerance * s[se] + 1e-12)
 
 
-def render(found: dict[str, list[dict]], parts: dict) -> str:
+def render(found: dict[str, list[dict]], parts: dict, out_dir: Path = Path("benchmarks/quality")) -> str:
     loads = "; ".join(f"{key}: {info['seconds']:.0f} s, load average {info['load_before']} / {info['load_after']} "
                       f"(finished {info['finished']})" for key, info in parts.items() if key.startswith("sweep"))
     lines = [
@@ -101,7 +101,63 @@ def render(found: dict[str, list[dict]], parts: dict) -> str:
                   f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points; mean gap {np.mean(gaps):+.2f} points."
                   if gaps else "", ""]
     lines += _tolerances(found)
+    lines += undecided_table(found, out_dir)
     return "\n".join(lines)
+
+
+# select.auto.undecided, and the blend gated on its own held-out score, replayed on runs made with
+# 'blend': (auto's F1 as run, its select_info, the earliest close candidate's F1) -> the F1 chosen
+UNDECIDED = {
+    "earliest (replayed)": lambda f1, info, earliest: earliest,
+    "**blend** (as run, the default)": lambda f1, info, earliest: f1,
+    "blend only if its own held-out score is within the tolerance of the best (replayed)":
+        lambda f1, info, earliest: f1 if info["blend"][auto.score_keys(info["score"])[0]]
+        <= info["tolerance"] * info["blend"][auto.score_keys(info["score"])[1]] + 1e-12 else earliest,
+}
+
+
+def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
+    """The blend against one candidate when several are close, over the four targets' cells and
+    the other tasks' (benchmarks/other_tasks.py records, both query counts)."""
+    from benchmarks.other_tasks import METHODS, OUT  # other_tasks imports this module
+
+    groups = {}  # group -> cells: (best other's mean F1, [(f1, select_info, earliest's F1)])
+    for target, records in found.items():
+        test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records} | candidate_f1(target, out_dir)
+        for b in CELL_BUDGETS:
+            runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
+            best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
+                                   if m not in NOT_COMPARED) if v is not None)
+            groups.setdefault("four targets, 2-10%", []).append((best, [
+                (r["f1_macro"], r["select_info"], test[(r["select_info"]["close"][0], b, r["seed"])]) for r in runs]))
+    for folder in sorted(out_dir.glob(OUT.name + "*")):
+        records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
+        for s, b in sorted({(r["source"], r["budget"]) for r in records}):
+            cell = [r for r in records if (r["source"], r["budget"]) == (s, b)]
+            test = {(r["method"], r["seed"]): r["f1"] for r in cell}
+            best = max(np.mean([r["f1"] for r in cell if r["method"] == m]) for m in METHODS
+                       if m not in NOT_COMPARED and any(r["method"] == m for r in cell))
+            runs = [(r["f1"], r, test[(r["close"][0], r["seed"])]) for r in cell
+                    if r["method"] == "auto" and r.get("close")]
+            groups.setdefault(f"other tasks ({folder.name})", []).append((best, runs))
+    runs = [run for cells in groups.values() for _, cell in cells for run in cell]
+    if not runs or any(len(info["close"]) > 1 and "blend" not in info for _, info, _ in runs):
+        return []  # runs made with undecided: earliest have no blend to compare
+    header = " | ".join(f"{g}: within 1 point / largest shortfall / mean gap" for g in groups)
+    lines = ["What auto selects when several candidates are within the tolerance of the best (select.auto.undecided), "
+             "replayed on the same runs: the blend's F1 is the run's own, the earliest close candidate's is its "
+             "method's record with the same seed; gaps to the best other selector, in points:", "",
+             f"| when several are close | {header} | all cells: mean gap / largest shortfall |",
+             "|---|" + "---|" * (len(groups) + 1)]
+    for name, rule in UNDECIDED.items():
+        row, every = [], []
+        for cells in groups.values():
+            gaps = [100 * (np.mean([rule(*run) if len(run[1]["close"]) > 1 else run[0] for run in cell]) - best)
+                    for best, cell in cells if cell]
+            every += gaps
+            row.append(f"{sum(g >= -1.0 for g in gaps)} of {len(gaps)} / {max(0.0, -min(gaps)):.1f} / {np.mean(gaps):+.2f}")
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {np.mean(every):+.2f} / {max(0.0, -min(every)):.1f} |")
+    return lines + [""]
 
 
 def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dict:
@@ -166,7 +222,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quality"))
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args()
-    write_marked_section(args.markdown, SECTION, render(load(args.out), read_json(args.out / "bench.json")["parts"]))
+    write_marked_section(args.markdown, SECTION, render(load(args.out), read_json(args.out / "bench.json")["parts"], args.out))
 
 
 if __name__ == "__main__":

@@ -73,8 +73,8 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
     return [{"source": source, "method": methods[0] if variant else r["method"], "budget": r["budget"],
              "seed": r["seed"], "f1": r["f1_macro"], "on_task": r["target_share"],
              "choice": r["select_info"].get("choice"), "select_seconds": r["select_seconds"],
-             **({"candidates": r["select_info"]["candidates"], "close": r["select_info"].get("close"),
-                 "blend": r["select_info"].get("blend")} if r["method"] == "auto" else {})}
+             **({k: r["select_info"].get(k) for k in ("candidates", "close", "blend", "score", "tolerance")}
+                if r["method"] == "auto" else {})}
             for r in read_json(results)]
 
 
