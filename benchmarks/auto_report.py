@@ -119,7 +119,7 @@ UNDECIDED = {
 def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     """The blend against one candidate when several are close, over the four targets' cells and
     the other tasks' (benchmarks/other_tasks.py records, both query counts)."""
-    from benchmarks.other_tasks import METHODS, OUT  # other_tasks imports this module
+    from benchmarks.other_tasks import METHODS, N_QUERY, OUT  # other_tasks imports this module
 
     groups = {}  # group -> cells: (best other's mean F1, [(f1, select_info, earliest's F1)])
     for target, records in found.items():
@@ -139,14 +139,16 @@ def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
                        if m not in NOT_COMPARED and any(r["method"] == m for r in cell))
             runs = [(r["f1"], r, test[(r["close"][0], r["seed"])]) for r in cell
                     if r["method"] == "auto" and r.get("close")]
-            groups.setdefault(f"other tasks ({folder.name})", []).append((best, runs))
+            queries = N_QUERY if folder == out_dir / OUT.name else folder.name.split("-")[2]  # other-tasks-100-queries
+            groups.setdefault(f"other tasks, {queries} queries", []).append((best, runs))
     runs = [run for cells in groups.values() for _, cell in cells for run in cell]
     if not runs or any(len(info["close"]) > 1 and "blend" not in info for _, info, _ in runs):
         return []  # runs made with undecided: earliest have no blend to compare
-    header = " | ".join(f"{g}: within 1 point / largest shortfall / mean gap" for g in groups)
+    header = " | ".join(groups)
     lines = ["What auto selects when several candidates are within the tolerance of the best (select.auto.undecided), "
              "replayed on the same runs: the blend's F1 is the run's own, the earliest close candidate's is its "
-             "method's record with the same seed; gaps to the best other selector, in points:", "",
+             "method's record with the same seed. Per group: cells within 1.0 point of the best other selector / largest "
+             "shortfall / mean gap, in points:", "",
              f"| when several are close | {header} | all cells: mean gap / largest shortfall |",
              "|---|" + "---|" * (len(groups) + 1)]
     for name, rule in UNDECIDED.items():
