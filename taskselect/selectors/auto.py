@@ -32,7 +32,7 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    takes their rows in turns (`in_turns`), so the budget is shared between the selections it
    could not rank. Over the benchmark's 24 replayed cells the blend was 0.9 points closer to the
    best other selector on average than the earliest close candidate, and its largest shortfall
-   was 4.1 points against 9.5 (BENCHMARKS.md "auto: the blend"). The blend's own held-out score
+   was 4.1 points against 9.5 (BENCHMARKS.md "auto", the blend). The blend's own held-out score
    (its fold selections blended alike) is recorded beside the candidates'.
 
 What a candidate computes from the pool alone is computed once for all folds (its
