@@ -21,19 +21,17 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    rare label's F1). Every score is recorded for every candidate, pooled over the folds and
    averaged over `repeats` fold splits; the choice of default is replayed on the benchmark's
    runs in BENCHMARKS.md "auto";
-4. the choice is the earliest candidate in the list whose score is within `tolerance` bootstrap
-   standard errors of the best score (the "one-standard-error rule" of model selection,
-   Breiman et al. 1984): the paired difference to the best is resampled over the held-out
-   queries. A small query set cannot tell candidates a point apart; the rule then keeps the
-   earlier, more robust (and cheaper) candidate instead of a winner by chance;
-5. the chosen candidate selects with every query: the result is exactly its own selection.
-   When several candidates are within the tolerance (`close`), the query set did not tell them
-   apart, and by default (`undecided: blend`) auto hedges: it selects with each of them and
-   takes their rows in turns (`in_turns`), so the budget is shared between the selections it
-   could not rank. Over the benchmark's 24 replayed cells the blend was 0.9 points closer to the
-   best other selector on average than the earliest close candidate, and its largest shortfall
-   was 4.1 points against 9.5 (BENCHMARKS.md "auto", the blend). The blend's own held-out score
-   (its fold selections blended alike) is recorded beside the candidates'.
+4. the candidates whose score is within `tolerance` bootstrap standard errors of the best score
+   are `close` (the "one-standard-error rule" of model selection, Breiman et al. 1984: the paired
+   difference to the best is resampled over the held-out queries). A small query set cannot tell
+   candidates a point apart, so a winner among them would be a winner by chance;
+5. one close candidate: it selects with every query, and the result is exactly its own selection.
+   Several (`undecided: blend`, the default): auto hedges, selecting with each of them and taking
+   their rows in turns (`in_turns`), so the budget is shared between the selections it could not
+   rank; the blend's own held-out score (its fold selections blended alike) is recorded beside
+   the candidates'. Over the benchmark's 24 replayed cells the blend was 0.9 points closer to the
+   best other selector on average than the earliest close candidate (`undecided: earliest`, the
+   rule before it), and its largest shortfall was 4.1 points against 9.5 (BENCHMARKS.md "auto").
 
 What a candidate computes from the pool alone is computed once for all folds (its
 `query_subsets`, taskselect.selectors.base: TSDS's neighbour search and densities, DSIR's
@@ -103,14 +101,15 @@ class AutoParams(Section):
     candidates: list[str] = Field(
         ["tsds", "tsds:representation=hybrid", "knn", "kcenter", "s2l", "dsir", "negcliploss", "random"], min_length=1,
         description="Methods tried, in order of preference: 'method' or 'method:key=value:...' overriding "
-        "keys of its section (e.g. 'knn:representation=lexical'). Ties within the tolerance go to the earlier one.",
+        "keys of its section (e.g. 'knn:representation=lexical'). With undecided 'earliest', the earliest close "
+        "one is chosen.",
     )
     folds: int = Field(5, ge=2, description="Folds of the query set (each query is held out once per repeat).")
     repeats: int = Field(1, ge=1, description="Fold splits, each with its own seed; the scores are averaged.")
     tolerance: float = Field(
         1.0, ge=0,
-        description="The earliest candidate within this many bootstrap standard errors of the best's score "
-        "(paired over the held-out queries) is chosen; 0 takes the best.",
+        description="Candidates within this many bootstrap standard errors of the best's score (paired over the "
+        "held-out queries) are 'close': the query set cannot rank them (see undecided); 0 keeps the best alone.",
     )
     score: Literal[SCORES] = Field(
         "soft_f1",
@@ -207,13 +206,15 @@ def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
           build=lambda p: AutoSelector(params=p, **p.auto.model_dump()))
 @dataclass
 class AutoSelector:
-    """Cross-validates `candidates` on the query set and selects with the best (see the module).
+    """Cross-validates `candidates` on the query set and selects with the best, or with the blend
+    of those it cannot rank (see the module).
 
     params: the select parameters, whose sections configure each candidate.
     candidates: 'method' or 'method:key=value:...' (overrides of select.<method>), in order of
-        preference: the earliest within the tolerance of the best is chosen.
+        preference (the blend takes the close ones in this order).
     folds: >= 2, folds of the queries; repeats: >= 1, fold splits averaged.
-    tolerance: >= 0, in bootstrap standard errors of the paired score difference to the best.
+    tolerance: >= 0, in bootstrap standard errors of the paired score difference to the best:
+        the candidates within it are 'close'.
     score: 'f1' ranks by the held-out macro-F1, 'soft_f1' by that of the expected confusion matrix;
         'probability', 'brier' or 'log' by that per-query
         score (metrics.QUERY_SCORES) averaged per label then over labels (all recorded for every
