@@ -176,6 +176,12 @@ def test_in_turns_gives_each_selection_an_equal_share_and_rows_they_share_first(
     assert np.array_equal(blended, in_turns([a, b], 100, seed=3))
     assert not np.array_equal(blended, in_turns([a, b], 100, seed=4))
     assert np.array_equal(in_turns([a], 30, seed=0), np.sort(np.random.default_rng(0).permutation(a)[:30]))
+    # selections drawn with replacement: the budget is still filled, a row kept at most as often
+    # as one selection draws it
+    drawn = [np.array([1, 1, 1, 2]), np.array([3, 3, 4, 5])]
+    assert np.array_equal(in_turns(drawn, 8, seed=0), [1, 1, 1, 2, 3, 3, 4, 5])
+    four = in_turns(drawn, 4, seed=0)
+    assert len(four) == 4 and np.sum(four == 1) <= 3 and np.sum(four == 3) <= 2 and {1, 2} & set(four) and {3, 4, 5} & set(four)
 
 
 def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):

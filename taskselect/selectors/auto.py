@@ -177,18 +177,24 @@ def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
 
 
 def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
-    """(size,) sorted pool rows: one row from each selection in turn (each selection's distinct
-    rows in a seeded random order), a row already taken skipped, until `size` rows. Every
+    """(size,) sorted pool rows, one per draw: one draw from each selection in turn (each
+    selection's draws in a seeded random order) until `size` draws, a row skipped once it has been
+    taken as often as one selection draws it (once, for selections without replacement). Every
     selection gets an equal share of the budget; a row several selections hold comes early."""
     rng = np.random.default_rng(seed)
-    orders = [rng.permutation(np.unique(rows)) for rows in selections]
-    turns = np.full((len(orders), max(map(len, orders))), -1, dtype=np.int64)
-    for i, order in enumerate(orders):
-        turns[i, :len(order)] = order
-    dealt = turns.T.ravel()  # first rows of every selection, then their second rows, ...
-    dealt = dealt[dealt >= 0]
-    _, first = np.unique(dealt, return_index=True)
-    return np.sort(dealt[np.sort(first)][:size])
+    orders = [rng.permutation(np.sort(rows)) for rows in selections]
+    most: dict[int, int] = {}  # row -> the most draws of it in one selection
+    for rows in selections:
+        for row, count in zip(*np.unique(rows, return_counts=True)):
+            most[row] = max(most.get(row, 0), count)
+    taken: dict[int, int] = {}
+    blended = []
+    for turn in range(max(map(len, orders))):
+        for order in orders:
+            if turn < len(order) and len(blended) < size and taken.get(row := order[turn], 0) < most[row]:
+                taken[row] = taken.get(row, 0) + 1
+                blended.append(row)
+    return np.sort(np.asarray(blended, dtype=np.int64))
 
 
 def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
