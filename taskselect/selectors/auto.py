@@ -123,8 +123,9 @@ class AutoParams(Section):
     undecided: Literal["blend", "earliest"] = Field(
         "blend",
         description="What is selected when several candidates are within the tolerance of the best (the query set "
-        "cannot rank them): 'blend' (each selects with every query; their rows are taken in turns, each selection in a "
-        "seeded random order, a row already taken skipped, until the budget) or 'earliest' (the earliest of them).",
+        "cannot rank them): 'blend' (each selects with every query; their draws are taken in turns, each selection's "
+        "in a seeded random order, a row skipped once taken as often as one selection draws it, until the budget; "
+        "named by its members joined by ' + ') or 'earliest' (the earliest of them).",
     )
     trainer: Literal["head", "run"] = Field(
         "head",
