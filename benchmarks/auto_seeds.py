@@ -1,6 +1,6 @@
 """auto's blend against the earliest close candidate on the other tasks, at seeds no choice was made on.
 
-    PYTHONPATH=. python benchmarks/auto_seeds.py --work /tmp/byo [--queries 100] --seeds 2,3,4
+    PYTHONPATH=. python benchmarks/auto_seeds.py --work /tmp/byo [--queries 100] --seeds 2,3,4 [--budgets 0.01,0.1]
 
 The blend (select.auto.undecided) was chosen on seeds 0 and 1 of the other tasks (and the four
 targets). This reruns those tasks at other seeds: it reads the workspaces benchmarks/other_tasks.py
@@ -8,7 +8,8 @@ left under --work (data-<source>: the prepared files, embeddings and index of `t
 --pool --query --test`), runs auto in-process with params.yaml's settings, and scores its selection
 and every candidate's own selection with the same seed as the stages do (harness.Target; at seeds
 0 and 1 of the 40-query tasks every F1, auto's and each method's, equals the recorded run's). Records:
-benchmarks/quality/auto-seeds/<queries>-queries.json; section "auto at other seeds" of BENCHMARKS.md.
+benchmarks/quality/auto-seeds/<queries>-queries[-<budgets>].json; section "auto at other seeds" of
+BENCHMARKS.md. --budgets measures budgets other_tasks.py does not run (2% and 5% by default).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from taskselect.selectors.auto import AutoSelector
 
 SECTION = "auto at other seeds: the other tasks"
 OUT = Path("benchmarks/quality/auto-seeds")
-SOURCES, BUDGETS = ("bbc", "r8", "sms"), (0.02, 0.05)
+SOURCES, BUDGETS = ("bbc", "r8", "sms"), (0.02, 0.05)  # other_tasks.py's
 
 
-def run_source(source: str, work: Path, params, seeds: list[int]) -> list[dict]:
+def run_source(source: str, work: Path, params, seeds: list[int], budgets=BUDGETS) -> list[dict]:
     ws = work / f"data-{source}"
     target = Target(source, params, Benchmark.load(ws / "prepared"), np.load(ws / "embeddings" / "pool.npy"),
                     np.load(ws / "embeddings" / "query.npy"), np.load(ws / "embeddings" / "test.npy"),
@@ -43,33 +44,44 @@ def run_source(source: str, work: Path, params, seeds: list[int]) -> list[dict]:
     auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
     every = np.arange(len(target.query))
     records = []
-    for budget in BUDGETS:
+    for budget in budgets:
         size = resolve_budget(budget, len(target.pool))
         for seed in seeds:
             chosen = auto.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus)
             own = auto._prepared[1]  # every candidate prepared on this data: its own selection with all queries
             records.append({"source": source, "budget": budget, "seed": seed, "close": chosen.info["close"],
                             "auto": target.f1(chosen.indices, seed),
-                            "f1": {spec: target.f1(own[spec](every, size, seed).indices, seed) for spec in auto.candidates}})
+                            "f1": {spec: target.f1(own[spec](every, size, seed).indices, seed)
+                                   for spec in auto.candidates}})
     return records
+
+
+def budgets_of(found: dict) -> tuple[float, ...]:
+    return tuple(found.get("budgets", BUDGETS))  # records made before --budgets hold 2% and 5%
+
+
+def where(found: dict) -> str:
+    return f"{found['queries']} queries at {', '.join(map(budget_label, budgets_of(found)))}"
 
 
 def render(found: list[dict]) -> str:
     lines = [
         "`PYTHONPATH=. python benchmarks/auto_seeds.py --work <other_tasks.py's --work> [--queries 100] --seeds "
-        f"{','.join(map(str, found[0]['seeds']))}` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ")
+        f"{','.join(map(str, found[0]['seeds']))}` (records under `{OUT}/`). "
+        + __doc__.split("\n\n")[2].replace("\n", " ")
         + " Best other: the candidate method of highest mean macro-F1 in the cell (its single-representation "
         "methods, as in *Other tasks*). Head trainer. " + "; ".join(
-            f"{f['queries']} queries: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}" for f in found)
+            f"{where(f)}: {f['seconds']:.0f} s, load {f['load_before']} / {f['load_after']}" for f in found)
         + f". Machine: {found[0]['machine']['cpu']}, {found[0]['machine']['cores']} cores.", "",
-        "| queries | task | budget | best other | blend (auto, as run): gap | earliest close candidate: gap | runs with several close |",
+        "| queries | task | budget | best other | blend (auto, as run): gap | earliest close candidate: gap "
+        "| runs with several close |",
         "|---|---|---|---|---|---|---|",
     ]
     summary = []
     for f in found:
         gaps = {"blend": [], "earliest": []}
         for source in SOURCES:
-            for budget in BUDGETS:
+            for budget in budgets_of(f):
                 runs = [r for r in f["records"] if (r["source"], r["budget"]) == (source, budget)]
                 if not runs:
                     continue
@@ -80,8 +92,9 @@ def render(found: list[dict]) -> str:
                 gaps["blend"].append(blend)
                 gaps["earliest"].append(earliest)
                 lines.append(f"| {f['queries']} | {source} | {budget_label(budget)} | {best} {others[best]:.3f} | "
-                             f"{blend:+.1f} | {earliest:+.1f} | {sum(len(r['close']) > 1 for r in runs)} of {len(runs)} |")
-        summary += [f"{f['queries']} queries, {name}: within 1.0 point of the best other in "
+                             f"{blend:+.1f} | {earliest:+.1f} | "
+                             f"{sum(len(r['close']) > 1 for r in runs)} of {len(runs)} |")
+        summary += [f"{where(f)}, {name}: within 1.0 point of the best other in "
                     f"{sum(g >= -1.0 for g in v)} of {len(v)} cells, largest shortfall {max(0.0, -min(v)):.1f}, "
                     f"mean gap {np.mean(v):+.2f}" for name, v in gaps.items()]
     return "\n".join(lines + ["", "; ".join(summary) + ".", ""])
@@ -92,6 +105,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="benchmarks/other_tasks.py's --work directory")
     parser.add_argument("--queries", type=int, default=N_QUERY, help="the query rows other_tasks.py used there")
     parser.add_argument("--seeds", default="2,3,4")
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--render-only", action="store_true")
@@ -99,14 +113,17 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:
         params = load_params(None, args.overrides)
-        seeds = [int(s) for s in args.seeds.split(",")]
+        seeds, budgets = [int(s) for s in args.seeds.split(",")], [float(b) for b in args.budgets.split(",")]
         load_before, started = os.getloadavg()[0], time.perf_counter()
-        records = [r for source in SOURCES for r in run_source(source, args.work, params, seeds)]
-        write_json(OUT / f"{args.queries}-queries.json", {
-            "queries": args.queries, "seeds": seeds, "seconds": round(time.perf_counter() - started, 1),
+        records = [r for source in SOURCES for r in run_source(source, args.work, params, seeds, budgets)]
+        suffix = "" if tuple(budgets) == BUDGETS else "-" + "-".join(map(str, budgets))
+        write_json(OUT / f"{args.queries}-queries{suffix}.json", {
+            "queries": args.queries, "seeds": seeds, "budgets": budgets,
+            "seconds": round(time.perf_counter() - started, 1),
             "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "machine": machine(),
             "records": records})
-    found = sorted((read_json(p) for p in OUT.glob("*-queries.json")), key=lambda f: f["queries"])
+    found = sorted((read_json(p) for p in OUT.glob("*-queries*.json")),
+                   key=lambda f: (budgets_of(f) != BUDGETS, f["queries"]))
     write_marked_section(args.markdown, SECTION, render(found))
 
 
