@@ -100,7 +100,7 @@ def render(found: dict[str, list[dict]], parts: dict, out_dir: Path = Path("benc
     lines += ["", f"At 2, 5 and 10%: auto is within 1.0 point of the best other selector in **{within} of {len(gaps)}** "
                   f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points; mean gap {np.mean(gaps):+.2f} points."
                   if gaps else "", ""]
-    lines += _tolerances(found)
+    lines += _tolerances(found, out_dir)
     lines += undecided_table(found, out_dir)
     return "\n".join(lines)
 
@@ -121,15 +121,9 @@ def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     the other tasks' (benchmarks/other_tasks.py records, both query counts)."""
     from benchmarks.other_tasks import METHODS, N_QUERY, OUT  # other_tasks imports this module
 
-    groups = {}  # group -> cells: (best other's mean F1, [(f1, select_info, earliest's F1)])
-    for target, records in found.items():
-        test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records} | candidate_f1(target, out_dir)
-        for b in CELL_BUDGETS:
-            runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
-            best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
-                                   if m not in NOT_COMPARED) if v is not None)
-            groups.setdefault("four targets, 2-10%", []).append((best, [
-                (r["f1_macro"], r["select_info"], test[(r["select_info"]["close"][0], b, r["seed"])]) for r in runs]))
+    groups = {"four targets, 2-10%": [  # group -> cells: (best other's mean F1, [(f1, select_info, earliest's F1)])
+        (best, [(r["f1_macro"], r["select_info"], test[(r["select_info"]["close"][0], b, r["seed"])]) for r in runs])
+        for runs, test, b, best in target_cells(found, out_dir)]}
     for folder in sorted(out_dir.glob(OUT.name + "*")):
         records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
         for s, b in sorted({(r["source"], r["budget"]) for r in records}):
@@ -173,20 +167,26 @@ def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dic
             for r in read_json(path)["records"] if r["representation"] != "semantic"}
 
 
-def _tolerances(found: dict[str, list[dict]]) -> list[str]:
-    """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
+def target_cells(found: dict[str, list[dict]], out_dir: Path) -> list[tuple[list[dict], dict, float, float]]:
+    """Per target and budget of the bar with auto runs: (auto's records, the test macro-F1 of every
+    method and candidate by (method, budget, seed), the budget, the best other selector's mean F1)."""
     cells = []
     for target, records in found.items():
-        test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records} | candidate_f1(target)
+        test = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in records} | candidate_f1(target, out_dir)
         for b in CELL_BUDGETS:
             runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
             if runs:
                 best = max(v for v in (mean_f1(records, m, b) for m in {r["method"] for r in records}
                                        if m not in NOT_COMPARED) if v is not None)
-                # the run's own choice scored as recorded; another candidate by its own record
-                cells.append((runs, lambda p, r, b=b, test=test: r["f1_macro"] if p == r["select_info"]["choice"]
-                              else test[(p, b, r["seed"])], best))
-    return replay_table(cells)
+                cells.append((runs, test, b, best))
+    return cells
+
+
+def _tolerances(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
+    """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
+    # the run's own choice scored as recorded; another candidate by its own record
+    return replay_table([(runs, lambda p, r, b=b, test=test: r["f1_macro"] if p == r["select_info"]["choice"]
+                          else test[(p, b, r["seed"])], best) for runs, test, b, best in target_cells(found, out_dir)])
 
 
 def replay_table(cells: list[tuple[list[dict], Callable[[str, dict], float], float]]) -> list[str]:

@@ -23,24 +23,21 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import Target, machine, write_marked_section
+from benchmarks import other_tasks
 from benchmarks.other_tasks import N_QUERY, VARIANTS
+from taskselect import stages
 from taskselect.config import load_params
-from taskselect.data import Benchmark
-from taskselect.index import read_index
 from taskselect.io import read_json, write_json
 from taskselect.selectors import budget_label, resolve_budget
 from taskselect.selectors.auto import AutoSelector
 
 SECTION = "auto at other seeds: the other tasks"
 OUT = Path("benchmarks/quality/auto-seeds")
-SOURCES, BUDGETS = ("bbc", "r8", "sms"), (0.02, 0.05)  # other_tasks.py's
+SOURCES, BUDGETS = ("bbc", "r8", "sms"), tuple(map(float, other_tasks.BUDGETS))
 
 
 def run_source(source: str, work: Path, params, seeds: list[int], budgets=BUDGETS) -> list[dict]:
-    ws = work / f"data-{source}"
-    target = Target(source, params, Benchmark.load(ws / "prepared"), np.load(ws / "embeddings" / "pool.npy"),
-                    np.load(ws / "embeddings" / "query.npy"), np.load(ws / "embeddings" / "test.npy"),
-                    read_index(ws / "index" / "pool.faiss"))
+    target = Target.of_workspace(source, params, stages.Workspace(work / f"data-{source}"))
     auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
     every = np.arange(len(target.query))
     records = []

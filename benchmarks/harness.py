@@ -50,8 +50,12 @@ class Target:
         """Prepare, embed and index `target` into data_dir/target (the bench's workspace)."""
         bench = QualityBench(params, data_dir=data_dir)
         target_params = bench._params(target)
-        ws = bench._workspace(target_params)
-        return cls(target, target_params, Benchmark.load(ws.prepared), np.asarray(ws.load_embeddings("pool")),
+        return cls.of_workspace(target, target_params, bench._workspace(target_params))
+
+    @classmethod
+    def of_workspace(cls, name: str, params: Params, ws) -> Target:
+        """The target a workspace already holds (prepared, embedded and indexed: a stages.Workspace)."""
+        return cls(name, params, Benchmark.load(ws.prepared), np.asarray(ws.load_embeddings("pool")),
                    np.asarray(ws.load_embeddings("query")), np.asarray(ws.load_embeddings("test")), read_index(ws.index))
 
     @property
