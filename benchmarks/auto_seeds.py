@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import Target, machine, write_marked_section
-from benchmarks import other_tasks
-from benchmarks.other_tasks import N_QUERY, VARIANTS
+from benchmarks import auto_report, other_tasks
+from benchmarks.other_tasks import N_QUERY
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
@@ -82,18 +82,18 @@ def render(found: list[dict]) -> str:
                 runs = [r for r in f["records"] if (r["source"], r["budget"]) == (source, budget)]
                 if not runs:
                     continue
-                others = {m: np.mean([r["f1"][m] for r in runs]) for m in runs[0]["f1"] if m not in VARIANTS}
-                best = max(others, key=others.get)
-                blend = 100 * (np.mean([r["auto"] for r in runs]) - others[best])
-                earliest = 100 * (np.mean([r["f1"][r["close"][0]] for r in runs]) - others[best])
+                best, best_f1 = auto_report.best_other({m: np.mean([r["f1"][m] for r in runs]) for m in runs[0]["f1"]})
+                blend = 100 * (np.mean([r["auto"] for r in runs]) - best_f1)
+                earliest = 100 * (np.mean([r["f1"][r["close"][0]] for r in runs]) - best_f1)
                 gaps["blend"].append(blend)
                 gaps["earliest"].append(earliest)
-                lines.append(f"| {f['queries']} | {source} | {budget_label(budget)} | {best} {others[best]:.3f} | "
+                lines.append(f"| {f['queries']} | {source} | {budget_label(budget)} | {best} {best_f1:.3f} | "
                              f"{blend:+.1f} | {earliest:+.1f} | "
                              f"{sum(len(r['close']) > 1 for r in runs)} of {len(runs)} |")
-        summary += [f"{where(f)}, {name}: within 1.0 point of the best other in "
-                    f"{sum(g >= -1.0 for g in v)} of {len(v)} cells, largest shortfall {max(0.0, -min(v)):.1f}, "
-                    f"mean gap {np.mean(v):+.2f}" for name, v in gaps.items()]
+        for name, v in gaps.items():
+            within, shortfall, mean = auto_report.bar(v)
+            summary.append(f"{where(f)}, {name}: within {auto_report.WITHIN} point of the best other in {within} of "
+                           f"{len(v)} cells, largest shortfall {shortfall:.1f}, mean gap {mean:+.2f}")
     return "\n".join(lines + ["", "; ".join(summary) + ".", ""])
 
 

@@ -99,14 +99,14 @@ def render(out_dir: Path, n_query: int = N_QUERY) -> str:
             lines.append(f"| {method} | " + " | ".join(f"{means[(method, s, b)]:.3f}" for s, b in cells) + " |")
     gaps, chosen = [], []
     for s, b in cells:
-        others = {m: means[(m, s, b)] for m in METHODS if m not in ("auto", "full") and (m, s, b) in means}
-        best = max(others, key=others.get)
-        gaps.append(100 * (means[("auto", s, b)] - others[best]))
+        best, best_f1 = auto_report.best_other({m: means.get((m, s, b)) for m in METHODS})
+        gaps.append(100 * (means[("auto", s, b)] - best_f1))
         picks = frame.query("method == 'auto' and source == @s and budget == @b")["choice"].tolist()
         chosen.append(f"{s} {budget_label(b)}: {', '.join(picks)} (best other {best}, auto {gaps[-1]:+.1f} points)")
+    within, shortfall, mean = auto_report.bar(gaps)
     lines += ["", "auto chose, per seed: " + "; ".join(chosen) + ".",
-              f"auto is within 1.0 point of the best other selector in {sum(g >= -1.0 for g in gaps)} of {len(gaps)} "
-              f"cells; its largest shortfall is {max(0.0, -min(gaps)):.1f} points; mean gap {np.mean(gaps):+.2f} points.", ""]
+              f"auto is within {auto_report.WITHIN} point of the best other selector in {within} of {len(gaps)} "
+              f"cells; its largest shortfall is {shortfall:.1f} points; mean gap {mean:+.2f} points.", ""]
     return "\n".join(lines + replayed(frame, cells, means))
 
 
@@ -121,7 +121,7 @@ def replayed(frame: pd.DataFrame, cells: list, means: pd.Series) -> list[str]:
     for s, b in cells:
         cell = [{"seed": r.seed, "select_info": {"candidates": r.candidates}}
                 for r in runs[(runs["source"] == s) & (runs["budget"] == b)].itertuples()]
-        best = max(means[(m, s, b)] for m in METHODS if m not in ("auto", "full"))
+        best = auto_report.best_other({m: means.get((m, s, b)) for m in METHODS})[1]
         replays.append((cell, lambda p, r, s=s, b=b: test[(p, s, b, r["seed"])], best))
     return auto_report.replay_table(replays)
 
