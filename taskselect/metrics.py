@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, f1_score
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,18 @@ def label_balanced_mean(y_true, values: np.ndarray, labels: list[str], draws: np
     return result if draws is not None else result[0]
 
 
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> np.ndarray:
+    """(len(labels), len(labels)) counts: [i, j] rows of labels[i] predicted as labels[j]; rows
+    whose true or predicted label is not among `labels` are not counted. (scikit-learn's
+    confusion_matrix warns of a missing `labels` argument on a one-label task's 1x1 matrix.)"""
+    position = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(y_true.tolist(), y_pred.tolist()):
+        if t in position and p in position:
+            counts[position[t], position[p]] += 1
+    return counts
+
+
 def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
     """Macro-F1, micro-F1 and accuracy over the target `labels`, F1 per label, confusion matrix.
 
@@ -129,7 +141,7 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
         "f1_micro": float(f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=0)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "f1_per_class": {label: float(f) for label, f in zip(labels, per_class)},
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion": confusion_counts(y_true, y_pred, labels).tolist(),
         "n_test": int(y_true.size),
         "warnings": warnings,
     }

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +126,17 @@ def test_bootstrap_resample_scores_as_sklearn_does():
 def test_confusion_matrix_rows_are_true_labels():
     m = classification_metrics(["a", "a", "b", "c"], ["a", "b", "b", "b"], labels=["a", "b", "c"])
     assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    # a label outside the task's (a prediction of another source's label) is not counted
+    m = classification_metrics(["a", "b", "x"], ["x", "b", "a"], labels=["a", "b"])
+    assert m["confusion"] == [[0, 0], [0, 1]]
+
+
+def test_a_one_label_task_is_scored_without_a_warning():
+    # auto scores a query set of one label; scikit-learn's confusion_matrix warns there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(["a", "a", "a"], ["a", "a", "b"], labels=["a"])
+    assert m["confusion"] == [[2]] and m["f1_macro"] == pytest.approx(0.8)  # recall 2/3, precision 1
 
 
 def test_summary_is_mean_and_sample_std_over_seeds_with_deltas():
