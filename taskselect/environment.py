@@ -18,6 +18,9 @@ SETTINGS = {
     # Core modules log to the 'taskselect' logger; Prefect forwards extra loggers to a run's
     # logs (and the UI) only if told before it is imported.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "taskselect",
+    # ... and the same core code runs outside flow runs (DVC's stage commands, the bench, export):
+    # there its records go to the console only, without a warning per record.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     # The temporary local server's telemetry heartbeat has no network here, and its write races
     # the server's start-up on SQLite ("database is locked" tracebacks in every run).
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
