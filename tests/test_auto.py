@@ -108,6 +108,7 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert summary["choice"] == "knn" and summary["best"] == "knn" and summary["close"] == ["knn"]
     scores = summary["candidates"]
     assert scores["knn"]["f1"] > scores["random"]["f1"] + scores["random"]["se"]
+    assert scores["knn"]["wins"] > 0.9 and scores["knn"]["wins"] + scores["random"]["wins"] == pytest.approx(1.0)
     stages.select(select, stages.Run("knn", 0.05, 0), ws)
     chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")
     assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("knn", 0.05, 0)) / "selection.parquet"))
@@ -138,6 +139,8 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     with caplog.at_level("WARNING", logger="taskselect.selectors.auto"):
         summary = stages.select(select, run, ws, finetune=params.finetune)
     assert summary["close"] == ["tsds", "knn"] and summary["choice"] == "tsds + knn"
+    wins = {spec: c["wins"] for spec, c in summary["candidates"].items()}
+    assert sum(wins.values()) == pytest.approx(1.0) and wins["tsds"] > 0 and wins["knn"] > 0  # neither always best
     assert "cannot tell tsds, knn apart" in caplog.text and "blended" in caplog.text
     blend = summary["blend"]
     assert 0 < blend["soft_f1"] <= 1 and blend["se_soft_f1"] > 0

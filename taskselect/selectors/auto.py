@@ -22,7 +22,8 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    averaged over `repeats` fold splits; the choice of default is replayed on the benchmark's
    runs in BENCHMARKS.md "auto";
 4. the candidates whose score is within `tolerance` bootstrap standard errors of the best score
-   are `close` (the "one-standard-error rule" of model selection, Breiman et al. 1984: the paired
+   are `close` (each candidate's `wins`, the share of the resamples on which it scores best, is
+   recorded too) (the "one-standard-error rule" of model selection, Breiman et al. 1984: the paired
    difference to the best is resampled over the held-out queries). A small query set cannot tell
    candidates a point apart, so a winner among them would be a winner by chance;
 5. one close candidate: it selects with every query, and the result is exactly its own selection.
@@ -391,6 +392,11 @@ class AutoSelector:
                 report[spec] |= {name: mean[spec], gap: mean[best] - mean[spec],
                                  se: float(np.std(resampled[best][name] - resampled[spec][name], ddof=1)),
                                  **({f"{name}_repeats": scores[spec][name]} if self.repeats > 1 else {})}
+        # How often each candidate scores best (by `score`; ties to the earliest) over the same
+        # resamples of the held-out queries: how firmly the query set ranks them.
+        winner = np.argmax(np.stack([resampled[spec][self.score] for spec in self.candidates]), axis=0)
+        for i, spec in enumerate(self.candidates):
+            report[spec]["wins"] = float(np.mean(winner == i))
         gap, se = score_keys(self.score)
         best = min(self.candidates, key=lambda spec: report[spec][gap])
         close = [spec for spec in self.candidates if report[spec][gap] <= self.tolerance * report[spec][se] + 1e-12]
