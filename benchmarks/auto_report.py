@@ -135,22 +135,13 @@ UNDECIDED = {
 def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     """The blend against one candidate when several are close, over the four targets' cells and
     the other tasks' (benchmarks/other_tasks.py records, both query counts)."""
-    from benchmarks.other_tasks import METHODS, N_QUERY, OUT  # other_tasks imports this module
-
     groups = {"four targets, 2-10%": [  # group -> cells: (best other's mean F1, [(f1, select_info, earliest's F1)])
         (best, [(r["f1_macro"], r["select_info"], test[(r["select_info"]["close"][0], b, r["seed"])]) for r in runs])
-        for runs, test, b, best in target_cells(found, out_dir)]}
-    for folder in sorted(out_dir.glob(OUT.name + "*")):
-        records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
-        for s, b in sorted({(r["source"], r["budget"]) for r in records}):
-            cell = [r for r in records if (r["source"], r["budget"]) == (s, b)]
-            test = {(r["method"], r["seed"]): r["f1"] for r in cell}
-            best = best_other({m: np.mean([r["f1"] for r in cell if r["method"] == m]) for m in METHODS
-                               if any(r["method"] == m for r in cell)})[1]
-            runs = [(r["f1"], r, test[(r["close"][0], r["seed"])]) for r in cell
-                    if r["method"] == "auto" and r.get("close")]
-            queries = N_QUERY if folder == out_dir / OUT.name else folder.name.split("-")[2]  # other-tasks-100-queries
-            groups.setdefault(f"other tasks, {queries} queries", []).append((best, runs))
+        for _, runs, test, b, best in target_cells(found, out_dir)]}
+    for queries, source, b, best, cell in other_task_cells(out_dir):
+        test = {(r["method"], r["seed"]): r["f1"] for r in cell}
+        runs = [(r["f1"], r, test[(r["close"][0], r["seed"])]) for r in cell if r["method"] == "auto" and r.get("close")]
+        groups.setdefault(f"other tasks, {queries} queries", []).append((best, runs))
     runs = [run for cells in groups.values() for _, cell in cells for run in cell]
     if not runs or any(len(info["close"]) > 1 and "blend" not in info for _, info, _ in runs):
         return []  # runs made with undecided: earliest have no blend to compare
@@ -174,6 +165,23 @@ def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def other_task_cells(out_dir: Path) -> list[tuple[int, str, float, float, list[dict]]]:
+    """Per query count, task and budget of benchmarks/other_tasks.py's records: (query rows, task,
+    budget, the best other selector's mean F1, the cell's records)."""
+    from benchmarks.other_tasks import METHODS, N_QUERY, OUT  # other_tasks imports this module
+
+    cells = []
+    for folder in sorted(out_dir.glob(OUT.name + "*")):
+        records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
+        queries = N_QUERY if folder.name == OUT.name else int(folder.name.split("-")[2])  # other-tasks-100-queries
+        for source, b in sorted({(r["source"], r["budget"]) for r in records}):
+            cell = [r for r in records if (r["source"], r["budget"]) == (source, b)]
+            best = best_other({m: np.mean([r["f1"] for r in cell if r["method"] == m]) for m in METHODS
+                               if any(r["method"] == m for r in cell)})[1]
+            cells.append((queries, source, b, best, cell))
+    return cells
+
+
 def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dict:
     """Test macro-F1 of candidates with a representation override ('tsds:representation=hybrid'),
     from the representation benchmark's records: the same TSDS settings and seeds select the same
@@ -185,8 +193,8 @@ def candidate_f1(target: str, out_dir: Path = Path("benchmarks/quality")) -> dic
             for r in read_json(path)["records"] if r["representation"] != "semantic"}
 
 
-def target_cells(found: dict[str, list[dict]], out_dir: Path) -> list[tuple[list[dict], dict, float, float]]:
-    """Per target and budget of the bar with auto runs: (auto's records, the test macro-F1 of every
+def target_cells(found: dict[str, list[dict]], out_dir: Path) -> list[tuple[str, list[dict], dict, float, float]]:
+    """Per target and budget of the bar with auto runs: (the target, auto's records, the test macro-F1 of every
     method and candidate by (method, budget, seed), the budget, the best other selector's mean F1)."""
     cells = []
     for target, records in found.items():
@@ -195,7 +203,7 @@ def target_cells(found: dict[str, list[dict]], out_dir: Path) -> list[tuple[list
             runs = [r for r in records if r["method"] == "auto" and r["budget"] == b]
             if runs:
                 best = best_other({m: mean_f1(records, m, b) for m in {r["method"] for r in records}})[1]
-                cells.append((runs, test, b, best))
+                cells.append((target, runs, test, b, best))
     return cells
 
 
@@ -203,7 +211,7 @@ def _tolerances(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     """Each tolerance's choices replayed on the recorded scores, scored by the chosen method's test F1."""
     # the run's own choice scored as recorded; another candidate by its own record
     return replay_table([(runs, lambda p, r, b=b, test=test: r["f1_macro"] if p == r["select_info"]["choice"]
-                          else test[(p, b, r["seed"])], best) for runs, test, b, best in target_cells(found, out_dir)])
+                          else test[(p, b, r["seed"])], best) for _, runs, test, b, best in target_cells(found, out_dir)])
 
 
 def replay_table(cells: list[tuple[list[dict], Callable[[str, dict], float], float]]) -> list[str]:

@@ -1,0 +1,197 @@
+"""auto's blend (equal shares) against two other ways of blending the candidates it cannot rank.
+
+    PYTHONPATH=. python benchmarks/auto_blends.py --work /tmp/byo --work100 /tmp/byo100 \
+        --bench-data data/bench -S embed.cache_dir=... [--render-only]
+
+When several candidates are close, auto (select.auto.undecided: blend) takes their selections'
+draws in turns, each an equal share. Two other blends, measured here, not offered: 'weighted'
+gives each close candidate a share proportional to its wins (the share of the bootstrap
+resamples of the held-out queries on which it scores best) and 'smaller' takes each close
+candidate's own selection at ceil(budget / k) draws (its most-preferred rows at that budget, not a
+random share of its full-budget selection), topped up in turns from their full selections. Rule,
+stated before the runs: a variant replaces the equal shares only if its mean gap to the best other
+selector over the 24 cells of the "auto" section's last table is better by at least 0.1 point and,
+on the other tasks at seeds 2-4 (no choice was made on them), it is not worse per run. auto runs
+in-process as in benchmarks/auto_seeds.py (params.yaml's settings, the bench's workspaces and
+other_tasks.py's); every run checks that its blend is the recorded run's where one exists.
+Records: benchmarks/quality/auto-blends/<group>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import auto_report
+from benchmarks.harness import Target, machine, write_marked_section
+from taskselect import stages
+from taskselect.config import TARGETS, load_params
+from taskselect.io import read_json, write_json
+from taskselect.selectors import resolve_budget
+from taskselect.selectors.auto import AutoSelector, in_turns
+
+SECTION = "auto: other blends of the close candidates"
+OUT = Path("benchmarks/quality/auto-blends")
+VARIANTS = ("weighted", "smaller")
+# group -> (budgets, seeds); the other tasks' seeds 0-1 are the recorded runs', 2-4 new
+GROUPS = {"targets": ((0.02, 0.05, 0.1), (0, 1, 2)), "40": ((0.02, 0.05), (0, 1, 2, 3, 4)),
+          "100": ((0.02, 0.05), (0, 1, 2, 3, 4))}
+
+
+def weighted_turns(selections: list[np.ndarray], weights: list[float], size: int, seed) -> np.ndarray:
+    """(size,) sorted pool rows: draws taken from the selections in proportion to `weights`
+    (smooth weighted round robin; each selection in a seeded random order, a row skipped once taken
+    as often as one selection draws it, as in auto.in_turns); a selection of weight 0 gives none."""
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(np.sort(rows)) for rows in selections]
+    most = Counter()
+    for rows in selections:
+        for row, count in Counter(rows.tolist()).items():
+            most[row] = max(most[row], count)
+    weights = np.asarray(weights, dtype=float)
+    credit, position, taken, blended = np.zeros(len(orders)), [0] * len(orders), Counter(), []
+    while len(blended) < size:
+        live = [i for i in range(len(orders)) if weights[i] > 0 and position[i] < len(orders[i])]
+        if not live:
+            break
+        credit[live] += weights[live]
+        i = max(live, key=lambda j: credit[j])
+        credit[i] -= weights[live].sum()
+        while position[i] < len(orders[i]):
+            row = int(orders[i][position[i]])
+            position[i] += 1
+            if taken[row] < most[row]:
+                taken[row] += 1
+                blended.append(row)
+                break
+    return np.sort(np.asarray(blended, dtype=np.int64))
+
+
+def smaller_blend(own, close: list[str], queries: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Each close candidate's own selection at ceil(size / k) draws, in turns; topped up to `size`
+    from the blend of their full-budget selections (the rows not already taken, seeded order)."""
+    blended = in_turns([own[spec](queries, math.ceil(size / len(close)), seed).indices for spec in close], size, seed)
+    if len(blended) < size:
+        left = Counter(in_turns([own[spec](queries, size, seed).indices for spec in close], size, seed).tolist())
+        left.subtract(Counter(blended.tolist()))
+        rest = np.asarray(sorted(left.elements()), dtype=np.int64)
+        blended = np.sort(np.concatenate([blended, np.random.default_rng(seed).permutation(rest)[:size - len(blended)]]))
+    return blended
+
+
+def run_target(target: Target, budgets, seeds, recorded: dict) -> list[dict]:
+    """auto's runs on one task: the blend as auto selects it and the two variants' test macro-F1."""
+    params = target.params
+    auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
+    every = np.arange(len(target.query))
+    records = []
+    for budget in budgets:
+        size = resolve_budget(budget, len(target.pool))
+        for seed in seeds:
+            chosen = auto.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus)
+            close, report = chosen.info["close"], chosen.info["candidates"]
+            record = {"task": target.name, "budget": budget, "seed": seed, "close": close,
+                      "wins": {spec: report[spec]["wins"] for spec in close}, "blend": target.f1(chosen.indices, seed)}
+            if (target.name, budget, seed) in recorded and abs(recorded[target.name, budget, seed] - record["blend"]) > 1e-9:
+                raise SystemExit(f"{target.name} {budget} seed {seed}: auto's F1 {record['blend']} is not the recorded "
+                                 f"run's {recorded[target.name, budget, seed]}: the workspace or auto changed")
+            own = auto._prepared[1]  # every candidate prepared on this data
+            if len(close) == 1:
+                record |= {v: record["blend"] for v in VARIANTS}
+            else:
+                full = [own[spec](every, size, seed).indices for spec in close]
+                wins = [record["wins"][spec] for spec in close]
+                record["weighted"] = target.f1(weighted_turns(full, wins if sum(wins) else [1] * len(close), size, seed), seed)
+                record["smaller"] = target.f1(smaller_blend(own, close, every, size, seed), seed)
+            records.append(record)
+    return records
+
+
+def recorded_f1(out_dir: Path) -> dict[str, dict]:
+    """group -> (task, budget, seed) -> auto's recorded test macro-F1."""
+    found = {"targets": {(t, r["budget"], r["seed"]): r["f1_macro"] for t, records in auto_report.load(out_dir).items()
+                         for r in records if r["method"] == "auto"}}
+    for queries, source, b, _, cell in auto_report.other_task_cells(out_dir):
+        found.setdefault(str(queries), {}).update({(source, b, r["seed"]): r["f1"] for r in cell if r["method"] == "auto"})
+    return found
+
+
+def render(found: dict[str, dict], out_dir: Path) -> str:
+    """The rule's table: per group of cells, each blend's bar and mean gap; the other tasks at
+    seeds 2-4, each variant's mean difference to the equal shares per run."""
+    best = {("targets", t, b): f1 for t, _, _, b, f1 in auto_report.target_cells(auto_report.load(out_dir), out_dir)}
+    best |= {(str(q), source, b): f1 for q, source, b, f1, _ in auto_report.other_task_cells(out_dir)}
+    seeds_of_choice = {"targets": (0, 1, 2), "40": (0, 1), "100": (0, 1)}
+    names = {"targets": "four targets, 2-10%", "40": "other tasks, 40 queries", "100": "other tasks, 100 queries"}
+    groups = [g for g in GROUPS if g in found]
+    lines = [
+        "`PYTHONPATH=. python benchmarks/auto_blends.py --work <other_tasks.py's --work> --work100 <its 100-query "
+        f"--work> --bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ")
+        + " Head trainer. Runs: " + "; ".join(f"{names[g]}: {found[g]['seconds']:.0f} s, load {found[g]['load_before']} / "
+                                              f"{found[g]['load_after']}" for g in groups)
+        + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
+        "Cells within 1.0 point of the best other selector / largest shortfall / mean gap, in points, at the seeds "
+        "the choices were made on; then each variant's mean difference to the equal shares per run at seeds 2-4:", "",
+        "| blend | " + " | ".join(names[g] for g in groups) + " | all cells: mean gap | other tasks, seeds 2-4: "
+        "per run against equal shares (40 / 100 queries) |",
+        "|---|" + "---|" * (len(groups) + 2),
+    ]
+    for variant in ("blend", *VARIANTS):
+        row, every = [], []
+        for g in groups:
+            cells = {}
+            for r in found[g]["records"]:
+                if r["seed"] in seeds_of_choice[g]:
+                    cells.setdefault((r["task"], r["budget"]), []).append(r[variant])
+            gaps = [100 * (np.mean(v) - best[(g, *cell)]) for cell, v in cells.items()]
+            every += gaps
+            within, shortfall, mean = auto_report.bar(gaps)
+            row.append(f"{within} of {len(gaps)} / {shortfall:.1f} / {mean:+.2f}")
+        later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] > 1]):+.2f}"
+                 for g in ("40", "100") if g in found]
+        name = {"blend": "equal shares (auto's blend, the default)", "weighted": "weighted by wins",
+                "smaller": "each candidate's own smaller selection"}[variant]
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {np.mean(every):+.2f} | {' / '.join(later)} |")
+    return "\n".join(lines + [""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, help="benchmarks/other_tasks.py's --work directory (40 queries)")
+    parser.add_argument("--work100", type=Path, help="its --work directory with --queries 100")
+    parser.add_argument("--bench-data", type=Path, default=Path("data/bench"), help="the bench's workspaces")
+    parser.add_argument("--groups", default=",".join(GROUPS))
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/quality"))
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
+    if not args.render_only:
+        params = load_params(None, args.overrides)
+        recorded = recorded_f1(args.out)
+        for group in args.groups.split(","):
+            budgets, seeds = GROUPS[group]
+            load_before, started = os.getloadavg()[0], time.perf_counter()
+            if group == "targets":
+                targets = [Target.load(params, t, args.bench_data) for t in TARGETS]
+            else:
+                work = {"40": args.work, "100": args.work100}[group]
+                targets = [Target.of_workspace(s, params, stages.Workspace(work / f"data-{s}")) for s in ("bbc", "r8", "sms")]
+            records = [r for target in targets for r in run_target(target, budgets, seeds, recorded.get(group, {}))]
+            write_json(OUT / f"{group}.json", {
+                "group": group, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
+                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "records": records})
+    found = {p.stem: read_json(p) for p in sorted(OUT.glob("*.json"))}
+    write_marked_section(args.markdown, SECTION, render(found, args.out))
+
+
+if __name__ == "__main__":
+    main()
