@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import auto_report
+from benchmarks.auto_seeds import auto_runs
 from benchmarks.harness import Target, machine, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
-from taskselect.selectors import resolve_budget
-from taskselect.selectors.auto import AutoSelector, in_turns
+from taskselect.selectors.auto import in_turns
 
 SECTION = "auto: other blends of the close candidates"
 OUT = Path("benchmarks/quality/auto-blends")
@@ -88,29 +88,23 @@ def smaller_blend(own, close: list[str], queries: np.ndarray, size: int, seed: i
 
 def run_target(target: Target, budgets, seeds, recorded: dict) -> list[dict]:
     """auto's runs on one task: the blend as auto selects it and the two variants' test macro-F1."""
-    params = target.params
-    auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
     every = np.arange(len(target.query))
     records = []
-    for budget in budgets:
-        size = resolve_budget(budget, len(target.pool))
-        for seed in seeds:
-            chosen = auto.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus)
-            close, report = chosen.info["close"], chosen.info["candidates"]
-            record = {"task": target.name, "budget": budget, "seed": seed, "close": close,
-                      "wins": {spec: report[spec]["wins"] for spec in close}, "blend": target.f1(chosen.indices, seed)}
-            if (target.name, budget, seed) in recorded and abs(recorded[target.name, budget, seed] - record["blend"]) > 1e-9:
-                raise SystemExit(f"{target.name} {budget} seed {seed}: auto's F1 {record['blend']} is not the recorded "
-                                 f"run's {recorded[target.name, budget, seed]}: the workspace or auto changed")
-            own = auto._prepared[1]  # every candidate prepared on this data
-            if len(close) == 1:
-                record |= {v: record["blend"] for v in VARIANTS}
-            else:
-                full = [own[spec](every, size, seed).indices for spec in close]
-                wins = [record["wins"][spec] for spec in close]
-                record["weighted"] = target.f1(weighted_turns(full, wins if sum(wins) else [1] * len(close), size, seed), seed)
-                record["smaller"] = target.f1(smaller_blend(own, close, every, size, seed), seed)
-            records.append(record)
+    for budget, seed, size, chosen, own in auto_runs(target, budgets, seeds):
+        close, report = chosen.info["close"], chosen.info["candidates"]
+        record = {"task": target.name, "budget": budget, "seed": seed, "close": close,
+                  "wins": {spec: report[spec]["wins"] for spec in close}, "blend": target.f1(chosen.indices, seed)}
+        if (target.name, budget, seed) in recorded and abs(recorded[target.name, budget, seed] - record["blend"]) > 1e-9:
+            raise SystemExit(f"{target.name} {budget} seed {seed}: auto's F1 {record['blend']} is not the recorded "
+                             f"run's {recorded[target.name, budget, seed]}: the workspace or auto changed")
+        if len(close) == 1:
+            record |= {v: record["blend"] for v in VARIANTS}
+        else:
+            full = [own[spec](every, size, seed).indices for spec in close]
+            wins = [record["wins"][spec] for spec in close]
+            record["weighted"] = target.f1(weighted_turns(full, wins if sum(wins) else [1] * len(close), size, seed), seed)
+            record["smaller"] = target.f1(smaller_blend(own, close, every, size, seed), seed)
+        records.append(record)
     return records
 
 

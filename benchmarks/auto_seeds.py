@@ -36,21 +36,26 @@ OUT = Path("benchmarks/quality/auto-seeds")
 SOURCES, BUDGETS = ("bbc", "r8", "sms"), tuple(map(float, other_tasks.BUDGETS))
 
 
-def run_source(source: str, work: Path, params, seeds: list[int], budgets=BUDGETS) -> list[dict]:
-    target = Target.of_workspace(source, params, stages.Workspace(work / f"data-{source}"))
+def auto_runs(target: Target, budgets, seeds):
+    """auto in-process with the target's parameters, as the select stage runs it: per budget and
+    seed, (budget, seed, size in draws, auto's selection, every candidate prepared on this data:
+    spec -> its query_subsets, whose call with every query is its own selection)."""
+    params = target.params
     auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
-    every = np.arange(len(target.query))
-    records = []
     for budget in budgets:
         size = resolve_budget(budget, len(target.pool))
         for seed in seeds:
             chosen = auto.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus)
-            own = auto._prepared[1]  # every candidate prepared on this data: its own selection with all queries
-            records.append({"source": source, "budget": budget, "seed": seed, "close": chosen.info["close"],
-                            "auto": target.f1(chosen.indices, seed),
-                            "f1": {spec: target.f1(own[spec](every, size, seed).indices, seed)
-                                   for spec in auto.candidates}})
-    return records
+            yield budget, seed, size, chosen, auto._prepared[1]
+
+
+def run_source(source: str, work: Path, params, seeds: list[int], budgets=BUDGETS) -> list[dict]:
+    target = Target.of_workspace(source, params, stages.Workspace(work / f"data-{source}"))
+    every = np.arange(len(target.query))
+    return [{"source": source, "budget": budget, "seed": seed, "close": chosen.info["close"],
+             "auto": target.f1(chosen.indices, seed),
+             "f1": {spec: target.f1(own[spec](every, size, seed).indices, seed) for spec in own}}
+            for budget, seed, size, chosen, own in auto_runs(target, budgets, seeds)]
 
 
 def budgets_of(found: dict) -> tuple[float, ...]:
