@@ -169,6 +169,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:
+        missing = [f"--{k}" for g, k in (("40", "work"), ("100", "work100")) if g in args.groups.split(",") and not getattr(args, k)]
+        if missing:
+            parser.error(f"the other tasks' groups need {' and '.join(missing)}")
         params = load_params(None, args.overrides)
         recorded = recorded_f1(args.out)
         for group in args.groups.split(","):
