@@ -127,7 +127,7 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
     groups = [g for g in GROUPS if g in found]
     lines = [
         "`PYTHONPATH=. python benchmarks/auto_blends.py --work <other_tasks.py's --work> --work100 <its 100-query "
-        f"--work> --bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ")
+        f"--work> --bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").strip()
         + " Head trainer. Runs: " + "; ".join(f"{names[g]}: {found[g]['seconds']:.0f} s, load {found[g]['load_before']} / "
                                               f"{found[g]['load_after']}" for g in groups)
         + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
