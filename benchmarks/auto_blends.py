@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import auto_report
+from benchmarks import auto_report, other_tasks
 from benchmarks.auto_seeds import auto_runs
 from benchmarks.harness import Target, machine, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
-from taskselect.selectors.auto import in_turns
+from taskselect.selectors.auto import in_turns, most_draws
 
 SECTION = "auto: other blends of the close candidates"
 OUT = Path("benchmarks/quality/auto-blends")
@@ -51,10 +51,7 @@ def weighted_turns(selections: list[np.ndarray], weights: list[float], size: int
     as often as one selection draws it, as in auto.in_turns); a selection of weight 0 gives none."""
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(np.sort(rows)) for rows in selections]
-    most = Counter()
-    for rows in selections:
-        for row, count in Counter(rows.tolist()).items():
-            most[row] = max(most[row], count)
+    most = most_draws(selections)
     weights = np.asarray(weights, dtype=float)
     credit, position, taken, blended = np.zeros(len(orders)), [0] * len(orders), Counter(), []
     while len(blended) < size:
@@ -122,7 +119,8 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
     seeds 2-4, each variant's mean difference to the equal shares per run."""
     best = {("targets", t, b): f1 for t, _, _, b, f1 in auto_report.target_cells(auto_report.load(out_dir), out_dir)}
     best |= {(str(q), source, b): f1 for q, source, b, f1, _ in auto_report.other_task_cells(out_dir)}
-    seeds_of_choice = {"targets": (0, 1, 2), "40": (0, 1), "100": (0, 1)}
+    chosen_on = tuple(map(int, other_tasks.SEEDS))  # the recorded runs' seeds; later ones are new
+    seeds_of_choice = {"targets": GROUPS["targets"][1], "40": chosen_on, "100": chosen_on}
     names = {"targets": "four targets, 2-10%", "40": "other tasks, 40 queries", "100": "other tasks, 100 queries"}
     groups = [g for g in GROUPS if g in found]
     lines = [
@@ -148,7 +146,7 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
             every += gaps
             within, shortfall, mean = auto_report.bar(gaps)
             row.append(f"{within} of {len(gaps)} / {shortfall:.1f} / {mean:+.2f}")
-        later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] > 1]):+.2f}"
+        later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] not in chosen_on]):+.2f}"
                  for g in ("40", "100") if g in found]
         name = {"blend": "equal shares (auto's blend, the default)", "weighted": "weighted by wins",
                 "smaller": "each candidate's own smaller selection"}[variant]

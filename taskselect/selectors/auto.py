@@ -22,10 +22,10 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
    averaged over `repeats` fold splits; the choice of default is replayed on the benchmark's
    runs in BENCHMARKS.md "auto";
 4. the candidates whose score is within `tolerance` bootstrap standard errors of the best score
-   are `close` (each candidate's `wins`, the share of the resamples on which it scores best, is
-   recorded too) (the "one-standard-error rule" of model selection, Breiman et al. 1984: the paired
+   are `close` (the "one-standard-error rule" of model selection, Breiman et al. 1984: the paired
    difference to the best is resampled over the held-out queries). A small query set cannot tell
-   candidates a point apart, so a winner among them would be a winner by chance;
+   candidates a point apart, so a winner among them would be a winner by chance. Each
+   candidate's `wins`, the share of those resamples on which it scores best, is recorded too;
 5. one close candidate: it selects with every query, and the result is exactly its own selection.
    Several (`undecided: blend`, the default): auto hedges, selecting with each of them and taking
    their rows in turns (`in_turns`), so the budget is shared between the selections it could not
@@ -178,6 +178,16 @@ def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
     return fold
 
 
+def most_draws(selections: list[np.ndarray]) -> dict[int, int]:
+    """Pool row -> the most draws of it in one of the selections: how often a blend of them may
+    take it."""
+    most: dict[int, int] = {}
+    for rows in selections:
+        for row, count in zip(*np.unique(rows, return_counts=True)):
+            most[int(row)] = max(most.get(int(row), 0), int(count))
+    return most
+
+
 def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
     """(size,) sorted pool rows, one per draw: one draw from each selection in turn (each
     selection's draws in a seeded random order) until `size` draws, a row skipped once it has been
@@ -185,10 +195,7 @@ def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
     selection gets an equal share of the budget; a row several selections hold comes early."""
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(np.sort(rows)) for rows in selections]
-    most: dict[int, int] = {}  # row -> the most draws of it in one selection
-    for rows in selections:
-        for row, count in zip(*np.unique(rows, return_counts=True)):
-            most[row] = max(most.get(row, 0), count)
+    most = most_draws(selections)
     taken: dict[int, int] = {}
     blended = []
     for turn in range(max(map(len, orders))):
