@@ -77,7 +77,7 @@ def render(found: dict[str, list[dict]], parts: dict, out_dir: Path = Path("benc
         "`PYTHONPATH=. python benchmarks/auto_report.py`. "
         "auto with params.yaml's settings (candidates, folds, tolerance; head trainer), seeds as the other "
         "selectors. Best other: the selector of highest mean macro-F1 in the cell among every other one "
-        "(the full pool excluded). Bar: auto within 1.0 point of it in at least 10 of the 12 cells at 2, 5 "
+        f"(the full pool excluded). Bar: auto within {WITHIN} point of it in at least 10 of the 12 cells at 2, 5 "
         "and 10%, never more than 2.0 below. The bench runs (2 cores shared with other work): " + loads + ".",
         "",
         "Candidates, in order of preference (when several are within one standard error of the best, auto blends their "
@@ -148,7 +148,7 @@ def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
     header = " | ".join(groups)
     lines = ["What auto selects when several candidates are within the tolerance of the best (select.auto.undecided), "
              "replayed on the same runs: the blend's F1 is the run's own, the earliest close candidate's is its "
-             "method's record with the same seed. Per group: cells within 1.0 point of the best other selector / largest "
+             f"method's record with the same seed. Per group: cells within {WITHIN} point of the best other selector / largest "
              "shortfall / mean gap, in points:", "",
              f"| when several are close | {header} | all cells: mean gap / largest shortfall |",
              "|---|" + "---|" * (len(groups) + 1)]
@@ -241,7 +241,7 @@ def replay_table(cells: list[tuple[list[dict], Callable[[str, dict], float], flo
             "and tolerance (standard errors), replayed on the same runs' cross-validation scores; each choice scored by "
             "the test macro-F1 its method had with the same seed (a blend has no such record: its row is auto's own, "
             "above; the row soft_f1 / 1 is the default's scores and tolerance without the blend):", "",
-            "| score | tolerance | cells within 1.0 point | largest shortfall | mean gap to best other | first candidate chosen |",
+            f"| score | tolerance | cells within {WITHIN} point | largest shortfall | mean gap to best other | first candidate chosen |",
             "|---|---|---|---|---|---|", *rows, ""]
 
 
