@@ -126,13 +126,17 @@ class Workspace:
         """What a stage last made its outputs from (see `outputs_current`); outside DVC's outputs."""
         return self.root / "manifests" / f"{stage}.json"
 
-    def pool_labelled(self) -> bool:
-        """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark); a
-        benchmark.json that does not say was written before unlabelled pools were accepted."""
+    def benchmark(self) -> dict:
+        """The prepared benchmark's description (benchmark.json: task, target labels, rows)."""
         path = self.prepared / "benchmark.json"
         if not path.is_file():
             raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
-        return read_json(path).get("pool_labelled", True)
+        return read_json(path)
+
+    def pool_labelled(self) -> bool:
+        """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark); a
+        benchmark.json that does not say was written before unlabelled pools were accepted."""
+        return self.benchmark().get("pool_labelled", True)
 
     def load_embeddings(self, split: str) -> np.ndarray:
         path = self.embedding(split)
@@ -375,10 +379,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
         one that keeps its neighbour search between runs).
     finetune: the run's training parameters, for a selector that trains models (auto).
     """
-    meta_path = ws.prepared / "benchmark.json"
-    if not meta_path.is_file():
-        raise TaskselectError(f"{meta_path}: not found; run `taskselect prepare` first")
-    target_labels, labelled = read_json(meta_path)["target_labels"], ws.pool_labelled()
+    target_labels, labelled = ws.benchmark()["target_labels"], ws.pool_labelled()
     for kind in ("embeddings", "index"):
         check_made_from(kind, ws)
     sources = made_from("selection", ws, run)
@@ -484,7 +485,7 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     for kind in ("embeddings", "model"):
         check_made_from(kind, ws, run)
     sources = made_from("evaluation", ws, run)
-    meta = read_json(ws.prepared / "benchmark.json")
+    meta = ws.benchmark()
     model_dir = ws.model(run)
     if not (model_dir / "model.json").is_file():
         raise TaskselectError(f"{model_dir}: no trained model; run `taskselect finetune` first")
@@ -573,8 +574,8 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     runs: the runs to report (default: every run params.select plans).
     """
     out_dir = Path(out_dir)
+    meta = ws.benchmark()
     records = collect(plan_runs(params.select) if runs is None else runs, ws)
-    meta = read_json(ws.prepared / "benchmark.json")
     pool_size, labelled = meta["rows"]["pool"], ws.pool_labelled()
     write_json(out_dir / "results.json", records)
     title = f"{meta['task']}: macro-F1 versus budget"

@@ -3,6 +3,7 @@ stage inputs left behind by another run, and the workspace lock that keeps runs 
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,3 +206,10 @@ def test_a_stage_refuses_inputs_left_by_another_run_and_names_the_command_that_r
     with pytest.raises(TaskselectError, match=f"{ws.model(run)}: made from another .*selection.parquet.*"
                                               f"taskselect finetune --method tsds --budget 0.1 --seed 0"):
         stages.evaluate(params.evaluate, run, ws)  # the model was trained on the previous selection
+    stages.finetune(params.finetune, run, ws)
+    # `dvc repro --force` removes a stage's outputs before running it: a prepare that then fails
+    # leaves the later stages without data/prepared, and each names the command that remakes it
+    shutil.rmtree(ws.prepared)
+    for stage in (lambda: stages.evaluate(params.evaluate, run, ws), lambda: stages.report(params, ws, tmp_path / "out")):
+        with pytest.raises(TaskselectError, match=rf"{ws.prepared / 'benchmark.json'}: not found; run `taskselect prepare` first"):
+            stage()
