@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -302,10 +303,7 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
         page.mouse.wheel(0, -60)  # the section's title too
         page.screenshot(path=shots / "prefect-run-form.png")
         before = set(deployment_runs(server, deployment.id))
-        page.get_by_role("button", name="Submit").click()
-
-        # the deployment's runs, the new one on top (it took over the default 60 s once, on a loaded machine)
-        page.wait_for_url(re.compile(r"/deployments/deployment/.*tab=Runs"), timeout=180_000)
+        submit(page)
         (flow_run_id,) = set(deployment_runs(server, deployment.id)) - before
         page.get_by_role("link", name=deployment_runs(server, deployment.id)[flow_run_id], exact=True).first.click()
         page.wait_for_url(re.compile(rf"/runs/flow-run/{flow_run_id}"))
@@ -329,6 +327,31 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
         browser.close()
     published = {row["method"]: row for row in artifacts(server, flow_run)["f1-comparison"]}
     assert {row["budget"] for row in published.values()} == {budget_label(budget)}
+
+
+def submit(page, attempts: int = 3) -> None:
+    """Press the run form's Submit until the deployment's Runs tab opens, as a person would.
+    Prefect's SQLite server answers 503 when its database is busy (here the runner's polls write
+    to it every second; PrefectHQ/prefect#18934): the UI shows "Something went wrong trying to
+    create a flow run", no run is created, and pressing Submit again succeeds. A retry is
+    reported as a warning."""
+    from playwright.sync_api import expect
+
+    runs_tab = re.compile(r"/deployments/deployment/.*tab=Runs")
+    failed = page.get_by_text("Something went wrong trying to create a flow run").first
+    for attempt in range(1, attempts + 1):
+        page.get_by_role("button", name="Submit").click()
+        deadline = time.monotonic() + 180  # a loaded machine answers slowly
+        while time.monotonic() < deadline and not runs_tab.search(page.url) and not failed.is_visible():
+            page.wait_for_timeout(250)
+        if runs_tab.search(page.url):
+            return
+        assert failed.is_visible(), f"Submit neither opened the deployment's runs nor failed within 180 s ({page.url})"
+        warnings.warn(f"the Prefect UI could not create the flow run (attempt {attempt} of {attempts}); Submit again")
+        # the error toasts stay over the Submit button until closed (and never hold still for a click)
+        page.evaluate("document.querySelectorAll('.p-toast__close-btn').forEach(b => b.click())")
+        expect(page.locator(".p-toast__card:visible")).to_have_count(0)
+    pytest.fail(f"the Prefect UI could not create the flow run in {attempts} attempts")
 
 
 def deployment_runs(server, deployment_id) -> dict[str, str]:
