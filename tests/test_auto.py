@@ -259,3 +259,35 @@ def test_a_selectors_query_subsets_with_every_query_is_its_own_selection_and_a_s
         if not isinstance(selector, TSDSSelector):
             own = selector.select(query[some], pool, 20, 3, None, corpus.with_queries(some)).indices
             assert np.array_equal(np.sort(subsets(some, 20, 3).indices), np.sort(own)), selector
+
+
+def test_the_fold_selections_warnings_are_counted_once_and_the_final_selection_still_warns(caplog):
+    """TSDS warns when alpha cannot spread the budget: once per fold inside auto, about selections
+    the user never gets. auto reports them in its candidate's line; the selection it returns warns
+    as TSDS does; a warning in another thread meanwhile is not held back."""
+    import logging
+    import threading
+
+    from taskselect.selectors.auto import AutoSelector, held_warnings
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(220, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    corpus = Corpus([f"pool {i}" for i in range(200)], ["a", "b"] * 100, [f"q {i}" for i in range(20)], ["a", "b"] * 10)
+    auto = AutoSelector(params=SelectParams(), candidates=["tsds"], folds=2)
+    with caplog.at_level(logging.INFO, logger="taskselect"):
+        auto.select(vectors[200:], vectors[:200], size=120, seed=0, corpus=corpus)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].startswith("TSDS: alpha 0.9 puts mass on")
+    assert "its fold selections warned 2 time(s), first: TSDS: alpha 0.9 puts mass on" in caplog.text
+
+    caplog.clear()
+    tsds_log = logging.getLogger("taskselect.selectors.tsds")
+    with caplog.at_level(logging.WARNING, logger="taskselect"), held_warnings() as held:
+        elsewhere = threading.Thread(target=tsds_log.warning, args=("from another thread",))
+        elsewhere.start()
+        elsewhere.join()
+        tsds_log.warning("from this one")
+    assert held == ["from this one"] and [r.getMessage() for r in caplog.records] == ["from another thread"]
+    tsds_log.warning("after")
+    assert caplog.records[-1].getMessage() == "after"

@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -186,6 +188,32 @@ def most_draws(selections: list[np.ndarray]) -> dict[int, int]:
         for row, count in zip(*np.unique(rows, return_counts=True)):
             most[int(row)] = max(most.get(int(row), 0), int(count))
     return most
+
+
+@contextmanager
+def held_warnings():
+    """Collect, instead of logging, the warnings the other selectors' loggers give in this thread
+    (yields the list of their messages). auto's fold selections would repeat a selector's warning
+    once per fold (e.g. TSDS raising alpha) about selections the user never gets; the selection
+    auto returns is made outside and warns as the selector itself would."""
+    held, thread = [], threading.get_ident()
+
+    def hold(record: logging.LogRecord) -> bool:
+        if record.thread == thread and record.levelno == logging.WARNING:
+            held.append(record.getMessage())
+            return False
+        return True
+
+    prefix = __name__.rsplit(".", 1)[0] + "."
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith(prefix) and name != __name__]
+    for logger in loggers:
+        logger.addFilter(hold)
+    try:
+        yield held
+    finally:
+        for logger in loggers:
+            logger.removeFilter(hold)
 
 
 def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
@@ -386,10 +414,12 @@ class AutoSelector:
             began = time.perf_counter()
             if spec not in prepared:
                 prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
-            fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
+            with held_warnings() as warned:
+                fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
             scores[spec], resampled[spec] = held_out(fold_rows[spec])
-            log.info("auto: %s on the held-out queries: %s (%.1fs)", spec,
-                     ", ".join(f"{name} {np.mean(scores[spec][name]):.4f}" for name in SCORES), time.perf_counter() - began)
+            log.info("auto: %s on the held-out queries: %s (%.1fs)%s", spec,
+                     ", ".join(f"{name} {np.mean(scores[spec][name]):.4f}" for name in SCORES), time.perf_counter() - began,
+                     f"; its fold selections warned {len(warned)} time(s), first: {warned[0]}" if warned else "")
         report = {spec: {} for spec in self.candidates}
         for name in SCORES:
             mean = {spec: float(np.mean(scores[spec][name])) for spec in self.candidates}
