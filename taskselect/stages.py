@@ -548,7 +548,10 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
         for kind in ("selection", "model", "evaluation"):  # the scores are of the model trained on the selection
             check_made_from(kind, ws, run)
         metrics = read_json(path)
-        selection = read_json(ws.selection(run) / "selection.json")
+        facts = ws.selection(run) / "selection.json"
+        if not facts.is_file():  # e.g. data/selections removed after the evaluation
+            raise TaskselectError(f"{facts}: selection not found; run `taskselect select` first")
+        selection = read_json(facts)
         scores = {"skipped": metrics["skipped"]} if "skipped" in metrics else {
             "trainer": metrics["trainer"], "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"],
             "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],

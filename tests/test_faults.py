@@ -209,7 +209,13 @@ def test_a_stage_refuses_inputs_left_by_another_run_and_names_the_command_that_r
     stages.finetune(params.finetune, run, ws)
     # `dvc repro --force` removes a stage's outputs before running it: a prepare that then fails
     # leaves the later stages without data/prepared, and each names the command that remakes it
-    shutil.rmtree(ws.prepared)
+    shutil.move(ws.prepared, tmp_path / "prepared")
     for stage in (lambda: stages.evaluate(params.evaluate, run, ws), lambda: stages.report(params, ws, tmp_path / "out")):
         with pytest.raises(TaskselectError, match=rf"{ws.prepared / 'benchmark.json'}: not found; run `taskselect prepare` first"):
             stage()
+    # an evaluation whose selection was removed since
+    shutil.move(tmp_path / "prepared", ws.prepared)
+    stages.evaluate(params.evaluate, run, ws)
+    shutil.rmtree(ws.selection(run))
+    with pytest.raises(TaskselectError, match=rf"{ws.selection(run) / 'selection.json'}: selection not found; run `taskselect select`"):
+        stages.report(params, ws, tmp_path / "out", runs=[run])
