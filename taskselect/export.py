@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json
 from taskselect.selectors import budget_label
-from taskselect.stages import Run, Workspace
+from taskselect.stages import Run, Workspace, load_selection
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def selection_rows(ws: Workspace, run: Run) -> pd.DataFrame:
     (its selection distribution) and score (what it ranked by). One row per distinct pool row,
     in pool order."""
     folder = ws.selection(run)
-    chosen = pd.read_parquet(folder / "selection.parquet")
+    chosen = load_selection(ws, run)
     pool_path = ws.prepared / "pool.parquet"
     if not pool_path.is_file():
         raise TaskselectError(f"{pool_path}: not found; the selection {run.slug} needs the prepared pool it was made from")

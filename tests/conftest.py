@@ -49,6 +49,15 @@ def small_profile(tmp: Path, cache: Path) -> list[str]:
     ]
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A refused command: exit code 2 and one line on stderr, "error: ...", holding every fragment."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def untimed(records: list[dict]) -> list[dict]:
     """Result records without the stages' wall times (the only fields that differ between reruns)."""
     return [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in records]

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from conftest import BIN, SMALL_AUTO, taskselect
+from conftest import BIN, SMALL_AUTO, assert_one_line_error, taskselect
 from taskselect.data import SOURCES
 
 
@@ -27,14 +27,6 @@ def user_files(files, **extra):
     args = ["--pool", str(files / "pool.csv"), "--query", str(files / "query.jsonl"),
             "--test", str(files / "test.parquet"), "-S", "data.text_column=tweet"]
     return args + [a for k, v in extra.items() for a in ("-S", f"{k}={v}")]
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_unknown_target_is_refused_before_anything_runs(tmp_path):

@@ -1,26 +1,19 @@
 """`taskselect export` on a real run of the small profile: the selected rows with their texts."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import taskselect
+from conftest import assert_one_line_error, taskselect
 from taskselect import stages
 from taskselect.config import Params
 from taskselect.export import export_selection
 from taskselect.stages import Run, Workspace
 
 pytestmark = pytest.mark.e2e
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_the_exported_texts_are_exactly_the_selected_pool_rows(small_run, tmp_path):
@@ -94,3 +87,12 @@ def test_bad_requests_are_one_line_errors_and_touch_nothing(small_run, tmp_path)
     forced = taskselect("export", "--data-dir", data, "--method", "tsds", "--out", str(out), "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert len(out.read_text().splitlines()) == len(stages.load_selection(Workspace(small_run.dir / "data"), Run("tsds", 0.1, 0)))
+
+    # a selection whose rows file is gone (its selection.json left): named, not a traceback
+    broken = tmp_path / "broken"
+    for part in ("prepared", "selections/tsds-0.1-0"):
+        shutil.copytree(small_run.dir / "data" / part, broken / part)
+    (broken / "selections" / "tsds-0.1-0" / "selection.parquet").unlink()
+    assert_one_line_error(taskselect("export", "--data-dir", str(broken), "--method", "tsds", "--out",
+                                     str(tmp_path / "b.csv"), cwd=tmp_path), "selection.parquet: selection not found")
+    assert not (tmp_path / "b.csv").exists()

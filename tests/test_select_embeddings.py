@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import taskselect
-from test_cli import assert_one_line_error
+from conftest import assert_one_line_error
 
 
 @pytest.fixture(scope="module")

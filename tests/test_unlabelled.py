@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import taskselect
+from conftest import assert_one_line_error, taskselect
 from taskselect.config import SelectParams
 from taskselect.data import SOURCES, load_custom_benchmark
 from taskselect.errors import TaskselectError
@@ -22,14 +22,6 @@ BUDGET = 40
 # Small and real: 100 airline tweets among 100 SMS and 100 TREC questions, the task shown by 20
 # other airline tweets; TSDS's search capped to the pool's size.
 SMALL = ["-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50"]
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
