@@ -21,7 +21,7 @@ from tasks import (
 
 
 @flow(name="taskselect-pipeline", task_runner=task_runner())
-def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "data/results") -> list[dict]:
+def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | None = None) -> list[dict]:
     """Select training data for a task with each method, train on it, and compare macro-F1.
 
     Args:
@@ -29,7 +29,8 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
             x select.seeds are the selections made and scored.
         data_dir: Root of the artifacts, relative to where the flow runs. 'data' is the project's
             DVC workspace: a run there is also recorded as a DVC experiment.
-        out_dir: Where results.json, summary.csv, metrics.json and f1_vs_budget.png are written.
+        out_dir: Where results.json, summary.csv, metrics.json and f1_vs_budget.png are written;
+            by default DATA_DIR/results (data/results).
     """
     configure()  # a deployment's run executes in a fresh process: core INFO logs must reach the run's logs
     logger = get_run_logger()
@@ -73,7 +74,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str = "
             if tracked.is_completed():
                 mlflow_run = tracked.result()
             else:  # the results are on disk: a tracking server that stays down must not fail the run
-                logger.warning(tracking.relog_hint(data_dir, out_dir, tracked.result(raise_on_failure=False)))
+                logger.warning(tracking.relog_hint(data_dir, plan.out, tracked.result(raise_on_failure=False)))
         publish_results(records, plan.out, mlflow_run)
         logger.info("results in %s", plan.out)
     return records

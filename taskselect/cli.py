@@ -32,7 +32,7 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 ParamsFile = Annotated[Optional[Path], typer.Option("--params", "-p", help="Parameters file [default: ./params.yaml].")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Override a parameter: KEY=VALUE, e.g. select.tsds.alpha=0.5.")]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Root of the artifacts.")]
-OutDir = Annotated[Path, typer.Option("--out", help="Where results.json and metrics.json go.")]
+OutDir = Annotated[Optional[Path], typer.Option("--out", help="Where results.json and metrics.json go [default: DATA_DIR/results].")]
 Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_sentiment, trec, 20newsgroups, drug_reviews.")]
 Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL or Parquet) with text and label columns; without a label column, selection only (no --test).")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
@@ -222,13 +222,13 @@ def evaluate(params_file: ParamsFile = None, overrides: Overrides = None, data_d
 
 @app.command()
 def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
-           out: OutDir = Path("data/results")) -> None:
+           out: OutDir = None) -> None:
     """Collect every run's scores into OUT (results.json, metrics, plot), print the table, log to MLflow."""
     from taskselect import plan
     from taskselect.validate import check_stage, check_writable_dir
 
     _log_to_console()
-    params = _params(params_file, overrides)
+    params, out = _params(params_file, overrides), plan.results_dir(data_dir, out)
     check_stage(params, data_dir)
     check_writable_dir(out, "--out")
     run = plan.plan_run(params, data_dir, out)
@@ -239,13 +239,13 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
 
 @app.command()
-def track(data_dir: DataDir = Path("data"), out: OutDir = Path("data/results"),
-          tracking_uri: TrackingUri = None) -> None:
+def track(data_dir: DataDir = Path("data"), out: OutDir = None, tracking_uri: TrackingUri = None) -> None:
     """Log a finished run (its files in DATA_DIR and OUT) to MLflow: e.g. after the server was down."""
     from taskselect import tracking
+    from taskselect.plan import results_dir
 
     _log_to_console()
-    run_id = tracking.log_pipeline(data_dir, out, uri=tracking_uri)
+    run_id = tracking.log_pipeline(data_dir, results_dir(data_dir, out), uri=tracking_uri)
     console.print(f"logged: parent run {run_id}")
 
 
@@ -406,7 +406,7 @@ def select_embeddings(
 
 @app.command()
 def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
-        out: OutDir = Path("data/results"), target: Target = None, pool: Pool = None, query: Query = None,
+        out: OutDir = None, target: Target = None, pool: Pool = None, query: Query = None,
         test: Test = None,
         methods: Annotated[Optional[str], typer.Option(help=f"Comma-separated methods of {', '.join(registered_methods())}.")] = None,
         budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets, e.g. 0.01,0.05,500.")] = None,
@@ -418,10 +418,12 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
 
     Tasks run in threads of this process, or on a Dask cluster (--cluster, --workers): embedding
     shards, selections, training and scoring then run in parallel on its workers."""
+    from taskselect.plan import results_dir
     from taskselect.validate import check_run
 
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
                      methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    out = results_dir(data_dir, out)
     check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
     from flows.engine import task_runner
     from flows.pipeline import pipeline

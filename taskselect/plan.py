@@ -50,11 +50,18 @@ class RunPlan:
         return [(stage, run) for run in self.runs for stage in RUN_STAGES]
 
 
-def plan_run(params: Params, data_dir: str | Path = "data", out_dir: str | Path = "data/results",
+def results_dir(data_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Where a run in `data_dir` writes its results: `out_dir`, by default DATA_DIR/results
+    (data/results for the project's workspace), so runs in two data directories never write
+    each other's results."""
+    return Path(out_dir) if out_dir is not None else Path(data_dir) / "results"
+
+
+def plan_run(params: Params, data_dir: str | Path = "data", out_dir: str | Path | None = None,
              runs: list[Run] | None = None) -> RunPlan:
-    """The plan of a run of `params` in `data_dir` reporting to `out_dir` (absolute paths: the
-    stages may run in other processes, such as Dask workers)."""
-    ws, out = Workspace(Path(data_dir).resolve()), Path(out_dir).resolve()
+    """The plan of a run of `params` in `data_dir` reporting to `out_dir` (default: see
+    results_dir; absolute paths: the stages may run in other processes, such as Dask workers)."""
+    ws, out = Workspace(Path(data_dir).resolve()), results_dir(data_dir, out_dir).resolve()
     chosen = stages.plan_runs(params.select) if runs is None else runs
     return RunPlan(params, ws, out, tuple(chosen), versioning.dvc_project(ws.root))
 

@@ -93,6 +93,14 @@ def test_your_own_files_run_stage_by_stage_and_a_bad_budget_corrupts_nothing(tmp
     records = pd.read_json(tmp_path / "out" / "results.json")
     assert set(records["method"]) == {"tsds", "auto", "random", "full"}
     assert "macro-F1" in result.stdout
+    # without --out the results go beside their data (DATA_DIR/results), never to another
+    # workspace's data/results under the working directory
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = taskselect("report", *common, "-S", "select.budgets=[30]", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert pd.read_json(tmp_path / "data" / "results" / "results.json").equals(records)
+    assert not (elsewhere / "data").exists()
 
 
 def test_params_command_shows_overrides(tmp_path):
