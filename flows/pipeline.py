@@ -13,7 +13,7 @@ from taskselect import tracking
 from taskselect.config import Params
 from taskselect.environment import configure
 from taskselect.lock import workspace_lock
-from taskselect.plan import plan_run
+from taskselect.plan import plan_run, results_dir
 from tasks import (
     build_pool_index, embed_in_shards, log_to_mlflow, prepare_data, publish_results, record_in_dvc, run_cached, run_step,
     write_report,
@@ -74,7 +74,8 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | N
             if tracked.is_completed():
                 mlflow_run = tracked.result()
             else:  # the results are on disk: a tracking server that stays down must not fail the run
-                logger.warning(tracking.relog_hint(data_dir, plan.out, tracked.result(raise_on_failure=False)))
+                failure = tracked.result(raise_on_failure=False)
+                logger.warning(tracking.relog_hint(data_dir, results_dir(data_dir, out_dir), failure))
         publish_results(records, plan.out, mlflow_run)
         logger.info("results in %s", plan.out)
     return records
