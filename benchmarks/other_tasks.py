@@ -4,8 +4,8 @@
         -S embed.cache_dir=/work/cache/embeddings [--sources bbc,sms,r8] [--methods auto] [--render-only]
 
 The TSDS defaults and auto's candidates were chosen on the four packaged targets. Here the task
-is one of the other sources of the benchmark's pool (BBC news topics, SMS spam, Reuters R8
-topics): its 40 query rows and 400 test rows are drawn from that source (seeded), the rest of
+is one of the other sources of the benchmark's pool (by default BBC news topics, SMS spam,
+Reuters R8 topics): its 40 query rows and 400 test rows are drawn from that source (seeded), the rest of
 its rows are hidden in a pool among 6,000 rows of the other sources, and `taskselect run
 --pool --query --test` (files, as a user brings them) runs every selector at 2% and 5% with
 seeds 0 and 1. A source whose results are already in --work is not run again; --methods reruns
@@ -78,16 +78,18 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
             for r in read_json(results)]
 
 
-def render(out_dir: Path, n_query: int = N_QUERY) -> str:
+def render(out_dir: Path, n_query: int = N_QUERY, options: str = "", section: str = SECTION) -> str:
     found = [read_json(p) for p in sorted(out_dir.glob("*.json"))]
     frame = pd.DataFrame([r for f in found for r in f["records"]])
     cells = [(s, b) for s in frame["source"].unique() for b in sorted(frame["budget"].unique())]
     means = frame.groupby(["method", "source", "budget"])["f1"].mean()
     lines = [
         "`PYTHONPATH=. python benchmarks/other_tasks.py --pool-from data/bench/airline_sentiment/prepared/pool.parquet "
-        + ("" if n_query == N_QUERY else f"--queries {n_query} ") + "-S embed.cache_dir=...` (records under "
+        + ("" if n_query == N_QUERY else f"--queries {n_query} ") + options + "-S embed.cache_dir=...` (records under "
         f"`{out_dir}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").replace(
             f"its {N_QUERY} query rows", f"its {n_query} query rows").replace("benchmarks/quality/other-tasks/", f"{out_dir}/")
+        .replace("by default BBC news topics, SMS spam, Reuters R8 topics", "here: " + ", ".join(frame["source"].unique()))
+        .replace('the "Other tasks" section', f'the "{section}" section')
         + f" Head trainer; macro-F1 mean over seeds {list(map(int, SEEDS))}. Machine: {found[0]['machine']['cpu']}, "
         f"{found[0]['machine']['cores']} cores, shared with other benchmark jobs.",
         "",
@@ -138,10 +140,18 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--queries", type=int, default=N_QUERY,
                         help=f"query rows per task; other than {N_QUERY}, records and section of their own")
+    parser.add_argument("--records", type=Path,
+                        help=f"records folder (default {OUT}, or {OUT}-N-queries); its own section, --section")
+    parser.add_argument("--section", help="BENCHMARKS.md section of --records")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     out, section = (OUT, SECTION) if args.queries == N_QUERY else (
         OUT.with_name(f"{OUT.name}-{args.queries}-queries"), f"{SECTION}, {args.queries} queries")
+    if args.records:
+        if not args.section or args.records.name.startswith(OUT.name):  # auto_report reads other-tasks* as its cells
+            parser.error(f"--records {args.records}: needs --section, and a folder not named {OUT.name}*")
+        out, section = args.records, args.section
+    options = f"--sources {args.sources} --records {out} --section '{section}' " if args.records else ""
     if not args.render_only:
         pool = pd.read_parquet(args.pool_from)
         args.work.mkdir(parents=True, exist_ok=True)
@@ -154,7 +164,7 @@ def main() -> None:
             for variant in (v for v in VARIANTS if v in asked):
                 records += run_source(pool, source, args.work, args.overrides, (variant,), args.queries)
             write_json(out / f"{source}.json", {"source": source, "machine": machine(), "records": records})
-    write_marked_section(args.markdown, section, render(out, args.queries))
+    write_marked_section(args.markdown, section, render(out, args.queries, options, section))
     print(json.dumps({"sources": args.sources, "markdown": str(args.markdown)}))
 
 
