@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -114,12 +115,32 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         return _read_jsonl(path)
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            return _read_csv(path)
         return pd.read_parquet(path)
     except Exception as exc:  # pandas raises many types; the user needs the file and reason
         raise TaskselectError(
             f"{path}: cannot read as {TABLE_SUFFIXES[suffix]}: {str(exc).splitlines()[0]}"
         ) from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Every cell a string as written. A file whose first line ends with a line feed alone ends
+    its rows there: a carriage return inside a text is text. pandas' own `to_csv` writes a text
+    holding a bare CR (tweets do: "...\\r\\rhttp://...") unquoted, and a reader ending rows at
+    any CR (pandas' default) cuts that row in two, shifting its label into a row of its own. CRLF
+    files (which quote such texts) and old CR-only files are read as pandas reads them; an LF
+    file's odd CRLF row keeps no CR in its last cell."""
+    import pandas as pd
+
+    with open(path, "rb") as fh:
+        first = re.search(rb"\r\n|\r|\n", fh.read(1 << 16))
+    if first is None or first.group() != b"\n":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, lineterminator="\n")
+    if len(frame.columns):
+        last = frame.columns[-1]
+        frame[last] = frame[last].str.removesuffix("\r")
+    return frame
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:

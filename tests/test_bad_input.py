@@ -51,7 +51,7 @@ def _write_bad_files(root: Path) -> None:
     airline = _table("airline", 90)
     pool = pd.concat([airline.iloc[:45], _table("sms", 30), _table("trec", 30)], ignore_index=True)
     query, test = airline.iloc[45:60].reset_index(drop=True), airline.iloc[60:].reset_index(drop=True)
-    pool.to_csv(files / "pool.csv", index=False, quoting=csv.QUOTE_ALL)  # a tweet holds a bare \r
+    pool.to_csv(files / "pool.csv", index=False)  # pandas' defaults: a tweet holding a bare \r stays unquoted
     query.to_json(files / "query.jsonl", orient="records", lines=True)
     test.to_parquet(files / "test.parquet")
     # numeric labels (0, 1, 2), as users often have

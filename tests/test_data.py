@@ -398,6 +398,23 @@ def test_texts_and_labels_are_read_as_written(tmp_path, custom_files):
     assert "None" in bench.target_labels and bench.pool["label"].iloc[0] == "None"
 
 
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_texts_holding_a_carriage_return_survive_a_csv_written_by_pandas(tmp_path, custom_files, ending):
+    """pandas' to_csv with its default LF rows leaves a text holding a bare CR unquoted; a reader
+    ending rows at any CR (pandas' default) would cut it in two and leave a label cell empty."""
+    airline = SOURCES["airline"].load()
+    held = airline[airline["text"].str.contains("\r")].head(3)
+    pool = pd.concat([pd.read_parquet(custom_files["pool"]), as_user_table(held, source="airline")])
+    pool.to_csv(tmp_path / "pool.csv", index=False, lineterminator=ending)
+    if ending == "\n":  # the case this guards: pandas' own reader does not read back what it wrote
+        assert len(pd.read_csv(tmp_path / "pool.csv")) > len(pool)
+
+    bench = load_files({**custom_files, "pool": tmp_path / "pool.csv"})
+    assert bench.pool["text"].tolist()[-3:] == held["text"].tolist()
+    assert bench.pool["label"].tolist()[-3:] == held["label"].tolist()
+    assert len(bench.pool) == len(pool)
+
+
 def test_labels_written_as_numbers_two_ways_are_refused(tmp_path, custom_files):
     test = pd.read_csv(custom_files["test"])
     test.assign(category=test["category"].astype(float)).to_parquet(tmp_path / "test.parquet")
