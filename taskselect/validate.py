@@ -97,12 +97,21 @@ def check_unlabelled(select: SelectParams, source: str) -> None:
             )
 
 
+def check_queries(select: SelectParams, queries: int, source: str) -> None:
+    """Every method of `select` can select with `queries` query examples (`source` names them)."""
+    for method in select.methods:
+        problem = spec(method).query_problem and spec(method).query_problem(select, queries)
+        if problem:
+            raise TaskselectError(f"{problem} ({source})")
+
+
 def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
-    """The selections `select` plans can all be made from this benchmark's pool."""
+    """The selections `select` plans can all be made from this benchmark's pool and query set."""
     source = "data.pool" if benchmark.task == "custom" else f"benchmark {benchmark.task}"
     if not benchmark.pool_labelled:
         check_unlabelled(select, source)
     check_selections(select.budgets, len(benchmark.pool), source)
+    check_queries(select, len(benchmark.query), "data.query" if benchmark.task == "custom" else source)
 
 
 def check_run(params: Params, data_dir: Path, out_dir: Path) -> None:
@@ -132,3 +141,4 @@ def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = No
             check_unlabelled(params.select, f"the pool in {data_dir / 'prepared'}")
         check_selections(params.select.budgets if budgets is None else budgets, meta["rows"]["pool"],
                          str(data_dir / "prepared"))
+        check_queries(params.select, meta["rows"]["query"], str(data_dir / "prepared"))

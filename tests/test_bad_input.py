@@ -317,6 +317,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "run with an unknown target": (["run", "--target", "imdb"], ["data.target", "'imdb'"]),
     "run with a data dir that is a file": (["run", "--data-dir", "bad/a_file"], ["bad/a_file", "--data-dir", "expected a directory"]),
     "run with results under a file": (["run", "--out", "bad/a_file/results"], ["bad/a_file/results", "--out", "is a file"]),
+    "auto with more folds than query rows (run)": (["run", *OWN, "--methods", "tsds,auto", "-S", "select.auto.folds=20"], ["select.auto.folds 20", "there are 15", "data.query"]),
+    "auto with more folds than prepared query rows (select)": (["select", "-S", "select.methods=[auto]", "-S", "select.auto.folds=999"], ["select.auto.folds 999", "data/prepared"]),
     "run with a query label the test lacks": (["run", *own("query", "bad/extra_query_label.csv")], ["label 'sarcastic'", "never occurs in files/test.parquet"]),
     # -- stage commands (what DVC runs) on the prepared workspace
     "select budget text": (["select", "--budget", "abc"], ["--budget 'abc'", "expected a row count", "not a number"]),

@@ -245,8 +245,16 @@ def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
     return {q: np.asarray(rows) for q, rows in found if rows}
 
 
+def too_few_queries(params: SelectParams, queries: int) -> str | None:
+    """Why `queries` query examples cannot be dealt into select.auto.folds folds (None if they can)."""
+    if queries < params.auto.folds:
+        return (f"select.auto.folds {params.auto.folds}: auto holds out one fold of the query examples at a time, "
+                f"and there are {queries}; lower select.auto.folds (at least 2) or leave auto out of select.methods")
+    return None
+
+
 @register("auto", AutoParams, reads="corpus", default=True,
-          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()))
+          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()), query_problem=too_few_queries)
 @dataclass
 class AutoSelector:
     """Cross-validates `candidates` on the query set and selects with the best, or with the blend

@@ -174,6 +174,9 @@ class SelectorSpec:
         this one's at the same budget (delta_<name>).
     build: makes the selector from the whole select section (it may read other selectors'
         sections, as knn-kde reads TSDS's search settings).
+    query_problem: (select section, query examples) -> why the selector cannot select with that
+        many query examples, naming the parameter (None if it can): checked before a run or
+        stage computes anything.
     """
 
     name: str
@@ -183,6 +186,7 @@ class SelectorSpec:
     default: bool
     baseline: bool
     build: Callable[[SelectParams], Selector]
+    query_problem: Callable[[SelectParams, int], str | None] | None = None
 
     @property
     def section(self) -> str | None:
@@ -215,7 +219,8 @@ REGISTRY: dict[str, SelectorSpec] = {}
 def register(name: str, params: type[Section] | None = None, *,
              reads: Literal["embeddings", "texts", "corpus"] = "embeddings",
              uses_budget: bool = True, default: bool = False, baseline: bool = False,
-             build: Callable[[SelectParams], Selector] | None = None):
+             build: Callable[[SelectParams], Selector] | None = None,
+             query_problem: Callable[[SelectParams, int], str | None] | None = None):
     """Class decorator: add the selector to REGISTRY under `name` (see SelectorSpec).
 
     Without `build`, the selector is made as cls(**its section's values), or cls() without params.
@@ -229,7 +234,7 @@ def register(name: str, params: type[Section] | None = None, *,
             raise ValueError(f"selector {name!r} is registered twice")
         section = name.replace("-", "_")
         make = (lambda p: cls(**getattr(p, section).model_dump())) if params is not None else (lambda p: cls())
-        REGISTRY[name] = SelectorSpec(name, params, reads, uses_budget, default, baseline, build or make)
+        REGISTRY[name] = SelectorSpec(name, params, reads, uses_budget, default, baseline, build or make, query_problem)
         return cls
 
     return decorate
