@@ -117,6 +117,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         if suffix == ".csv":
             return _read_csv(path)
         return pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        # the decoder's position is within a chunk pandas read, not the file's: name the byte only
+        raise TaskselectError(f"{path}: not UTF-8 text (it holds the byte {exc.object[exc.start]:#04x}, e.g. a "
+                              "Windows-1252 or Latin-1 file); save it as UTF-8 (Excel: 'CSV UTF-8')") from None
     except Exception as exc:  # pandas raises many types; the user needs the file and reason
         raise TaskselectError(
             f"{path}: cannot read as {TABLE_SUFFIXES[suffix]}: {str(exc).splitlines()[0]}"

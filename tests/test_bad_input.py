@@ -96,6 +96,8 @@ def _write_bad_files(root: Path) -> None:
     (bad / "number_text.jsonl").write_text("\n".join(lines[:2] + ['{"text": 42, "label": "negative"}']) + "\n")
     (bad / "list_label.jsonl").write_text("\n".join(lines[:3] + ['{"text": "a text", "label": ["a", "b"]}']) + "\n")
     (bad / "missing_key.jsonl").write_text("\n".join(lines[:2] + ['{"text": "no label key"}']) + "\n")
+    write_csv("cp1252.csv", pool)
+    (bad / "cp1252.csv").write_bytes((bad / "cp1252.csv").read_text().replace("@", "\u20ac", 1).encode("cp1252", "replace"))
     (bad / "latin1.jsonl").write_bytes(("\n".join(lines[:2]) + '\n{"text": "caf\xe9", "label": "neutral"}\n').encode("latin-1"))
     mixed = [json.dumps({"text": t, "label": v}) for t, v in zip(query["text"], [0, 1, 2, 0.0, 1, 2] * 5)]
     (bad / "mixed_numbers.jsonl").write_text("\n".join(mixed) + "\n")
@@ -295,6 +297,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "JSONL number as text": (["prepare", *own("query", "bad/number_text.jsonl")], ["bad/number_text.jsonl", "column 'text', row 3", "expected non-empty text, got the number 42"]),
     "JSONL list as label": (["prepare", *own("query", "bad/list_label.jsonl")], ["bad/list_label.jsonl", "column 'label', row 4", "got a list ['a', 'b']"]),
     "JSONL missing key": (["prepare", *own("query", "bad/missing_key.jsonl")], ["bad/missing_key.jsonl", "column 'label', row 3", "an empty cell"]),
+    "CSV not UTF-8": (["prepare", *own("pool", "bad/cp1252.csv")], ["bad/cp1252.csv", "not UTF-8 text", "0x80", "save it as UTF-8"]),
     "JSONL not UTF-8": (["prepare", *own("query", "bad/latin1.jsonl")], ["bad/latin1.jsonl: line 3", "not UTF-8"]),
     "JSONL blank lines only": (["prepare", *own("query", "bad/empty.jsonl")], ["bad/empty.jsonl", "no rows", "query set"]),
     "Parquet list column as text": (["prepare", *own("test", "bad/list_text.parquet")], ["bad/list_text.parquet", "column 'text', row 1", "expected non-empty text, got a list"]),
