@@ -49,7 +49,7 @@ class DataParams(_Section):
         2000, ge=1, description="At most this many target test rows, sampled (rows)."
     )
     seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
-    pool: str | None = Field(None, description="Your own pool file (CSV, JSONL or Parquet).")
+    pool: str | None = Field(None, description="Your own pool file (CSV, JSONL, JSON or Parquet).")
     query: str | None = Field(None, description="Your own query file (examples of the task).")
     test: str | None = Field(
         None, description="Your own test file (scored with macro-F1); none for a pool without labels."

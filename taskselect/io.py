@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where used: `select-embeddings` starts without pan
 
 from taskselect.errors import TaskselectError
 
-TABLE_SUFFIXES = {".csv": "CSV", ".jsonl": "JSONL", ".json": "JSONL", ".parquet": "Parquet"}
+TABLE_SUFFIXES = {".csv": "CSV", ".jsonl": "JSONL", ".json": "JSON", ".parquet": "Parquet"}
 
 
 def _make_temporary(path: Path, make) -> Path:
@@ -93,10 +93,11 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV, JSONL or Parquet file chosen by its suffix.
+    """Read a CSV, JSONL, JSON or Parquet file chosen by its suffix (.json: an array of objects,
+    one per row, as pandas' `to_json(orient="records")` writes it, or JSON lines).
 
     Texts and labels are data, not numbers or missing values: CSV cells are read as strings as
-    written (`NA`, `None` and `null` stay text; an empty cell is the empty string), JSONL values
+    written (`NA`, `None` and `null` stay text; an empty cell is the empty string), JSON values
     as JSON has them (only `null` is missing). Raises TaskselectError naming the file when it is
     missing, has an unknown suffix, or cannot be parsed (JSONL: with the line number).
     """
@@ -111,6 +112,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise TaskselectError(f"{path}: file not found")
     import pandas as pd
 
+    if suffix == ".json" and _starts_with(path, b"["):
+        return _read_json_array(path)
     if suffix in (".jsonl", ".json"):
         return _read_jsonl(path)
     try:
@@ -147,10 +150,40 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line (blank lines skipped), values kept as JSON types (object columns)."""
+def _starts_with(path: Path, char: bytes) -> bool:
+    """Whether the file's first character after a BOM and white space is `char`."""
+    with open(path, "rb") as fh:
+        return fh.read(1 << 12).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(char)
+
+
+def _rows(path: Path, rows: list[dict]) -> pd.DataFrame:
+    """The frame of JSON objects `rows`, values kept as JSON types (object columns)."""
     import pandas as pd
 
+    if len(rows) == 1 and rows[0] and all(isinstance(v, dict) for v in rows[0].values()):
+        raise TaskselectError(f"{path}: one object of columns (pandas' to_json default); expected one object per "
+                              "row: write it with to_json(path, orient='records', lines=True)")
+    return pd.DataFrame.from_records(rows).astype(object) if rows else pd.DataFrame()
+
+
+def _read_json_array(path: Path) -> pd.DataFrame:
+    """A JSON array of objects, one per row."""
+    try:
+        rows = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise TaskselectError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise TaskselectError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(rows, list):
+        raise TaskselectError(f"{path}: expected a JSON array of objects, one per row, got {type(rows).__name__}")
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise TaskselectError(f"{path}: item {i} of the array: expected a JSON object per row, got {type(row).__name__}")
+    return _rows(path, rows)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line (blank lines skipped)."""
     rows = []
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, 1):
@@ -169,7 +202,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                     f"{path}: line {number}: expected a JSON object per line, got {type(row).__name__}"
                 )
             rows.append(row)
-    return pd.DataFrame.from_records(rows).astype(object) if rows else pd.DataFrame()
+    return _rows(path, rows)
 
 
 NPY_MAGIC = b"\x93NUMPY"

@@ -415,6 +415,17 @@ def test_texts_holding_a_carriage_return_survive_a_csv_written_by_pandas(tmp_pat
     assert len(bench.pool) == len(pool)
 
 
+def test_a_json_array_of_rows_reads_as_the_same_rows_in_json_lines(tmp_path, custom_files):
+    query = pd.read_json(custom_files["query"], lines=True)
+    query.to_json(tmp_path / "query.json", orient="records", indent=2)  # pandas' records, pretty-printed
+    as_lines, as_array = load_files(custom_files), load_files({**custom_files, "query": tmp_path / "query.json"})
+    pd.testing.assert_frame_equal(as_array.query, as_lines.query)
+
+    query.to_json(tmp_path / "columns.json")  # pandas' default: one object of columns
+    with pytest.raises(TaskselectError, match=r"columns\.json: one object of columns .*orient='records'"):
+        load_files({**custom_files, "query": tmp_path / "columns.json"})
+
+
 def test_labels_written_as_numbers_two_ways_are_refused(tmp_path, custom_files):
     test = pd.read_csv(custom_files["test"])
     test.assign(category=test["category"].astype(float)).to_parquet(tmp_path / "test.parquet")
