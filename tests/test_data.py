@@ -308,13 +308,13 @@ BAD_INPUTS = {
     "missing text column": (
         "query",
         rewrite(lambda f: f.rename(columns={"body": "txt"})),
-        "no column 'body'; columns are txt, category, id",
+        "no column 'body'; columns are txt, category, id; set data.text_column to yours (-S data.text_column=<column>)",
     ),
     "missing label column": (
         "pool",
         rewrite(lambda f: f.drop(columns="category")),
         "no column 'category'; columns are body, source (a pool without labels is for selection only: "
-        "leave data.test out)",
+        "leave data.test out); set data.label_column to yours (-S data.label_column=<column>)",
     ),
     "number as text": (
         "query",

@@ -307,8 +307,10 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
         if column not in frame.columns:
             unlabelled = " (a pool without labels is for selection only: leave data.test out)" if (
                 role == "pool" and column == label_column) else ""
+            key = "text_column" if column == text_column else "label_column"
             raise TaskselectError(
-                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}{unlabelled}"
+                f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}{unlabelled}; "
+                f"set data.{key} to yours (-S data.{key}=<column>)"
             )
 
     texts = frame[text_column]
