@@ -388,9 +388,11 @@ def in_process(args: list[str], capsys) -> tuple[int, str]:
     return code, out + err
 
 
-def test_the_corpus_is_large_enough():
+def test_the_corpus_is_large_enough_and_the_readme_counts_it():
     assert len(CASES) >= 100
     assert set(SUBPROCESS) <= set(CASES)
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert f"`tests/test_bad_input.py` checks {len(CASES)} cases" in readme
 
 
 @pytest.mark.parametrize("case", list(CASES))
