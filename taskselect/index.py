@@ -13,7 +13,6 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import faiss
@@ -21,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.io import atomic_path
+from taskselect.io import atomic_path, required
 
 if TYPE_CHECKING:  # config imports the selectors, which import this module
     from taskselect.config import IndexParams
@@ -109,9 +108,7 @@ def write_index(index: faiss.Index, path: str | os.PathLike) -> None:
 
 
 def read_index(path: str | os.PathLike) -> faiss.Index:
-    if not Path(path).is_file():
-        raise TaskselectError(f"{path}: index not found; run `taskselect index` first")
-    return faiss.read_index(str(path))
+    return faiss.read_index(str(required(path, "index", "index")))
 
 
 def is_unit(x: np.ndarray, atol: float = 1e-3) -> bool:

@@ -86,6 +86,15 @@ def write_parquet(path: str | os.PathLike, frame: pd.DataFrame, row_group_size: 
         frame.to_parquet(tmp, index=False, row_group_size=row_group_size)
 
 
+def required(path: str | os.PathLike, command: str, what: str = "") -> Path:
+    """`path`, an artifact a stage reads; if it is missing, one line naming it and the
+    `taskselect COMMAND` that makes it (`what` it is, if the file's name does not say)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaskselectError(f"{path}: {what + ' ' if what else ''}not found; run `taskselect {command}` first")
+    return path
+
+
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

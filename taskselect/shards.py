@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from taskselect.errors import TaskselectError
-from taskselect.io import atomic_path
+from taskselect.io import atomic_path, required
 
 ROW_GROUP_ROWS = 8192  # rows per Parquet row group of the prepared files
 
@@ -38,9 +37,7 @@ class Shard:
 
 
 def _parquet(path: Path) -> pq.ParquetFile:
-    if not path.is_file():
-        raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
-    return pq.ParquetFile(path)
+    return pq.ParquetFile(required(path, "prepare"))
 
 
 def plan_shards(path: str | os.PathLike, split: str, shard_rows: int) -> list[Shard]:

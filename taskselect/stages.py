@@ -25,7 +25,7 @@ from taskselect.data import prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
-from taskselect.io import atomic_dir, atomic_path, read_json, sha256_file, write_json, write_npy, write_parquet
+from taskselect.io import atomic_dir, atomic_path, read_json, required, sha256_file, write_json, write_npy, write_parquet
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
@@ -128,10 +128,7 @@ class Workspace:
 
     def benchmark(self) -> dict:
         """The prepared benchmark's description (benchmark.json: task, target labels, rows)."""
-        path = self.prepared / "benchmark.json"
-        if not path.is_file():
-            raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
-        return read_json(path)
+        return read_json(required(self.prepared / "benchmark.json", "prepare"))
 
     def pool_labelled(self) -> bool:
         """Whether the prepared pool has labels (see taskselect.data.load_custom_benchmark); a
@@ -139,10 +136,7 @@ class Workspace:
         return self.benchmark().get("pool_labelled", True)
 
     def load_embeddings(self, split: str) -> np.ndarray:
-        path = self.embedding(split)
-        if not path.is_file():
-            raise TaskselectError(f"{path}: embeddings not found; run `taskselect embed` first")
-        return np.load(path, mmap_mode="r")
+        return np.load(required(self.embedding(split), "embed", "embeddings"), mmap_mode="r")
 
 
 def stage_files(stage: str, ws: Workspace) -> tuple[list[Path], list[Path]]:
@@ -430,10 +424,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
 
 
 def load_selection(ws: Workspace, run: Run) -> pd.DataFrame:
-    path = ws.selection(run) / "selection.parquet"
-    if not path.is_file():
-        raise TaskselectError(f"{path}: selection not found; run `taskselect select` first")
-    return pd.read_parquet(path)
+    return pd.read_parquet(required(ws.selection(run) / "selection.parquet", "select", "selection"))
 
 
 def load_examples(consumes: Consumes, ws: Workspace, split: str, rows: np.ndarray | None = None,
@@ -542,16 +533,12 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
     "skipped": the note why nothing was), how long each stage took."""
     records = []
     for run in runs:
-        path = ws.evaluation(run) / "metrics.json"
-        if not path.is_file():
-            raise TaskselectError(f"{path}: evaluation not found; run `taskselect evaluate` first")
+        path = required(ws.evaluation(run) / "metrics.json", "evaluate", "evaluation")
         for kind in ("selection", "model", "evaluation"):  # the scores are of the model trained on the selection
             check_made_from(kind, ws, run)
         metrics = read_json(path)
-        facts = ws.selection(run) / "selection.json"
-        if not facts.is_file():  # e.g. data/selections removed after the evaluation
-            raise TaskselectError(f"{facts}: selection not found; run `taskselect select` first")
-        selection = read_json(facts)
+        # the selection may have been removed since the evaluation
+        selection = read_json(required(ws.selection(run) / "selection.json", "select", "selection"))
         scores = {"skipped": metrics["skipped"]} if "skipped" in metrics else {
             "trainer": metrics["trainer"], "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"],
             "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],

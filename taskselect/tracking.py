@@ -28,7 +28,7 @@ from mlflow.types.schema import Schema, TensorSpec
 
 from taskselect.config import Params, TrackParams
 from taskselect.errors import TaskselectError
-from taskselect.io import read_json
+from taskselect.io import read_json, required
 from taskselect.report import baselines, reading_order, summarize
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,7 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
 
     out_dir, ws = Path(out_dir), Workspace(Path(data_dir))
     for name in ("run.json", "results.json"):
-        if not (out_dir / name).is_file():
-            raise TaskselectError(f"{out_dir / name}: not found; run `taskselect report` first")
+        required(out_dir / name, "report")
     run_info = read_json(out_dir / "run.json")
     params = Params.model_validate(run_info["params"])
     records = read_json(out_dir / "results.json")

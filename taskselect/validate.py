@@ -99,9 +99,8 @@ def check_unlabelled(select: SelectParams, source: str) -> None:
 
 def check_queries(select: SelectParams, queries: int, source: str) -> None:
     """Every method of `select` can select with `queries` query examples (`source` names them)."""
-    for method in select.methods:
-        problem = spec(method).query_problem and spec(method).query_problem(select, queries)
-        if problem:
+    for check in (spec(method).query_problem for method in select.methods):
+        if check and (problem := check(select, queries)):
             raise TaskselectError(f"{problem} ({source})")
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from taskselect.config import DataParams
 from taskselect.data.sources import SOURCES, normalize_text
 from taskselect.errors import TaskselectError
-from taskselect.io import read_json, read_table, write_json, write_parquet
+from taskselect.io import read_json, read_table, required, write_json, write_parquet
 from taskselect.shards import ROW_GROUP_ROWS
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,7 @@ class Benchmark:
         directory = Path(directory)
         paths = [directory / f"{role}.parquet" for role in ROLES] + [directory / "benchmark.json"]
         for path in paths:
-            if not path.is_file():
-                raise TaskselectError(f"{path}: not found; run `taskselect prepare` first")
+            required(path, "prepare")
         meta = read_json(directory / "benchmark.json")
         pool, query, test = (pd.read_parquet(path) for path in paths[:3])
         return cls(meta["task"], pool, query, test, list(meta["target_labels"]))

@@ -245,16 +245,16 @@ def query_copies(corpus: Corpus) -> dict[int, np.ndarray]:
     return {q: np.asarray(rows) for q, rows in found if rows}
 
 
-def too_few_queries(params: SelectParams, queries: int) -> str | None:
-    """Why `queries` query examples cannot be dealt into select.auto.folds folds (None if they can)."""
-    if queries < params.auto.folds:
-        return (f"select.auto.folds {params.auto.folds}: auto holds out one fold of the query examples at a time, "
+def too_few_queries(folds: int, queries: int) -> str | None:
+    """Why `queries` query examples cannot be dealt into `folds` folds (None if they can)."""
+    if queries < folds:
+        return (f"select.auto.folds {folds}: auto holds out one fold of the query examples at a time, "
                 f"and there are {queries}; lower select.auto.folds (at least 2) or leave auto out of select.methods")
     return None
 
 
 @register("auto", AutoParams, reads="corpus", default=True,
-          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()), query_problem=too_few_queries)
+          build=lambda p: AutoSelector(params=p, **p.auto.model_dump()), query_problem=lambda p, queries: too_few_queries(p.auto.folds, queries))
 @dataclass
 class AutoSelector:
     """Cross-validates `candidates` on the query set and selects with the best, or with the blend
@@ -395,9 +395,8 @@ class AutoSelector:
             raise TaskselectError("auto: needs the query examples' labels (the query file's label column)")
         truth = np.asarray(corpus.query_labels, dtype=str)
         labels = sorted(set(truth.tolist()))
-        if len(query) < self.folds:
-            raise TaskselectError(f"auto: {len(query)} query examples cannot be split into {self.folds} folds "
-                                  "(lower select.auto.folds)")
+        if problem := too_few_queries(self.folds, len(query)):
+            raise TaskselectError(f"auto: {problem}")
         started = time.perf_counter()
         splits = [stratified_folds(truth, self.folds, [seed, r]) for r in range(self.repeats)]
         draws = np.random.default_rng([seed, self.repeats]).integers(0, len(truth), (BOOTSTRAP_RESAMPLES, len(truth)))
