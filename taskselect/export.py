@@ -20,15 +20,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from taskselect.errors import TaskselectError
-from taskselect.io import atomic_path, read_json
+from taskselect.io import atomic_path, read_json, required
 from taskselect.selectors import budget_label
-from taskselect.stages import Run, Workspace, load_selection
+from taskselect.stages import ROW_VALUES, Run, Workspace, load_selection
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-# Per-row numbers a selection may carry, by the file they come from.
-ROW_VALUES = {"probability": "probs.npy", "score": "scores.npy"}
 
 
 def selected_runs(ws: Workspace) -> list[Run]:
@@ -105,9 +103,9 @@ def selection_rows(ws: Workspace, run: Run) -> pd.DataFrame:
     for column in ("label", "source", "count"):
         if column in chosen:
             frame[column] = chosen[column]
-    for column, name in ROW_VALUES.items():
-        if (folder / name).is_file():
-            frame[column] = np.load(folder / name, mmap_mode="r")[rows]
+    for column in read_json(folder / "selection.json")["row_values"]:  # a file deleted since is an error, not a column less
+        path = required(folder / ROW_VALUES[column], "select", f"selection {run.slug}'s per-row {column}")
+        frame[column] = np.load(path, mmap_mode="r")[rows]
     return frame
 
 

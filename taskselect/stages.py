@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
 MADE_FROM = "made_from.json"  # in each artifact's directory: the content hashes of what it was made from
+# A selection's per-row numbers, by column, and their files beside selection.parquet.
+ROW_VALUES = {"probability": "probs.npy", "score": "scores.npy"}
 # Why finetune and evaluate leave a note instead of a model and scores: said the same way in the
 # stages' logs, the records, the printed table, the Prefect artifacts and MLflow.
 UNLABELLED = "nothing trained or evaluated: the pool has no labels (selection only)"
@@ -365,9 +367,10 @@ def index(params: IndexParams, ws: Workspace) -> dict:
 def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | None = None,
            finetune: FinetuneParams | None = None) -> dict:
     """Choose training rows for `run` into ws.selection(run): selection.parquet (+ probs.npy,
-    scores.npy for methods that give them). Selectors see the pool's texts and labels and the
-    query texts beside the embeddings (a Corpus); an unlabelled pool's rows have no label, and
-    its selections count no rows on task (n_on_task, target_share None).
+    scores.npy for methods that give them, named in selection.json's row_values). Selectors see
+    the pool's texts and labels and the query texts beside the embeddings (a Corpus); an
+    unlabelled pool's rows have no label, and its selections count no rows on task (n_on_task,
+    target_share None).
 
     selector: used instead of the one `params` configure for run.method (the benchmark passes
         one that keeps its neighbour search between runs).
@@ -406,17 +409,18 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     chosen.insert(0, "pool_row", rows)
     chosen["count"] = counts
     on_task = int(counts[chosen["label"].isin(target_labels).to_numpy()].sum()) if labelled else None
+    row_values = {column: values for column, values in (("probability", selection.probs), ("score", selection.scores))
+                  if values is not None}
     summary = {
         "method": run.method, "budget": run.budget, "seed": run.seed, "size": size,
         "n_selected": selection.n_selected, "n_unique": selection.n_unique, "n_on_task": on_task,
-        "target_share": None if on_task is None else on_task / selection.n_selected, **selection.info,
+        "target_share": None if on_task is None else on_task / selection.n_selected,
+        "row_values": list(row_values), **selection.info,
     }
     with atomic_dir(ws.selection(run)) as out:
         write_parquet(out / "selection.parquet", chosen)
-        if selection.probs is not None:
-            write_npy(out / "probs.npy", selection.probs)
-        if selection.scores is not None:
-            write_npy(out / "scores.npy", selection.scores)
+        for column, values in row_values.items():
+            write_npy(out / ROW_VALUES[column], values)
         write_json(out / "selection.json", summary)
         write_json(out / MADE_FROM, sources)
     log.info("%s: %d rows selected (%d distinct)", run.slug, summary["n_selected"], summary["n_unique"])
@@ -525,7 +529,8 @@ def _seconds(ws: Workspace, name: str) -> float | None:
 
 
 # What every selection.json holds; the rest is the method's own (e.g. TSDS's alpha_effective).
-SELECTION_FACTS = ("method", "budget", "seed", "size", "n_selected", "n_unique", "n_on_task", "target_share")
+SELECTION_FACTS = ("method", "budget", "seed", "size", "n_selected", "n_unique", "n_on_task", "target_share",
+                   "row_values")
 
 
 def collect(runs: list[Run], ws: Workspace) -> list[dict]:

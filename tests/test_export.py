@@ -96,3 +96,12 @@ def test_bad_requests_are_one_line_errors_and_touch_nothing(small_run, tmp_path)
     assert_one_line_error(taskselect("export", "--data-dir", str(broken), "--method", "tsds", "--out",
                                      str(tmp_path / "b.csv"), cwd=tmp_path), "selection.parquet: selection not found")
     assert not (tmp_path / "b.csv").exists()
+
+    # its per-row probabilities gone: the export is refused, not written without them
+    shutil.copy(small_run.dir / "data" / "selections" / "tsds-0.1-0" / "selection.parquet",
+                broken / "selections" / "tsds-0.1-0")
+    (broken / "selections" / "tsds-0.1-0" / "probs.npy").unlink()
+    assert_one_line_error(taskselect("export", "--data-dir", str(broken), "--method", "tsds", "--out",
+                                     str(tmp_path / "b.csv"), cwd=tmp_path),
+                          "probs.npy: selection tsds-0.1-0's per-row probability not found", "taskselect select")
+    assert not (tmp_path / "b.csv").exists()
