@@ -179,7 +179,7 @@ def render(results: dict) -> str:
                       for b in BACKENDS[1:] for m in ("tsds", "random", "full"))
             lines.append(f"| {t} | " + " | ".join(cells) + f" | {gap:.2f} |")
         chosen, gaps = choose(rows)
-        lines += ["", f"Largest macro-F1 gap to torch over targets and methods: "
+        lines += ["", "Largest macro-F1 gap to torch over targets and methods: "
                   + ", ".join(f"{b} {gaps[b]:.2f} points" for b in BACKENDS[1:])
                   + f". Rule: int8 if it stays within 0.5 points of torch on every target, else ONNX fp32: "
                   f"**default `embed.backend: {chosen}`**." + (f" (seeds: {seeds} per cell.)" if seeds > 1 else "")]

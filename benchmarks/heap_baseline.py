@@ -21,7 +21,7 @@ def heap_tsds(query, pool, size, seed, alpha, C, sigma, max_k, kde_k, kde_sample
     points and scale the KDE time up (the full search would take hours); p is then None."""
     seconds = {}
     started = time.perf_counter()
-    m, k = len(query), min(max_k, len(pool))
+    k = min(max_k, len(pool))
     squared, ids = faiss.knn(query, pool, k, metric=faiss.METRIC_L2)
     dist = np.sqrt(np.maximum(squared.astype(np.float64), 0.0)).tolist()
     ids = ids.tolist()

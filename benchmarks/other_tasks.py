@@ -22,7 +22,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmarks import auto_report
