@@ -66,24 +66,20 @@ def test_lexical_vectors_are_unit_rows_near_texts_that_share_words():
     assert set(nearest) <= {3, 5}
 
 
-def test_lexical_vectors_of_the_same_texts_are_computed_once_and_read_only(monkeypatch):
-    from taskselect.selectors import representation
-
-    computed = []
-    compute = representation._lexical_vectors
-    monkeypatch.setattr(representation, "_lexical_vectors", lambda *a: computed.append(a) or compute(*a))
-    monkeypatch.setattr(representation, "_last", ("", ()))  # whatever an earlier test left
+def test_lexical_vectors_of_the_same_texts_are_computed_once_and_read_only():
     query = ["tomato soup with basil"]
+    lexical_vectors.forget()  # whatever an earlier test left
     first = lexical_vectors(TEXTS, query, dim=4)
-    again = lexical_vectors(list(TEXTS), list(query), dim=4)  # equal texts, other lists
-    assert len(computed) == 1 and again is first
-    assert all(not a.flags.writeable for a in first)
-    for fresh, kept in zip(compute(TEXTS, query, 4), first):  # what they would be if computed anew
-        np.testing.assert_array_equal(fresh, kept)
+    again = lexical_vectors(list(TEXTS), tuple(query), dim=4)  # equal texts, other sequences
+    assert again is first and all(not a.flags.writeable for a in first)
+    lexical_vectors.forget()
+    fresh = lexical_vectors(TEXTS, query, dim=4)  # computed anew: equal, other arrays
+    assert fresh is not first
+    for computed, kept in zip(fresh, first):
+        np.testing.assert_array_equal(computed, kept)
     other = lexical_vectors(TEXTS[:-1] + ["the match ended in a draw!"], query, dim=4)  # one text changed
-    assert len(computed) == 2 and not np.array_equal(other[0], first[0])
-    lexical_vectors(TEXTS, query, dim=3)
-    assert len(computed) == 3
+    assert not np.array_equal(other[0], fresh[0])
+    assert lexical_vectors(TEXTS, query, dim=3)[0].shape == (9, 3)
 
 
 def test_lexical_knn_reads_the_texts_and_hybrid_mixes_both_distances():

@@ -22,6 +22,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
+from taskselect.memo import keep_last
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, SubsetSelect, check_size, require_corpus, register
 
@@ -35,8 +36,10 @@ def _bucket(gram: str, buckets: int) -> int:
     return int(hashlib.sha256(gram.encode("utf-8")).hexdigest(), 16) % buckets
 
 
+@keep_last(4)  # a run's pool and query texts, read again by each selection (dsir, the lexical vectors)
 def hashed_ngrams(texts: Sequence[str], buckets: int = 10000, ngrams: int = 2) -> sparse.csr_matrix:
-    """(len(texts), buckets) int64 counts of each text's lower-cased 1- to `ngrams`-grams per bucket."""
+    """(len(texts), buckets) int64 counts of each text's lower-cased 1- to `ngrams`-grams per
+    bucket, read-only (the same texts' counts are computed once per process)."""
     cache: dict[str, int] = {}
     rows, cols = [], []
     for i, text in enumerate(tqdm(texts, desc="hashing n-grams", unit="text", disable=len(texts) < 10000)):

@@ -10,21 +10,20 @@
 
 The lexical vectors are a function of the pool's and queries' texts alone (the SVD's seed is
 fixed), so the same texts always give the same vectors: the last ones are kept for the process
-(read-only), as a run's selections at several budgets and seeds read the same texts (51 s of a
-hybrid selection on a 114k-row pool went to computing them).
+(taskselect.memo), as a run's selections at several budgets and seeds read the same texts (51 s
+of a hybrid selection on a 114k-row pool went to computing them).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 from typing import Any, Literal
 
 import numpy as np
 
 from taskselect.errors import TaskselectError
 from taskselect.index import unit_rows
+from taskselect.memo import keep_last
 from taskselect.selectors.base import Corpus, require_corpus
 
 log = logging.getLogger(__name__)
@@ -40,32 +39,11 @@ LEXICAL_DIM = 256  # LSA's usual order of magnitude; the 384 of MiniLM would mos
 LEXICAL_BUCKETS = 10000  # DSIR's hashing, as in its paper
 
 
-_last_lock = threading.Lock()
-_last: tuple[str, tuple[np.ndarray, np.ndarray]] = ("", (np.empty(0), np.empty(0)))  # (texts' digest, vectors)
-
-
+@keep_last(1)
 def lexical_vectors(pool_texts, query_texts, dim: int = LEXICAL_DIM) -> tuple[np.ndarray, np.ndarray]:
     """((N, d), (M, d)) read-only float32 unit rows: TF-IDF of hashed 1- and 2-grams reduced by
     an SVD fitted on the pool; d = min(dim, N - 1, buckets - 1). A text with no n-gram is a zero
-    row. The same texts and dim as the last call return the last call's arrays (a concurrent
-    call with them waits for those)."""
-    global _last
-    digest = hashlib.sha256(str(dim).encode())
-    for texts in (pool_texts, query_texts):
-        digest.update(len(texts).to_bytes(8, "little"))
-        for text in texts:
-            data = text.encode("utf-8", "surrogatepass")
-            digest.update(len(data).to_bytes(8, "little") + data)
-    with _last_lock:
-        if _last[0] != digest.hexdigest():
-            vectors = _lexical_vectors(pool_texts, query_texts, dim)
-            for array in vectors:
-                array.flags.writeable = False
-            _last = (digest.hexdigest(), vectors)
-        return _last[1]
-
-
-def _lexical_vectors(pool_texts, query_texts, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    row. The same texts and dim as the last call return the last call's arrays."""
     from sklearn.decomposition import TruncatedSVD  # scikit-learn where used: the CLI starts without it
     from sklearn.feature_extraction.text import TfidfTransformer
 
