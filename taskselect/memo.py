@@ -1,8 +1,8 @@
 """The last results of a function of texts, kept for the process.
 
-A run selects at several budgets and seeds from the same pool, and auto's candidates read the
-same texts again: features computed from texts alone (DSIR's hashed n-grams, the lexical vectors)
-need not be computed again. `keep_last(n)` keeps the results of the last n distinct calls,
+A run selects at several budgets and seeds from the same pool, and auto's candidates read it
+again: what is computed from the pool alone (DSIR's hashed n-grams, the lexical vectors, the
+proxy model's loss trajectories of a seed) need not be computed again. `keep_last(n)` keeps the results of the last n distinct calls,
 keyed by a digest of the arguments (texts compared by content, not by list identity), returned
 read-only so that no caller changes another's.
 """
@@ -24,13 +24,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _digest(arguments: dict[str, Any]) -> str:
-    """sha256 of a call's arguments: a number or string by its repr, anything else as a sequence
-    of texts, by their UTF-8 bytes."""
+    """sha256 of a call's arguments: a number or string by its repr, a numeric array by its
+    dtype, shape and bytes, anything else as a sequence of texts, by their UTF-8 bytes."""
     digest = hashlib.sha256()
     for name, value in arguments.items():
         digest.update(name.encode() + b"=")
         if isinstance(value, (str, int, float, bool)) or value is None:
             digest.update(repr(value).encode() + b"\0")
+            continue
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            digest.update(f"{value.dtype.str}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).data)
             continue
         digest.update(len(value).to_bytes(8, "little"))
         for text in value:
@@ -54,7 +58,7 @@ def _freeze(value: Any) -> Any:
 
 
 def keep_last(n: int) -> Callable[[F], F]:
-    """Decorator for a function of texts and numbers: the results of its last `n` calls with
+    """Decorator for a function of texts, numeric arrays and numbers: the results of its last `n` calls with
     distinct arguments (defaults filled in) are returned again, the same objects, read-only; a
     call with arguments being computed by another thread waits for that result. The decorated
     function gets `forget()`, which drops them."""

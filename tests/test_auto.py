@@ -203,22 +203,30 @@ def test_in_turns_gives_each_selection_an_equal_share_and_rows_they_share_first(
     assert len(four) == 4 and np.sum(four == 1) <= 3 and np.sum(four == 3) <= 2 and {1, 2} & set(four) and {3, 4, 5} & set(four)
 
 
-def test_an_s2l_candidate_clusters_the_pool_once_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):
-    """S2L's loss trajectories and clusters depend on the pool and seed alone: auto computes them
-    once for all folds and the final selection, which is then exactly s2l's own."""
-    from taskselect.selectors.s2l import S2LSelector
+def test_an_s2l_candidate_trains_the_proxy_once_per_seed_and_its_choice_is_s2ls_own_selection(airline, monkeypatch):
+    """S2L's loss trajectories and clusters depend on the pool and seed alone: auto's folds, its
+    final selection and s2l's own selections at any budget read them from one proxy model per
+    seed (counted as the SGDClassifiers made), and auto's choice is exactly s2l's selection."""
+    import sklearn.linear_model
+
+    from taskselect.selectors import proxy, s2l
 
     params, ws = airline
     select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
         update={"candidates": ["random", "s2l"], "folds": 2})})
-    calls = []
-    original = S2LSelector.pool_clusters
-    monkeypatch.setattr(S2LSelector, "pool_clusters", lambda self, *a: calls.append(a[-1]) or original(self, *a))
+    proxy.loss_trajectories.forget()
+    s2l.pool_clusters.forget()
+    made = []
+    real = sklearn.linear_model.SGDClassifier
+    monkeypatch.setattr(sklearn.linear_model, "SGDClassifier", lambda **kw: made.append(kw["random_state"]) or real(**kw))
     run = stages.Run("auto", 0.05, 1)
     summary = stages.select(select, run, ws, finetune=params.finetune)
-    assert summary["choice"] == "s2l" and calls == [1]
-    stages.select(select, stages.Run("s2l", 0.05, 1), ws)
-    assert calls == [1, 1]  # s2l on its own computes them itself
+    assert summary["choice"] == "s2l" and made == [1]
+    for budget in (0.05, 0.1):
+        stages.select(select, stages.Run("s2l", budget, 1), ws)
+    assert made == [1]
+    stages.select(select, stages.Run("s2l", 0.05, 2), ws)
+    assert made == [1, 2]
     chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")
     assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("s2l", 0.05, 1)) / "selection.parquet"))
 

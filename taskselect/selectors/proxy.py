@@ -13,16 +13,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
+from taskselect.memo import keep_last
 
 log = logging.getLogger(__name__)
 
 
+@keep_last(2)  # s2l and loss select at every budget of a seed from the same trajectories
 def loss_trajectories(
     embeddings: np.ndarray, labels, epochs: int, seed: int, l2: float = 1e-4
 ) -> np.ndarray:
-    """(N, epochs) float64 cross-entropy loss of every row after each epoch of the proxy model.
+    """(N, epochs) float64 cross-entropy loss of every row after each epoch of the proxy model,
+    read-only (computed once per process for the same arguments).
 
-    embeddings: (N, dim) features; labels: (N,) class of each row (any hashable values);
+    embeddings: (N, dim) features; labels: (N,) class of each row (strings);
     the proxy is sklearn's SGDClassifier(loss="log_loss", alpha=l2), one partial_fit pass over
     the rows in a seeded random order per epoch.
     """

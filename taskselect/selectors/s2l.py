@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from taskselect.errors import TaskselectError
+from taskselect.memo import keep_last
 from taskselect.sections import Section
 from taskselect.threads import fixed_threads
 from taskselect.selectors.base import Selection, SubsetSelect, check_size, require_corpus, register
@@ -41,6 +42,21 @@ def balanced_sample(clusters: np.ndarray, size: int, rng: np.random.Generator) -
         picked.append(rng.choice(members, take, replace=False))
         left -= take
     return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+@keep_last(2)  # the part of a selection that depends on the pool alone: every budget and query subset reads it
+def pool_clusters(candidates: np.ndarray, labels, epochs: int, clusters: int, seed: int,
+                  l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """(N, epochs) loss trajectories of the pool's rows (proxy.loss_trajectories) and (N,) int
+    their k-means cluster (min(clusters, N) of them), read-only."""
+    trajectories = loss_trajectories(candidates, labels, epochs, seed, l2)
+    # One thread: k-means' parallel sums depend on how many threads it gets, and a
+    # borderline row could change cluster between runs sharing the cores differently.
+    from sklearn.cluster import KMeans  # sklearn where used: the CLI starts without it
+
+    with fixed_threads():
+        assigned = KMeans(min(clusters, len(candidates)), n_init=1, random_state=seed).fit_predict(trajectories)
+    return trajectories, assigned
 
 
 class S2LParams(Section):
@@ -79,36 +95,19 @@ class S2LSelector:
         if not self.neighbourhood >= 1:
             raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected a value >= 1")
 
-    def pool_clusters(self, candidates: np.ndarray, labels, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """(N, epochs) loss trajectories of the pool's rows and (N,) int their k-means cluster: the
-        part of a selection that depends on the pool alone, not on the queries or the budget."""
-        trajectories = loss_trajectories(candidates, labels, self.epochs, seed, self.l2)
-        # One thread: k-means' parallel sums depend on how many threads it gets, and a
-        # borderline row could change cluster between runs sharing the cores differently.
-        from sklearn.cluster import KMeans  # sklearn where used: the CLI starts without it
-
-        with fixed_threads():
-            clusters = KMeans(min(self.clusters, len(candidates)), n_init=1, random_state=seed).fit_predict(trajectories)
-        return trajectories, clusters
-
     def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
-        """The pool's loss clusters once per seed (they do not depend on the queries) for every
-        subset of the queries."""
+        """Every subset of the queries selects as `select` does (the pool's clusters of a seed
+        are computed once, see pool_clusters)."""
         corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
-        pooled = {}
 
         def select(rows: np.ndarray, size: int, seed: int) -> Selection:
-            if seed not in pooled:
-                pooled[seed] = self.pool_clusters(candidates, corpus.pool_labels, seed)
-            return self.select(query[rows], candidates, size, seed, index, corpus.with_queries(rows), pooled[seed])
+            return self.select(query[rows], candidates, size, seed, index, corpus.with_queries(rows))
         return select
 
-    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None,
-               pooled: tuple[np.ndarray, np.ndarray] | None = None) -> Selection:
-        """pooled: pool_clusters(candidates, pool labels, seed), if already computed (query_subsets)."""
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "s2l", len(candidates), len(query))
         check_size(size, len(candidates))
-        trajectories, clusters = pooled or self.pool_clusters(candidates, corpus.pool_labels, seed)
+        trajectories, clusters = pool_clusters(candidates, corpus.pool_labels, self.epochs, self.clusters, seed, self.l2)
         k = min(self.clusters, len(candidates))
         region = round_robin(query, candidates, int(np.ceil(self.neighbourhood * size)), seed, index)
         chosen = region[balanced_sample(clusters[region], size, np.random.default_rng(seed))]
