@@ -14,6 +14,7 @@ from taskselect.config import Params
 from taskselect.environment import configure
 from taskselect.lock import workspace_lock
 from taskselect.plan import plan_run, results_dir
+from taskselect.versioning import check_recordable
 from tasks import (
     build_pool_index, embed_in_shards, log_to_mlflow, prepare_data, publish_results, record_in_dvc, run_cached, run_step,
     write_report,
@@ -35,6 +36,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | N
     configure()  # a deployment's run executes in a fresh process: core INFO logs must reach the run's logs
     logger = get_run_logger()
     plan = plan_run(params, data_dir, out_dir)
+    check_recordable(plan.ws.root, plan.out)  # a run DVC could not record at its end is refused now
     ws = plan.ws
     logger.info("%s: %d selections (methods %s x budgets %s x seeds %s), artifacts in %s",
                 params.data.task_name, len(plan.runs), params.select.methods, params.select.budgets,

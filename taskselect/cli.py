@@ -420,11 +420,13 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     shards, selections, training and scoring then run in parallel on its workers."""
     from taskselect.plan import results_dir
     from taskselect.validate import check_run
+    from taskselect.versioning import check_recordable
 
     params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
                      methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
     out = results_dir(data_dir, out)
     check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
+    check_recordable(data_dir, out)
     from flows.engine import task_runner
     from flows.pipeline import pipeline
 

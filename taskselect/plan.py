@@ -43,7 +43,7 @@ class RunPlan:
     def dvc_results(self) -> bool:
         """Whether the run writes the DVC project's own results (data/results): a run that does
         is recorded in dvc.lock and saved as a DVC experiment."""
-        return self.dvc_root is not None and self.out == self.dvc_root / "data" / "results"
+        return versioning.records_run(self.dvc_root, self.out)
 
     def steps(self) -> list[tuple[str, Run]]:
         """(stage, run) for every selection, in order: its select, finetune and evaluate."""

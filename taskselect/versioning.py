@@ -19,6 +19,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from taskselect.config import Params
+from taskselect.errors import TaskselectError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,30 @@ def dvc_project(data_dir: str | Path) -> Path | None:
     if data_dir.name == "data" and (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir():
         return root
     return None
+
+
+def records_run(root: Path | None, out_dir: str | Path) -> bool:
+    """Whether a run in DVC project ROOT's data/ that reports to `out_dir` is recorded in ROOT's
+    DVC state (dvc.lock and an experiment): it is when `out_dir` is data/results, the results
+    dvc.yaml declares."""
+    return root is not None and Path(out_dir).resolve() == root / "data" / "results"
+
+
+def check_recordable(data_dir: str | Path, out_dir: str | Path) -> None:
+    """Refuse, before anything is computed, a run that DVC would fail to record at its end:
+    `dvc commit` does not write a dvc.lock that git ignores."""
+    root = dvc_project(data_dir)
+    if not records_run(root, out_dir):
+        return
+    try:
+        said = subprocess.run(["git", "check-ignore", "-v", "dvc.lock"], cwd=root, capture_output=True, text=True)
+    except OSError:  # no git: nothing ignores it
+        return
+    if said.returncode == 0:  # "<file>:<line>:<pattern>\tdvc.lock"
+        where = said.stdout.split("\t")[0]
+        raise TaskselectError(f"{root / 'dvc.lock'}: git ignores it ({where}), so DVC cannot record this run "
+                              "(dvc commit refuses an ignored dvc.lock); remove that pattern, or write the "
+                              "results elsewhere with --out")
 
 
 def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, committed_project
+from conftest import BIN, ROOT, assert_one_line_error, committed_project, taskselect
 from taskselect.config import load_params
 
 pytestmark = pytest.mark.e2e
@@ -140,3 +140,23 @@ def test_recording_names_what_it_wrote_into_params_yaml_and_why_dvc_failed(tmp_p
     assert sync_params_file(tmp_path, params) == []  # nothing more to say
     assert sync_params_file(tmp_path, params.model_copy(update={"select": params.select.model_copy(
         update={"budgets": [30.0]})})) == ["select.budgets: [30, 1] -> [30.0]"]
+
+
+def test_a_run_dvc_could_not_record_is_refused_before_anything_is_computed(tmp_path):
+    """`dvc commit` refuses a dvc.lock that git ignores: a run recorded in that project would fail
+    at its very end, after every stage; it is refused at once instead, naming the pattern."""
+    from taskselect.errors import TaskselectError
+    from taskselect.versioning import check_recordable
+
+    git("init", "-q", cwd=tmp_path)
+    assert dvc("init", "-q", cwd=tmp_path).returncode == 0
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / ".gitignore").write_text("/mlruns\n/dvc.lock\n")
+    refused = taskselect("run", "-S", "track.enabled=false", cwd=tmp_path)
+    assert_one_line_error(refused, "dvc.lock: git ignores it (.gitignore:2:/dvc.lock)", "--out")
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(TaskselectError, match="git ignores it"):
+        check_recordable(tmp_path / "data", tmp_path / "data" / "results")
+    check_recordable(tmp_path / "data", tmp_path / "elsewhere")  # not recorded in DVC: nothing to refuse
+    (tmp_path / ".gitignore").write_text("/mlruns\n")
+    check_recordable(tmp_path / "data", tmp_path / "data" / "results")
