@@ -38,6 +38,8 @@ VARIANTS = {"tsds:representation=hybrid": ("tsds", "select.tsds.representation=h
 BUDGETS, SEEDS = ("0.02", "0.05"), ("0", "1")
 N_QUERY, N_TEST, N_OTHER, SEED = 40, 400, 6000, 7
 OUT = Path("benchmarks/quality/other-tasks")
+# the airline benchmark's pool, as the bench prepares it (the default run's data/prepared/pool.parquet is the same)
+POOL_FROM = Path("data/bench/airline_sentiment/prepared/pool.parquet")
 
 
 def task_files(pool: pd.DataFrame, source: str, work: Path, n_query: int = N_QUERY) -> dict[str, Path]:
@@ -77,13 +79,14 @@ def run_source(pool: pd.DataFrame, source: str, work: Path, overrides: list[str]
             for r in read_json(results)]
 
 
-def render(out_dir: Path, n_query: int = N_QUERY, options: str = "", section: str = SECTION) -> str:
+def render(out_dir: Path, n_query: int = N_QUERY, options: str = "", section: str = SECTION,
+           pool_from: Path = POOL_FROM) -> str:
     found = [read_json(p) for p in sorted(out_dir.glob("*.json"))]
     frame = pd.DataFrame([r for f in found for r in f["records"]])
     cells = [(s, b) for s in frame["source"].unique() for b in sorted(frame["budget"].unique())]
     means = frame.groupby(["method", "source", "budget"])["f1"].mean()
     lines = [
-        "`PYTHONPATH=. python benchmarks/other_tasks.py --pool-from data/bench/airline_sentiment/prepared/pool.parquet "
+        f"`PYTHONPATH=. python benchmarks/other_tasks.py --pool-from {pool_from} "
         + ("" if n_query == N_QUERY else f"--queries {n_query} ") + options + "-S embed.cache_dir=...` (records under "
         f"`{out_dir}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").replace(
             f"its {N_QUERY} query rows", f"its {n_query} query rows").replace("benchmarks/quality/other-tasks/", f"{out_dir}/")
@@ -129,7 +132,7 @@ def replayed(frame: pd.DataFrame, cells: list, means: pd.Series) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pool-from", type=Path, default=Path("data/bench/airline_sentiment/prepared/pool.parquet"),
+    parser.add_argument("--pool-from", type=Path, default=POOL_FROM,
                         help="a prepared pool with text, label and source columns")
     parser.add_argument("--sources", default="bbc,sms,r8")
     parser.add_argument("--methods", default=",".join([*METHODS, *VARIANTS]),
@@ -163,7 +166,7 @@ def main() -> None:
             for variant in (v for v in VARIANTS if v in asked):
                 records += run_source(pool, source, args.work, args.overrides, (variant,), args.queries)
             write_json(out / f"{source}.json", {"source": source, "machine": machine(), "records": records})
-    write_marked_section(args.markdown, section, render(out, args.queries, options, section))
+    write_marked_section(args.markdown, section, render(out, args.queries, options, section, args.pool_from))
     print(json.dumps({"sources": args.sources, "markdown": str(args.markdown)}))
 
 
