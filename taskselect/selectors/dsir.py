@@ -36,7 +36,7 @@ def _bucket(gram: str, buckets: int) -> int:
     return int(hashlib.sha256(gram.encode("utf-8")).hexdigest(), 16) % buckets
 
 
-@keep_last(4)  # a run's pool and query texts, read again by each selection (dsir, the lexical vectors)
+@keep_last(2)  # a run's pool and query texts, read again by each selection (dsir, the lexical vectors)
 def hashed_ngrams(texts: Sequence[str], buckets: int = 10000, ngrams: int = 2) -> sparse.csr_matrix:
     """(len(texts), buckets) int64 counts of each text's lower-cased 1- to `ngrams`-grams per
     bucket, read-only (the same texts' counts are computed once per process)."""
