@@ -1,19 +1,25 @@
-"""auto's blend (equal shares) against two other ways of blending the candidates it cannot rank.
+"""auto's blend (equal shares) against three other ways of blending the candidates it cannot rank.
 
     PYTHONPATH=. python benchmarks/auto_blends.py --work /tmp/byo --work100 /tmp/byo100 \
-        --bench-data data/bench -S embed.cache_dir=... [--render-only]
+        --bench-data data/bench -S embed.cache_dir=... [--replay --variants vote] [--render-only]
 
 When several candidates are close, auto (select.auto.undecided: blend) takes their selections'
-draws in turns, each an equal share. Two other blends, measured here, not offered: 'weighted'
+draws in turns, each an equal share. Three other blends, measured here, not offered: 'weighted'
 gives each close candidate a share proportional to its wins (the share of the bootstrap
-resamples of the held-out queries on which it scores best) and 'smaller' takes each close
+resamples of the held-out queries on which it scores best), 'smaller' takes each close
 candidate's own selection at ceil(budget / k) draws (its most-preferred rows at that budget, not a
-random share of its full-budget selection), topped up in turns from their full selections. Rule,
+random share of its full-budget selection), topped up in turns from their full selections, and 'vote'
+ranks the pool rows by how many close candidates' selections hold them (ties in a seeded random
+order) and takes them in that order, each row as often as one selection draws it, so that rows one
+candidate alone holds come last. Rule,
 stated before the runs: a variant replaces the equal shares only if its mean gap to the best other
 selector over the 24 cells of the "auto" section's last table is better by at least 0.1 point and,
 on the other tasks at seeds 2-4 (no choice was made on them), it is not worse per run. auto runs
 in-process as in benchmarks/auto_seeds.py (params.yaml's settings, the bench's workspaces and
 other_tasks.py's); every run checks that its blend is the recorded run's where one exists.
+--replay takes each run's close candidates and wins from this script's records instead of running
+auto's cross-validation again, recomputes the blends named by --variants (checking the equal
+shares' F1 against the record) and keeps the others' recorded F1.
 Records: benchmarks/quality/auto-blends/<group>.json.
 """
 
@@ -35,11 +41,12 @@ from benchmarks.harness import Target, machine, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
-from taskselect.selectors.auto import in_turns, most_draws
+from taskselect.selectors import resolve_budget
+from taskselect.selectors.auto import AutoSelector, in_turns, most_draws
 
 SECTION = "auto: other blends of the close candidates"
 OUT = Path("benchmarks/quality/auto-blends")
-VARIANTS = ("weighted", "smaller")
+VARIANTS = ("weighted", "smaller", "vote")
 # group -> (budgets, seeds); the other tasks' seeds 0-1 are the recorded runs', 2-4 new
 GROUPS = {"targets": ((0.02, 0.05, 0.1), (0, 1, 2)), "40": ((0.02, 0.05), (0, 1, 2, 3, 4)),
           "100": ((0.02, 0.05), (0, 1, 2, 3, 4))}
@@ -83,24 +90,66 @@ def smaller_blend(own, close: list[str], queries: np.ndarray, size: int, seed: i
     return blended
 
 
-def run_target(target: Target, budgets, seeds, recorded: dict) -> list[dict]:
-    """auto's runs on one task: the blend as auto selects it and the two variants' test macro-F1."""
+def vote_blend(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
+    """(size,) sorted pool rows: the rows most selections hold first (ties in a seeded random
+    order), each taken as often as one selection draws it, until `size` draws."""
+    most = most_draws(selections)
+    votes = Counter(row for rows in selections for row in np.unique(rows).tolist())
+    rows = np.random.default_rng(seed).permutation(np.asarray(sorted(votes), dtype=np.int64))
+    ranked = sorted(rows.tolist(), key=lambda row: -votes[row])  # stable: ties keep the seeded order
+    draws = [row for row in ranked for _ in range(most[row])]
+    return np.sort(np.asarray(draws[:size], dtype=np.int64))
+
+
+def replayed_runs(target: Target, earlier: list[dict]):
+    """(budget, seed, size, close, wins, candidates prepared on this data: spec -> its
+    query_subsets) for each of this script's earlier records of the target, without auto's
+    cross-validation: the close candidates and wins are the records'."""
+    params = target.params
+    auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
+    own, represented = {}, {}
+    for r in earlier:
+        for spec in r["close"]:
+            if spec not in own:
+                own[spec] = auto._prepare(auto._selectors[spec], target.query, target.pool, target.index, target.corpus,
+                                          represented)
+        yield r["budget"], r["seed"], resolve_budget(r["budget"], len(target.pool)), r["close"], r["wins"], own
+
+
+def fresh_runs(target: Target, budgets, seeds):
+    """The same tuples from auto run in-process (auto_seeds.auto_runs), with its blend."""
+    for budget, seed, size, chosen, own in auto_runs(target, budgets, seeds):
+        report = chosen.info["candidates"]
+        yield budget, seed, size, chosen.info["close"], {s: report[s]["wins"] for s in chosen.info["close"]}, own, chosen
+
+
+def run_target(target: Target, runs, recorded: dict, variants=VARIANTS, earlier: dict | None = None) -> list[dict]:
+    """auto's runs on one task: the blend's and the variants' test macro-F1. `runs` yields
+    fresh_runs' or replayed_runs' tuples; a variant not in `variants` keeps its F1 in `earlier`
+    ((task, budget, seed) -> record)."""
     every = np.arange(len(target.query))
     records = []
-    for budget, seed, size, chosen, own in auto_runs(target, budgets, seeds):
-        close, report = chosen.info["close"], chosen.info["candidates"]
-        record = {"task": target.name, "budget": budget, "seed": seed, "close": close,
-                  "wins": {spec: report[spec]["wins"] for spec in close}, "blend": target.f1(chosen.indices, seed)}
-        if (target.name, budget, seed) in recorded and abs(recorded[target.name, budget, seed] - record["blend"]) > 1e-9:
+    for budget, seed, size, close, wins, own, *chosen in runs:
+        full = [own[spec](every, size, seed).indices for spec in close]
+        blend = chosen[0].indices if chosen else (full[0] if len(close) == 1 else in_turns(full, size, seed))
+        key = (target.name, budget, seed)
+        record = {"task": target.name, "budget": budget, "seed": seed, "close": close, "wins": wins,
+                  "blend": target.f1(blend, seed)}
+        if key in recorded and abs(recorded[key] - record["blend"]) > 1e-9:
             raise SystemExit(f"{target.name} {budget} seed {seed}: auto's F1 {record['blend']} is not the recorded "
-                             f"run's {recorded[target.name, budget, seed]}: the workspace or auto changed")
-        if len(close) == 1:
-            record |= {v: record["blend"] for v in VARIANTS}
-        else:
-            full = [own[spec](every, size, seed).indices for spec in close]
-            wins = [record["wins"][spec] for spec in close]
-            record["weighted"] = target.f1(weighted_turns(full, wins if sum(wins) else [1] * len(close), size, seed), seed)
-            record["smaller"] = target.f1(smaller_blend(own, close, every, size, seed), seed)
+                             f"run's {recorded[key]}: the workspace or auto changed")
+        for v in VARIANTS:
+            if v not in variants:
+                record[v] = earlier[key][v]
+            elif len(close) == 1:
+                record[v] = record["blend"]
+            elif v == "weighted":
+                shares = [wins[spec] for spec in close]
+                record[v] = target.f1(weighted_turns(full, shares if sum(shares) else [1] * len(close), size, seed), seed)
+            elif v == "smaller":
+                record[v] = target.f1(smaller_blend(own, close, every, size, seed), seed)
+            else:
+                record[v] = target.f1(vote_blend(full, size, seed), seed)
         records.append(record)
     return records
 
@@ -126,8 +175,10 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
     lines = [
         "`PYTHONPATH=. python benchmarks/auto_blends.py --work <other_tasks.py's --work> --work100 <its 100-query "
         f"--work> --bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").strip()
-        + " Head trainer. Runs: " + "; ".join(f"{names[g]}: {found[g]['seconds']:.0f} s, load {found[g]['load_before']} / "
-                                              f"{found[g]['load_after']}" for g in groups)
+        + " Head trainer. Runs: " + "; ".join(
+            f"{names[g]}: {found[g]['seconds']:.0f} s" + (f" (--replay --variants {','.join(found[g]['replayed'])})"
+                                                          if "replayed" in found[g] else "")
+            + f", load {found[g]['load_before']} / {found[g]['load_after']}" for g in groups)
         + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
         f"Cells within {auto_report.WITHIN} point of the best other selector / largest shortfall / mean gap, in points, at the seeds "
         "the choices were made on; then each variant's mean difference to the equal shares per run at seeds 2-4:", "",
@@ -136,6 +187,8 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         "|---|" + "---|" * (len(groups) + 2),
     ]
     for variant in ("blend", *VARIANTS):
+        if any(variant not in r for g in groups for r in found[g]["records"]):
+            continue  # a blend measured after some groups' records were made
         row, every = [], []
         for g in groups:
             cells = {}
@@ -149,7 +202,8 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] not in chosen_on]):+.2f}"
                  for g in ("40", "100") if g in found]
         name = {"blend": "equal shares (auto's blend, the default)", "weighted": "weighted by wins",
-                "smaller": "each candidate's own smaller selection"}[variant]
+                "smaller": "each candidate's own smaller selection",
+                "vote": "the rows most close candidates hold first"}[variant]
         lines.append(f"| {name} | " + " | ".join(row) + f" | {np.mean(every):+.2f} | {' / '.join(later)} |")
     return "\n".join(lines + [""])
 
@@ -163,6 +217,8 @@ def main() -> None:
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quality"))
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--replay", action="store_true", help="the close candidates and wins of the records")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="the blends to compute (--replay keeps the others)")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
@@ -171,19 +227,31 @@ def main() -> None:
         if missing:
             parser.error(f"the other tasks' groups need {' and '.join(missing)}")
         params = load_params(None, args.overrides)
-        recorded = recorded_f1(args.out)
+        recorded, variants = recorded_f1(args.out), tuple(args.variants.split(","))
+        if unknown := set(variants) - set(VARIANTS):
+            parser.error(f"--variants {args.variants}: expected some of {', '.join(VARIANTS)}, not {', '.join(sorted(unknown))}")
         for group in args.groups.split(","):
             budgets, seeds = GROUPS[group]
+            earlier = {(r["task"], r["budget"], r["seed"]): r for r in read_json(OUT / f"{group}.json")["records"]} \
+                if args.replay or set(variants) != set(VARIANTS) else {}
             load_before, started = os.getloadavg()[0], time.perf_counter()
             if group == "targets":
                 targets = [Target.load(params, t, args.bench_data) for t in TARGETS]
             else:
                 work = {"40": args.work, "100": args.work100}[group]
                 targets = [Target.of_workspace(s, params, stages.Workspace(work / f"data-{s}")) for s in ("bbc", "r8", "sms")]
-            records = [r for target in targets for r in run_target(target, budgets, seeds, recorded.get(group, {}))]
+            records = []
+            for target in targets:
+                if args.replay:
+                    mine = [r for key, r in earlier.items() if key[0] == target.name]
+                    checked = {key: r["blend"] for key, r in earlier.items()} | recorded.get(group, {})
+                    records += run_target(target, replayed_runs(target, mine), checked, variants, earlier)
+                else:
+                    records += run_target(target, fresh_runs(target, budgets, seeds), recorded.get(group, {}), variants)
             write_json(OUT / f"{group}.json", {
                 "group": group, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "records": records})
+                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "records": records,
+                **({"replayed": list(variants)} if args.replay else {})})
     found = {p.stem: read_json(p) for p in sorted(OUT.glob("*.json"))}
     write_marked_section(args.markdown, SECTION, render(found, args.out))
 
