@@ -196,7 +196,7 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
         f"Cells within {auto_report.WITHIN} point of the best other selector / largest shortfall / mean gap, in points, at the seeds "
         "the choices were made on; then each variant's mean difference to the equal shares per run at seeds 2-4:", "",
-        "| blend | " + " | ".join(names[g] for g in groups) + " | all cells: mean gap | other tasks, seeds 2-4: "
+        "| variant | " + " | ".join(names[g] for g in groups) + " | all cells: mean gap | other tasks, seeds 2-4: "
         "per run against equal shares (40 / 100 queries) |",
         "|---|" + "---|" * (len(groups) + 2),
     ]
