@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import auto_report, other_tasks
-from benchmarks.auto_seeds import auto_runs
+from benchmarks.auto_seeds import auto_runs, auto_selector
 from benchmarks.harness import Target, machine, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import resolve_budget
-from taskselect.selectors.auto import AutoSelector, in_turns, most_draws
+from taskselect.selectors.auto import in_turns, most_draws
 
 SECTION = "auto: other blends of the close candidates"
 OUT = Path("benchmarks/quality/auto-blends")
@@ -110,8 +110,7 @@ def replayed_runs(target: Target, earlier: list[dict]):
     """(budget, seed, size, close, wins, candidates prepared on this data: spec -> its
     query_subsets) for each of this script's earlier records of the target, without auto's
     cross-validation: the close candidates and wins are the records'."""
-    params = target.params
-    auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
+    auto = auto_selector(target.params)
     own, represented = {}, {}
     for r in earlier:
         for spec in r["close"]:
@@ -133,9 +132,7 @@ def run_target(target: Target, runs, recorded: dict, variants=VARIANTS, earlier:
     seconds). `runs` yields fresh_runs' or replayed_runs' tuples; a variant not in `variants` keeps
     its record in `earlier` ((task, budget, seed) -> record)."""
     every = np.arange(len(target.query))
-    auto_params = target.params.select.auto.model_dump()
-    other = {v: AutoSelector(params=target.params.select, **(auto_params | SETTINGS[v]), finetune=target.params.finetune)
-             for v in SETTINGS if v in variants}
+    other = {v: auto_selector(target.params, **SETTINGS[v]) for v in SETTINGS if v in variants}
     records = []
     for budget, seed, size, close, wins, own, *chosen in runs:
         full = [own[spec](every, size, seed).indices for spec in close]

@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from benchmarks.other_tasks import N_QUERY
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
-from taskselect.selectors import budget_label, resolve_budget
+from taskselect.selectors import budget_label, resolve_budget, spec
 from taskselect.selectors.auto import AutoSelector
 
 SECTION = "auto at other seeds: the other tasks"
@@ -36,12 +37,18 @@ OUT = Path("benchmarks/quality/auto-seeds")
 SOURCES, BUDGETS = ("bbc", "r8", "sms"), tuple(map(float, other_tasks.BUDGETS))
 
 
+def auto_selector(params, **settings) -> AutoSelector:
+    """auto as the select stage builds it from `params` (its finetune parameters included), with
+    the select.auto keys in `settings` replaced."""
+    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(update=settings)})
+    return replace(spec("auto").build(select), finetune=params.finetune)
+
+
 def auto_runs(target: Target, budgets, seeds):
     """auto in-process with the target's parameters, as the select stage runs it: per budget and
     seed, (budget, seed, size in draws, auto's selection, every candidate prepared on this data:
     spec -> its query_subsets, whose call with every query is its own selection)."""
-    params = target.params
-    auto = AutoSelector(params=params.select, **params.select.auto.model_dump(), finetune=params.finetune)
+    auto = auto_selector(target.params)
     for budget in budgets:
         size = resolve_budget(budget, len(target.pool))
         for seed in seeds:
