@@ -8,7 +8,6 @@ an existing cluster need PREFECT_API_URL set to the server the flow runs against
 
 from __future__ import annotations
 
-from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import get_current_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -25,6 +24,8 @@ def api_url() -> str:
     url = get_current_settings().api.url
     if url:
         return url
+    from prefect.server.api.server import SubprocessASGIServer  # seconds to import: only without a server
+
     server = SubprocessASGIServer()  # one per process: the one the flow run uses
     server.start()
     return server.api_url
