@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from benchmarks.other_tasks import N_QUERY
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
-from taskselect.selectors import budget_label, resolve_budget, spec
+from taskselect.selectors import budget_label, make_selector, resolve_budget
 from taskselect.selectors.auto import AutoSelector
 
 SECTION = "auto at other seeds: the other tasks"
@@ -41,7 +40,7 @@ def auto_selector(params, **settings) -> AutoSelector:
     """auto as the select stage builds it from `params` (its finetune parameters included), with
     the select.auto keys in `settings` replaced."""
     select = params.select.model_copy(update={"auto": params.select.auto.model_copy(update=settings)})
-    return replace(spec("auto").build(select), finetune=params.finetune)
+    return make_selector("auto", select, params.finetune)
 
 
 def auto_runs(target: Target, budgets, seeds):

@@ -23,7 +23,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,7 +37,7 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, write_json
 from taskselect.plots import plot_f1_vs_budget
 from taskselect.report import summarize
-from taskselect.selectors import TSDSSelector, budget_label, methods, spec, with_filter
+from taskselect.selectors import TSDSSelector, budget_label, make_selector, methods, spec, with_filter
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class QualityBench:
                 if not (not spec(r.method).uses_budget and params.finetune.trainer == "head" and (r.budget, r.seed) != first)]
         reused = {"tsds": with_filter(PlanOnceTSDS(**params.select.tsds.model_dump(exclude={"preset"})), "tsds", params.select)}
         if "auto" in params.select.methods:  # like tsds, auto keeps its plans and n-grams between runs
-            reused["auto"] = with_filter(replace(spec("auto").build(params.select), finetune=params.finetune), "auto", params.select)
+            reused["auto"] = make_selector("auto", params.select, params.finetune)
         run_plan = plan.RunPlan(params, ws, out, tuple(runs), dvc_root=None)
         for stage, run in run_plan.steps():
             if stage == "select":

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_reca
 from taskselect.io import atomic_dir, atomic_path, read_json, required, sha256_file, write_json, write_npy, write_parquet
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
-from taskselect.selectors import Corpus, Selector, budget_label, filtered, spec, with_filter
+from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.threads import fixed_threads
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
@@ -387,10 +387,7 @@ def select(params: SelectParams, run: Run, ws: Workspace, selector: Selector | N
     # Texts only for the selectors that read them: for the others the stage's memory grows
     # with M x max_k, and with N only by a few numbers a row.
     if selector is None:
-        selector = selector_spec.build(params)
-        if finetune is not None and getattr(selector, "finetune", finetune) != finetune:
-            selector = replace(selector, finetune=finetune)  # auto trains the run's trainer
-        selector = with_filter(selector, run.method, params)
+        selector = make_selector(run.method, params, finetune)
     corpus = None
     if selector_spec.reads_corpus or filtered(run.method, params) or getattr(selector, "needs_corpus", False):
         query_rows = pd.read_parquet(ws.prepared / "query.parquet")  # an unlabelled pool's query may have no labels

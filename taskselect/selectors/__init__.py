@@ -30,6 +30,7 @@ taskselect.config at import time: config is built from this registry.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 # One import per selector module, in the order their methods are listed; importing registers them.
@@ -60,7 +61,7 @@ from taskselect.selectors.s2l import S2LSelector
 from taskselect.selectors.tsds import TSDSPlan, TSDSSelector
 
 if TYPE_CHECKING:
-    from taskselect.config import SelectParams
+    from taskselect.config import FinetuneParams, SelectParams
 
 
 def methods() -> tuple[str, ...]:
@@ -90,9 +91,16 @@ def with_filter(selector: Selector, method: str, params: SelectParams) -> Select
     return FilteredSelector(selector, scorer, params.filter.keep)
 
 
-def make_selector(method: str, params: SelectParams) -> Selector:
-    """The selector named `method`, configured from the select parameters (behind select.filter)."""
-    return with_filter(spec(method).build(params), method, params)
+def make_selector(method: str, params: SelectParams, finetune: FinetuneParams | None = None) -> Selector:
+    """The selector named `method`, configured from the select parameters (behind select.filter).
+
+    finetune: the run's training parameters, for a selector that trains models (auto trains the
+    run's trainer); ignored by the others.
+    """
+    selector = spec(method).build(params)
+    if finetune is not None and getattr(selector, "finetune", finetune) != finetune:
+        selector = replace(selector, finetune=finetune)
+    return with_filter(selector, method, params)
 
 
 __all__ = [
