@@ -23,9 +23,14 @@ from taskselect.errors import TaskselectError
 
 log = logging.getLogger(__name__)
 
-# Untracked in git until the user commits them; an experiment must hold them anyway.
-EXPERIMENT_FILES = ("params.yaml", "dvc.lock", "data/results/metrics.json", "data/results/f1_vs_budget.csv",
-                    "data/results/f1_vs_budget.png")
+def experiment_files(root: Path) -> list[str]:
+    """params.yaml, dvc.lock and every output ROOT/dvc.yaml keeps out of DVC's cache (cache: false,
+    for git): untracked until the user commits them, an experiment must hold them anyway."""
+    stages = (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages", {})
+    uncached = [path for stage in stages.values() for kind in ("outs", "metrics", "plots")
+                for entry in stage.get(kind, []) if isinstance(entry, dict)
+                for path, options in entry.items() if (options or {}).get("cache") is False]
+    return ["params.yaml", "dvc.lock", *uncached]
 
 
 def dvc_project(data_dir: str | Path) -> Path | None:
@@ -124,7 +129,7 @@ def record_run(root: Path, params: Params, name: str) -> dict:
     committed = dvc(root, "commit", "--force")
     if committed.returncode != 0:
         raise RuntimeError(f"dvc commit failed in {root}: {_said(committed)}")
-    includes = [arg for f in EXPERIMENT_FILES if (root / f).exists() for arg in ("--include-untracked", f)]
+    includes = [arg for f in experiment_files(root) if (root / f).exists() for arg in ("--include-untracked", f)]
     saved = dvc(root, "exp", "save", "--name", name, "--force", *includes)
     experiment = name if saved.returncode == 0 else None
     if experiment is None:  # e.g. a repository without a first commit

@@ -32,6 +32,17 @@ def git(*args, cwd):
                    capture_output=True)
 
 
+def git_out(*args, cwd) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def shown_name(shown, alpha) -> str:
+    """The name of the experiment `dvc exp show --json` lists with select.tsds.alpha = alpha."""
+    (name,) = [e["name"] for commit in shown for e in (commit.get("experiments") or [])
+               if e["revs"][0]["data"]["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"] == alpha]
+    return name
+
+
 def digests(root):
     return {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted((root / "data").rglob("*")) if p.is_file() and ".gitignore" not in p.name}
@@ -49,6 +60,12 @@ def test_repro_experiments_and_remote(project):
     assert set(UPSTREAM) | {"select@tsds-0.1-0", "finetune@random-0.1-0", "evaluate@full-0.1-0", "report"} <= ran(first)
     records = json.loads((project / "data" / "results" / "results.json").read_text())
     assert {r["method"] for r in records} == {"tsds", "auto", "random", "full"}
+    # every file the report stage writes is one dvc.yaml declares: DVC hashes, restores and removes it
+    report = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["report"]
+    declared = {next(iter(e)) if isinstance(e, dict) else e for kind in ("outs", "metrics", "plots")
+                for e in report.get(kind, [])}
+    assert {f"data/results/{p.name}" for p in (project / "data" / "results").iterdir()
+            if p.name != ".gitignore"} == declared
 
     second = dvc("repro", cwd=project)
     assert second.returncode == 0 and ran(second) == set()
@@ -103,6 +120,12 @@ def test_a_prefect_run_leaves_dvc_up_to_date_and_records_other_parameters(projec
     alphas = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"]
               for commit in shown for e in (commit.get("experiments") or [])]
     assert 0.4 in alphas
+    # the experiment holds the run's uncached outputs, which git does not track yet
+    (ref,) = [r for r in git_out("for-each-ref", "--format=%(refname)", "refs/exps", cwd=project).split()
+              if r.endswith("/" + shown_name(shown, 0.4))]
+    run_json = json.loads(git_out("show", f"{ref}:data/results/run.json", cwd=project))
+    assert run_json["params"]["select"]["tsds"]["alpha"] == 0.4
+    assert "tsds" in git_out("show", f"{ref}:data/results/summary.csv", cwd=project)
 
 
 def test_recording_names_what_it_wrote_into_params_yaml_and_why_dvc_failed(tmp_path, caplog):
