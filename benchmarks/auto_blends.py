@@ -111,12 +111,11 @@ def replayed_runs(target: Target, earlier: list[dict]):
     query_subsets) for each of this script's earlier records of the target, without auto's
     cross-validation: the close candidates and wins are the records'."""
     auto = auto_selector(target.params)
-    own, represented = {}, {}
+    own = {}
     for r in earlier:
         for spec in r["close"]:
             if spec not in own:
-                own[spec] = auto._prepare(auto._selectors[spec], target.query, target.pool, target.index, target.corpus,
-                                          represented)
+                own[spec] = auto.candidate(spec, target.query, target.pool, target.index, target.corpus)
         yield r["budget"], r["seed"], resolve_budget(r["budget"], len(target.pool)), r["close"], r["wins"], own
 
 

@@ -52,7 +52,8 @@ def auto_runs(target: Target, budgets, seeds):
         size = resolve_budget(budget, len(target.pool))
         for seed in seeds:
             chosen = auto.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus)
-            yield budget, seed, size, chosen, auto._prepared[1]
+            yield budget, seed, size, chosen, {spec: auto.candidate(spec, target.query, target.pool, target.index,
+                                                                    target.corpus) for spec in auto.candidates}
 
 
 def run_source(source: str, work: Path, params, seeds: list[int], budgets=BUDGETS) -> list[dict]:

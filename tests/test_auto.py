@@ -130,6 +130,16 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert chosen.equals(pd.read_parquet(ws.selection(stages.Run("knn", 0.05, 0)) / "selection.parquet"))
     again = stages.select(select, run, ws, finetune=params.finetune)
     assert again == summary == read_json(ws.selection(run) / "selection.json")
+    # a candidate as auto prepared it (the benchmarks replay auto's runs with it): with every query,
+    # its own selection; asked again on the same data, the same prepared object
+    from taskselect.index import read_index
+
+    auto = make_selector("auto", select, params.finetune)
+    stages.select(select, run, ws, selector=auto)
+    query, pool = ws.load_embeddings("query"), ws.load_embeddings("pool")
+    knn = auto.candidate("knn", query, pool, read_index(ws.index))
+    assert np.array_equal(np.unique(knn(np.arange(len(query)), summary["size"], 0).indices), chosen["pool_row"].to_numpy())
+    assert auto.candidate("knn", query, pool) is knn
     assert not any(key.endswith("_seconds") for key in summary)  # the wall time went to the timing file
     assert read_json(ws.timing(f"select-{run.slug}"))["cv_seconds"] > 0
     # the Prefect results note shows the score that ranked the candidates, not another one

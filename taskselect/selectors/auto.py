@@ -306,9 +306,9 @@ class AutoSelector:
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
         self._selectors = {spec: make_selector(*parse_candidate(spec, self.params)) for spec in self.candidates}
-        # What the candidates computed from the last query set and pool (plans, n-grams,
-        # representations): another budget or seed on the same data reuses it.
-        self._prepared: tuple[str, dict] = ("", {})
+        # What the candidates computed from the last query set and pool (a digest of both; the
+        # prepared candidates; the representations they share): another budget or seed reuses it.
+        self._prepared: tuple[str, dict, dict] = ("", {}, {})
 
     def _trainer(self, seed: int):
         from taskselect.config import FinetuneParams
@@ -317,15 +317,27 @@ class AutoSelector:
         params = self.finetune if self.trainer == "run" else FinetuneParams(trainer="head", head=self.finetune.head)
         return make_trainer(params, seed)
 
-    def _prepare(self, selector, query, candidates, index, corpus, represented: dict) -> SubsetSelect:
-        representation = getattr(selector, "representation", "semantic")
-        if representation != "semantic":  # computed once for the candidates that share it
-            key = (representation, selector.lexical_weight)
-            if key not in represented:
-                represented[key] = represent(representation, query, candidates, index, corpus, selector.lexical_weight)
-            query, candidates, index = represented[key]
-            selector = replace(selector, representation="semantic")
-        return query_subsets(selector, query, candidates, index, corpus)
+    def candidate(self, spec: str, query, candidates, index=None, corpus=None) -> SubsetSelect:
+        """Candidate `spec` prepared on this query set (M, d) and pool (N, d): called with query
+        rows, a size in draws and a seed, it selects with those queries alone (query_subsets); with
+        every query, it is the candidate's own selection. Kept for the next call on the same data."""
+        digest = hashlib.sha1()
+        for array in (query, candidates):
+            digest.update(np.ascontiguousarray(array).view(np.uint8))
+        if self._prepared[0] != digest.hexdigest():
+            self._prepared = (digest.hexdigest(), {}, {})
+        _, prepared, represented = self._prepared
+        if spec not in prepared:
+            selector = self._selectors[spec]
+            representation = getattr(selector, "representation", "semantic")
+            if representation != "semantic":  # computed once for the candidates that share it
+                key = (representation, selector.lexical_weight)
+                if key not in represented:
+                    represented[key] = represent(representation, query, candidates, index, corpus, selector.lexical_weight)
+                query, candidates, index = represented[key]
+                selector = replace(selector, representation="semantic")
+            prepared[spec] = query_subsets(selector, query, candidates, index, corpus)
+        return prepared[spec]
 
     def _fold_rows(self, prepared: SubsetSelect, splits: list[np.ndarray], size: int, seed: int) -> list[list[np.ndarray]]:
         """[repeat][fold] sorted pool rows the candidate selects with the queries outside the fold."""
@@ -400,13 +412,6 @@ class AutoSelector:
         started = time.perf_counter()
         splits = [stratified_folds(truth, self.folds, [seed, r]) for r in range(self.repeats)]
         draws = np.random.default_rng([seed, self.repeats]).integers(0, len(truth), (BOOTSTRAP_RESAMPLES, len(truth)))
-        digest = hashlib.sha1()
-        for array in (query, candidates):
-            digest.update(np.ascontiguousarray(array).view(np.uint8))
-        data = digest.hexdigest()
-        if self._prepared[0] != data:
-            self._prepared = (data, {})
-        prepared, represented = self._prepared[1], {}
         copies = query_copies(corpus)
 
         def held_out(rows):  # every score of the models trained on these [repeat][fold] selections
@@ -416,11 +421,10 @@ class AutoSelector:
 
         # Every score of every candidate (mean over the repeats) and their bootstrap resamples
         # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
-        scores, resampled, fold_rows = {}, {}, {}
-        for spec, selector in tqdm(self._selectors.items(), desc="auto: cross-validating", unit="candidate"):
+        scores, resampled, fold_rows, prepared = {}, {}, {}, {}
+        for spec in tqdm(self.candidates, desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
-            if spec not in prepared:
-                prepared[spec] = self._prepare(selector, query, candidates, index, corpus, represented)
+            prepared[spec] = self.candidate(spec, query, candidates, index, corpus)
             with held_warnings() as warned:
                 fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
             scores[spec], resampled[spec] = held_out(fold_rows[spec])
