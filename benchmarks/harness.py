@@ -49,8 +49,8 @@ class Target:
     def load(cls, params: Params, target: str, data_dir: Path = Path("data/bench")) -> Target:
         """Prepare, embed and index `target` into data_dir/target (the bench's workspace)."""
         bench = QualityBench(params, data_dir=data_dir)
-        target_params = bench._params(target)
-        return cls.of_workspace(target, target_params, bench._workspace(target_params))
+        target_params = bench.target_params(target)
+        return cls.of_workspace(target, target_params, bench.workspace(target_params))
 
     @classmethod
     def of_workspace(cls, name: str, params: Params, ws) -> Target:

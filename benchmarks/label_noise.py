@@ -80,8 +80,7 @@ def noisy_workspace(clean: stages.Workspace, root: Path, labels: np.ndarray) -> 
     # The texts are the same, so are the embeddings and the index: record that they are made from
     # this pool file (the stages would otherwise refuse them as left by another run).
     for kind in ("embeddings", "index"):
-        directory = stages._artifact(kind, ws)[0]
-        write_json(directory / stages.MADE_FROM, stages.made_from(kind, ws))
+        stages.record_made_from(kind, ws)
     return ws
 
 
@@ -107,9 +106,9 @@ def cleanlab_issues(embeddings: np.ndarray, labels: np.ndarray, C: float, seed: 
 
 def run_target(bench: QualityBench, target: str, share: float) -> None:
     out = bench.out_dir / target
-    params = bench._params(target, {"select.methods": list(METHODS), "select.budgets": list(bench.budgets),
+    params = bench.target_params(target, {"select.methods": list(METHODS), "select.budgets": list(bench.budgets),
                                     "select.seeds": list(bench.seeds), "finetune.trainer": "head"})
-    clean = bench._workspace(params)
+    clean = bench.workspace(params)
     pool = pd.read_parquet(clean.prepared / "pool.parquet")
     labels, flipped = flip_labels(pool, share, seed=params.data.seed)
     noisy = noisy_workspace(clean, bench.data_dir / "label_noise" / target, labels)
@@ -118,7 +117,7 @@ def run_target(bench: QualityBench, target: str, share: float) -> None:
         update={"filter": params.select.filter.model_copy(update={"method": "negcliploss", "keep": keep})})})
     for setting, ws, run_params in (("clean", clean, params), ("noisy", noisy, params), ("noisy+filter", noisy, filtered)):
         runs_ws = stages.Workspace(ws.root, runs_root=bench.data_dir / "label_noise" / "runs" / target / setting)
-        bench._run_all(run_params, runs_ws, out / setting)
+        bench.run_all(run_params, runs_ws, out / setting)
     pool_x = np.load(clean.embedding("pool"))
     query = pd.read_parquet(clean.prepared / "query.parquet")
     corpus = Corpus(pool["text"].tolist(), labels.tolist(), query["text"].tolist(), query["label"].tolist())

@@ -116,7 +116,7 @@ class QualityBench:
     transformer_methods: tuple[str, ...] = ("tsds", "random")
     transformer_seeds: tuple[int, ...] = (0,)  # a fine-tune costs minutes on 2 cores
 
-    def _params(self, target: str, overrides: dict | None = None) -> Params:
+    def target_params(self, target: str, overrides: dict | None = None) -> Params:
         """self.params for `target` without MLflow, with dotted keys replaced, validated."""
         raw = self.params.model_dump(mode="json")
         raw["data"]["target"] = target
@@ -129,14 +129,16 @@ class QualityBench:
             node[name] = value
         return validate_params(raw, "bench parameters")
 
-    def _workspace(self, params: Params) -> stages.Workspace:
+    def workspace(self, params: Params) -> stages.Workspace:
+        """The target's workspace under data_dir, prepared, embedded and indexed (each stage skipped
+        when its outputs are current)."""
         ws = stages.Workspace(self.data_dir / params.data.target)
         stages.prepare(params.data, ws)
         stages.embed(params.embed, ws)
         stages.index(params.index, ws)
         return ws
 
-    def _run_all(self, params: Params, ws: stages.Workspace, out: Path) -> list[dict]:
+    def run_all(self, params: Params, ws: stages.Workspace, out: Path) -> list[dict]:
         """Select, train and evaluate every run of params.select; report into `out`."""
         # A method that uses no budget (the full pool) trains on the same set at every budget, and
         # the head trainer has no randomness: one run says it all.
@@ -154,7 +156,7 @@ class QualityBench:
         return plan.report(run_plan)
 
     def _sweep_params(self, target: str, methods: tuple[str, ...]) -> Params:
-        return self._params(target, {
+        return self.target_params(target, {
             "select.methods": list(methods), "select.budgets": list(self.budgets),
             "select.seeds": list(self.seeds), "finetune.trainer": "head",
         })
@@ -162,9 +164,9 @@ class QualityBench:
     def sweep(self) -> None:
         for target in self.targets:
             params = self._sweep_params(target, self.methods)
-            ws = self._workspace(params)
+            ws = self.workspace(params)
             out = self.out_dir / "sweep" / target
-            self._run_all(params, ws, out)
+            self.run_all(params, ws, out)
             for method in ("tsds", "random"):  # the confusion matrices the section shows
                 run = stages.Run(method, 0.05, self.seeds[0])
                 if (ws.evaluation(run) / "confusion.png").is_file():
@@ -183,15 +185,15 @@ class QualityBench:
             params = self._sweep_params(target, self.other_methods)
             out = self.out_dir / "methods" / target
             earlier = read_json(out / "results.json") if (out / "results.json").is_file() else []
-            records = self._run_all(params, self._workspace(params), out)
+            records = self.run_all(params, self.workspace(params), out)
             made = {(r["method"], r["budget"], r["seed"]) for r in records}
             write_json(out / "results.json", [r for r in earlier if (r["method"], r["budget"], r["seed"]) not in made] + records)
 
     def ablation(self) -> None:
-        base = self._params(self.ablation_target)
-        ws = self._workspace(base)
+        base = self.target_params(self.ablation_target)
+        ws = self.workspace(base)
         for setting in self.grid:
-            params = self._params(self.ablation_target, {
+            params = self.target_params(self.ablation_target, {
                 "select.methods": ["tsds"], "select.budgets": list(self.ablation_budgets),
                 "select.seeds": list(self.seeds), "select.tsds.alpha": setting.alpha,
                 "select.tsds.sigma": setting.sigma, "select.tsds.C": setting.C,
@@ -199,18 +201,18 @@ class QualityBench:
             })
             runs_ws = stages.Workspace(ws.root, runs_root=self.data_dir / "ablation" / setting.slug)
             out = self.out_dir / "ablation" / setting.slug
-            self._run_all(params, runs_ws, out)
+            self.run_all(params, runs_ws, out)
             write_json(out / "setting.json", setting.__dict__)
 
     def transformer(self) -> None:
-        params = self._params(self.ablation_target, {
+        params = self.target_params(self.ablation_target, {
             "select.methods": list(self.transformer_methods), "select.budgets": list(self.transformer_budgets),
             "select.seeds": list(self.transformer_seeds), "finetune.trainer": "transformer",
         })
-        ws = self._workspace(params)
+        ws = self.workspace(params)
         runs_ws = stages.Workspace(ws.root, runs_root=self.data_dir / "transformer")
         out = self.out_dir / "transformer"
-        self._run_all(params, runs_ws, out)
+        self.run_all(params, runs_ws, out)
         write_json(out / "settings.json", params.finetune.transformer.model_dump(mode="json"))
 
     def _part_key(self, part: str) -> str:

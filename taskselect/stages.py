@@ -218,6 +218,12 @@ def made_from(kind: str, ws: Workspace, run: Run | None = None) -> dict[str, str
     return {name: content_hash(path) for name, path in sources.items()}
 
 
+def record_made_from(kind: str, ws: Workspace, run: Run | None = None) -> None:
+    """Record that the artifact of `kind` in `ws` is made from what `ws` holds now, as its stage
+    does: for an artifact put there by other means whose inputs are known to give the same one."""
+    write_json(_artifact(kind, ws, run)[0] / MADE_FROM, made_from(kind, ws, run))
+
+
 def check_made_from(kind: str, ws: Workspace, run: Run | None = None) -> None:
     """Refuse an input whose own inputs have changed since it was made (an interrupted run, or
     another one, replaced them): one line naming it and the command that remakes it.

@@ -219,3 +219,12 @@ def test_a_stage_refuses_inputs_left_by_another_run_and_names_the_command_that_r
     shutil.rmtree(ws.selection(run))
     with pytest.raises(TaskselectError, match=rf"{ws.selection(run) / 'selection.json'}: selection not found; run `taskselect select`"):
         stages.report(params, ws, tmp_path / "out", runs=[run])
+    # a pool whose labels alone changed (benchmarks/label_noise.py) has the same texts: its
+    # embeddings and index, refused until recorded as made from it, are then accepted
+    pool = pd.read_parquet(ws.prepared / "pool.parquet")
+    pool.assign(label=pool["label"].to_numpy()[::-1]).to_parquet(ws.prepared / "pool.parquet")
+    with pytest.raises(TaskselectError, match=f"{ws.embeddings}: made from another"):
+        stages.check_made_from("embeddings", ws)
+    for kind in ("embeddings", "index"):
+        stages.record_made_from(kind, ws)
+        stages.check_made_from(kind, ws)
