@@ -49,10 +49,14 @@ class DataParams(_Section):
         2000, ge=1, description="At most this many target test rows, sampled (rows)."
     )
     seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
-    pool: str | None = Field(None, description="Your own pool file (CSV, JSONL, JSON or Parquet).")
-    query: str | None = Field(None, description="Your own query file (examples of the task).")
+    pool: str | None = Field(
+        None, description="Your own pool file (CSV, JSONL, JSON or Parquet). In data/own/ when the run's "
+        "artifacts are the project's data/ (DVC tracks your files there)."
+    )
+    query: str | None = Field(None, description="Your own query file (examples of the task), beside the pool file.")
     test: str | None = Field(
-        None, description="Your own test file (scored with macro-F1); none for a pool without labels."
+        None, description="Your own test file (scored with macro-F1), beside the pool file; none for a pool "
+        "without labels."
     )
     text_column: str = Field("text", description="Text column in your own files.")
     label_column: str = Field(

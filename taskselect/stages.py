@@ -33,6 +33,7 @@ from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.threads import fixed_threads
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
 from taskselect.validate import check_benchmark
+from taskselect.versioning import check_own_files
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,9 @@ def prepare(params: DataParams, ws: Workspace, select: SelectParams | None = Non
 
     select: when given, the selections it plans are checked against the pool before anything
         is saved (a budget larger than the pool must not replace the last run's data).
+    In a DVC project's data/, the user's files must be in data/own (versioning.check_own_files).
     """
+    check_own_files(params, ws.root)
     with timed(ws, "prepare"):
         benchmark = prepare_benchmark(params)
         if select is not None:

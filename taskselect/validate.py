@@ -121,6 +121,9 @@ def check_run(params: Params, data_dir: Path, out_dir: Path) -> None:
     check_writable_dir(data_dir, "--data-dir")
     check_writable_dir(out_dir, "--out")
     from taskselect.data import prepare_benchmark  # pandas where used
+    from taskselect.versioning import check_own_files
+
+    check_own_files(params.data, data_dir)
 
     check_benchmark(prepare_benchmark(params.data), params.select)
 

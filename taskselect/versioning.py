@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from ruamel.yaml import YAML
 
-from taskselect.config import Params
+from taskselect.config import DataParams, Params
 from taskselect.errors import TaskselectError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,25 @@ def dvc_project(data_dir: str | Path) -> Path | None:
     if data_dir.name == "data" and (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir():
         return root
     return None
+
+
+OWN_FILES = Path("data") / "own"  # dvc.yaml's prepare stage depends on this directory
+
+
+def check_own_files(data: DataParams, data_dir: str | Path) -> None:
+    """Refuse, before anything is written, your own files outside ROOT/data/own when the artifacts
+    go to a DVC project's data/: dvc.yaml's prepare stage depends on that directory, so that
+    `dvc repro` remakes the run when a file there changes; a change elsewhere it would not see."""
+    root = dvc_project(data_dir)
+    if root is None or not data.custom:
+        return
+    own = (root / OWN_FILES).resolve()
+    for role in ("pool", "query", "test"):
+        path = getattr(data, role)
+        if path is not None and not Path(path).resolve().is_relative_to(own):
+            raise TaskselectError(f"data.{role} {path}: outside {own}, the directory of your own files that the DVC "
+                                  f"project {root} tracks (dvc.yaml's prepare stage depends on it, so `dvc repro` "
+                                  "reruns when they change); copy the file there, or give the run another --data-dir")
 
 
 def records_run(root: Path | None, out_dir: str | Path) -> bool:

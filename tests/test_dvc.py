@@ -94,6 +94,19 @@ def test_repro_experiments_and_remote(project):
     assert pulled.returncode == 0, pulled.stderr
     assert digests(project) == before
 
+    # Your own files: outside data/own, a run or a stage in the project's data/ is refused before
+    # it writes (DVC could not see them change); a file changed in data/own makes prepare stale.
+    elsewhere = project / "pool.csv"
+    elsewhere.write_text("text,label\nhello,greeting\n")
+    files = ("--pool", str(elsewhere), "--query", str(elsewhere), "--test", str(elsewhere))
+    for command in ("prepare", "run"):
+        assert_one_line_error(taskselect(command, *files, cwd=project),
+                              f"data.pool {elsewhere}: outside {project / 'data' / 'own'}")
+    assert digests(project) == before
+    assert dvc("status", "--json", cwd=project).stdout.strip() == "{}"
+    shutil.copy(elsewhere, project / "data" / "own" / "pool.csv")
+    assert "prepare" in json.loads(dvc("status", "--json", cwd=project).stdout)
+
 
 def test_a_prefect_run_leaves_dvc_up_to_date_and_records_other_parameters(project, prefect_api):
     from flows.pipeline import pipeline
