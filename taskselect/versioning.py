@@ -58,7 +58,8 @@ def check_own_files(data: DataParams, data_dir: str | Path) -> None:
         if path is not None and not Path(path).resolve().is_relative_to(own):
             raise TaskselectError(f"data.{role} {path}: outside {own}, the directory of your own files that the DVC "
                                   f"project {root} tracks (dvc.yaml's prepare stage depends on it, so `dvc repro` "
-                                  "reruns when they change); copy the file there, or give the run another --data-dir")
+                                  "reruns when they change); copy the file there, or give the run another data directory "
+                                  "(--data-dir; data_dir in the Prefect form)")
 
 
 def records_run(root: Path | None, out_dir: str | Path) -> bool:
