@@ -40,6 +40,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SMALL_AUTO = ["select.auto.candidates=[tsds,random]", "select.auto.folds=2"]
 
 
+# `make test` hands each file to one of two workers (--dist loadfile) in collection order: the
+# longest files (2-5 min each, `pytest --durations=0`) go first, or the last one handed out runs
+# alone at the end while the other worker idles.
+LONGEST_FIRST = ("test_prefect_server.py", "test_dvc.py", "test_faults.py", "test_mlflow.py", "test_auto.py",
+                 "test_mlflow_ui.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def small_profile(tmp: Path, cache: Path) -> list[str]:
     """Overrides for a small profile of the real airline benchmark (about 2k pool rows)."""
     return [
@@ -64,9 +76,13 @@ def untimed(records: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def embedding_cache(tmp_path_factory) -> Path:
-    """One embedding cache for the session: each real text is embedded once across tests."""
-    return tmp_path_factory.mktemp("embedding-cache")
+def embedding_cache(tmp_path_factory, worker_id) -> Path:
+    """One embedding cache for the whole test run, shared by the pytest workers as Dask workers
+    share one (content-addressed, written atomically): each real text is embedded once."""
+    root = tmp_path_factory.getbasetemp()
+    cache = (root if worker_id == "master" else root.parent) / "embedding-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +92,15 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=180):  # 30 s by default: too short on a busy machine
         yield
+
+
+@pytest.fixture(scope="session")
+def api_env(prefect_api) -> dict:
+    """The environment of a `taskselect` subprocess: the session's Prefect API, so that each run
+    does not start a temporary server of its own (test_cli's runs keep that path)."""
+    from flows.engine import api_url
+
+    return {**os.environ, "PREFECT_API_URL": api_url()}
 
 
 @pytest.fixture(scope="session")

@@ -29,15 +29,6 @@ def overrides(*settings: str) -> list[str]:
     return [arg for setting in settings for arg in ("-S", setting)]
 
 
-@pytest.fixture(scope="module")
-def api_env(prefect_api):
-    """The environment of a `taskselect` subprocess: the session's Prefect API, so that each run
-    does not start a temporary server of its own."""
-    from flows.engine import api_url
-
-    return {**os.environ, "PREFECT_API_URL": api_url()}
-
-
 def start_run(workspace: Path, cache: Path, env: dict, *extra: str) -> subprocess.Popen:
     """`taskselect run` on the tiny profile in its own process group (killed as a whole)."""
     args = [str(BIN / "taskselect"), "run", "--data-dir", str(workspace / "data"), "--out", str(workspace / "out"),

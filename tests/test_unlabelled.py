@@ -3,7 +3,6 @@ CLI on real packaged texts, finetune and evaluate skipped with a note, label-rea
 refused in one line, the registry's declarations honest."""
 
 import json
-import os
 
 import mlflow
 import numpy as np
@@ -41,16 +40,16 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(files, embedding_cache, tmp_path_factory):
+def run(files, embedding_cache, api_env, tmp_path_factory):
     """`taskselect run` on the unlabelled pool: tsds and random, one budget, the real Prefect flow
-    and an MLflow store of its own."""
+    (on the session's API) and an MLflow store of its own."""
     tmp = tmp_path_factory.mktemp("unlabelled-run")
     result = taskselect(
         "run", "--data-dir", str(tmp / "data"), "--out", str(tmp / "results"),
         "--pool", str(files / "pool.csv"), "--query", str(files / "query.jsonl"),
         "--methods", "tsds,random", "--budgets", str(BUDGET), *SMALL,
         "-S", f"embed.cache_dir={embedding_cache}", "-S", f"track.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-        cwd=tmp, env={**os.environ, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"})
+        cwd=tmp, env=api_env)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp, result
 
