@@ -23,6 +23,9 @@ from taskselect.errors import TaskselectError
 
 log = logging.getLogger(__name__)
 
+OWN_FILES = Path("data") / "own"  # dvc.yaml's prepare stage depends on this directory
+
+
 def experiment_files(root: Path) -> list[str]:
     """params.yaml, dvc.lock and every output ROOT/dvc.yaml keeps out of DVC's cache (cache: false,
     for git): untracked until the user commits them, an experiment must hold them anyway."""
@@ -40,9 +43,6 @@ def dvc_project(data_dir: str | Path) -> Path | None:
     if data_dir.name == "data" and (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir():
         return root
     return None
-
-
-OWN_FILES = Path("data") / "own"  # dvc.yaml's prepare stage depends on this directory
 
 
 def check_own_files(data: DataParams, data_dir: str | Path) -> None:

@@ -321,12 +321,19 @@ class AutoSelector:
         """Candidate `spec` prepared on this query set (M, d) and pool (N, d): called with query
         rows, a size in draws and a seed, it selects with those queries alone (query_subsets); with
         every query, it is the candidate's own selection. Kept for the next call on the same data."""
+        return self._candidate(spec, self._kept(query, candidates), query, candidates, index, corpus)
+
+    def _kept(self, query, candidates) -> tuple[dict, dict]:
+        """(prepared candidates, shared representations) kept for this query set and pool."""
         digest = hashlib.sha1()
         for array in (query, candidates):
             digest.update(np.ascontiguousarray(array).view(np.uint8))
         if self._prepared[0] != digest.hexdigest():
             self._prepared = (digest.hexdigest(), {}, {})
-        _, prepared, represented = self._prepared
+        return self._prepared[1:]
+
+    def _candidate(self, spec: str, kept: tuple[dict, dict], query, candidates, index, corpus) -> SubsetSelect:
+        prepared, represented = kept
         if spec not in prepared:
             selector = self._selectors[spec]
             representation = getattr(selector, "representation", "semantic")
@@ -413,6 +420,7 @@ class AutoSelector:
         splits = [stratified_folds(truth, self.folds, [seed, r]) for r in range(self.repeats)]
         draws = np.random.default_rng([seed, self.repeats]).integers(0, len(truth), (BOOTSTRAP_RESAMPLES, len(truth)))
         copies = query_copies(corpus)
+        kept = self._kept(query, candidates)  # hashed once per selection, not per candidate
 
         def held_out(rows):  # every score of the models trained on these [repeat][fold] selections
             predicted, probabilities = self._held_out_predictions(rows, splits, (query, candidates), corpus, labels,
@@ -424,7 +432,7 @@ class AutoSelector:
         scores, resampled, fold_rows, prepared = {}, {}, {}, {}
         for spec in tqdm(self.candidates, desc="auto: cross-validating", unit="candidate"):
             began = time.perf_counter()
-            prepared[spec] = self.candidate(spec, query, candidates, index, corpus)
+            prepared[spec] = self._candidate(spec, kept, query, candidates, index, corpus)
             with held_warnings() as warned:
                 fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
             scores[spec], resampled[spec] = held_out(fold_rows[spec])
