@@ -40,18 +40,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SMALL_AUTO = ["select.auto.candidates=[tsds,random]", "select.auto.folds=2"]
 
 
-# `make test` hands each file to one of two workers (--dist loadfile) in collection order: the
-# longest files (2-5 min each, `pytest --durations=0`) go first, or the last one handed out runs
-# alone at the end while the other worker idles.
-LONGEST_FIRST = ("test_prefect_server.py", "test_dvc.py", "test_faults.py", "test_mlflow.py", "test_auto.py",
-                 "test_mlflow_ui.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
 def small_profile(tmp: Path, cache: Path) -> list[str]:
     """Overrides for a small profile of the real airline benchmark (about 2k pool rows)."""
     return [
