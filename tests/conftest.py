@@ -64,13 +64,9 @@ def untimed(records: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def embedding_cache(tmp_path_factory, worker_id) -> Path:
-    """One embedding cache for the whole test run, shared by the pytest workers as Dask workers
-    share one (content-addressed, written atomically): each real text is embedded once."""
-    root = tmp_path_factory.getbasetemp()
-    cache = (root if worker_id == "master" else root.parent) / "embedding-cache"
-    cache.mkdir(exist_ok=True)
-    return cache
+def embedding_cache(tmp_path_factory) -> Path:
+    """One embedding cache for the session: each real text is embedded once across tests."""
+    return tmp_path_factory.mktemp("embedding-cache")
 
 
 @pytest.fixture(scope="session")
