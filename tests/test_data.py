@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -277,6 +278,28 @@ def test_custom_pool_without_source_column(tmp_path, custom_files):
     bench = load_files({**custom_files, "pool": plain})
     assert (bench.pool["source"] == "pool").all()
     assert list(bench.pool["id"][:2]) == ["pool:1", "pool:2"]
+
+
+def test_pool_rows_repeating_a_test_text_are_left_out_and_query_copies_kept(tmp_path, custom_files, caplog):
+    """A pool copy of a test row (other case and spacing) would be scored as seen: left out, the
+    other rows keep their file-row ids. A copy of a query row stays, with a warning."""
+    test, query = pd.read_csv(custom_files["test"]), pd.read_json(custom_files["query"], lines=True)
+    copied = pd.DataFrame({"body": ["  " + test["body"][0].upper(), query["body"][0]],
+                           "category": [test["category"][0], query["category"][0]]})
+    pool = tmp_path / "copies.csv"
+    pd.concat([copied, pd.read_parquet(custom_files["pool"]).drop(columns="source")]).to_csv(pool, index=False)
+    with caplog.at_level(logging.WARNING, logger="taskselect.data.benchmark"):
+        bench = load_files({**custom_files, "pool": pool})
+    assert len(bench.pool) == 24 + 1 and list(bench.pool["id"][:2]) == ["pool:2", "pool:3"]
+    assert bench.pool["text"][0] == query["body"][0]
+    warned = [r.getMessage() for r in caplog.records]
+    assert any(f"{pool}: 1 pool rows repeat a text of {custom_files['test']} and are left out" in w for w in warned)
+    assert any(f"{pool}: 1 pool rows repeat a query text (kept" in w for w in warned)
+
+    only_copies = tmp_path / "only_copies.csv"
+    copied[:1].to_csv(only_copies, index=False)
+    with pytest.raises(TaskselectError, match=f"{only_copies}: every row repeats a text of"):
+        load_files({**custom_files, "pool": only_copies})
 
 
 def rewrite(change):

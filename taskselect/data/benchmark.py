@@ -171,7 +171,8 @@ def load_custom_benchmark(
 
     Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
     otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded. Labels are
-    compared as text, so their spaces must fit together (see `check_label_spaces`).
+    compared as text, so their spaces must fit together (see `check_label_spaces`). Pool rows
+    that repeat a test text are left out (`_without_test_copies`), as in the packaged benchmark.
 
     A pool without a label column is unlabelled: selection only. It takes no test set (`test`
     None; there is nothing trained to score), and the query set may have labels or no label
@@ -190,18 +191,33 @@ def load_custom_benchmark(
     if labelled:
         paths["test"] = Path(test)
         frames["test"] = _read_custom(paths["test"], "test", text_column, label_column)
+        frames["pool"] = _without_test_copies(frames["pool"], frames["test"], paths)
         check_label_spaces(frames, paths, label_column)
     else:
         frames["test"] = pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS if c != "label"})
         logger.info("%s: no column %r: an unlabelled pool, for selection only (nothing is trained or scored)",
                     pool, label_column)
-    leaked = frames["pool"]["text"].map(normalize_text).isin(
-        set(pd.concat([frames["query"]["text"], frames["test"]["text"]]).map(normalize_text))
-    )
-    if leaked.any():
-        logger.warning("%s: %d pool rows repeat a query or test text", pool, int(leaked.sum()))
+    copies = frames["pool"]["text"].map(normalize_text).isin(set(frames["query"]["text"].map(normalize_text)))
+    if copies.any():
+        logger.warning("%s: %d pool rows repeat a query text (kept; auto leaves a held-out query's copies out of "
+                       "the models that score it)", pool, int(copies.sum()))
     target_labels = sorted(set().union(*(frames[role].get("label", ()) for role in ("query", "test"))))
     return Benchmark("custom", frames["pool"], frames["query"], frames["test"], target_labels)
+
+
+def _without_test_copies(pool: pd.DataFrame, test: pd.DataFrame, paths: dict[str, Path]) -> pd.DataFrame:
+    """The pool without the rows that repeat a test text (compared after `normalize_text`), as
+    the packaged benchmark is built: a model trained on a copy of a test row would be scored on
+    what it has seen, and the selectors that aim at the queries find such copies more often than
+    random does, so the verdict would lean their way. The rows keep their ids (file rows)."""
+    copies = pool["text"].map(normalize_text).isin(set(test["text"].map(normalize_text)))
+    if copies.all():
+        raise TaskselectError(f"{paths['pool']}: every row repeats a text of {paths['test']}; nothing is left to "
+                              "select from")
+    if copies.any():
+        logger.warning("%s: %d pool rows repeat a text of %s and are left out (a model trained on them would be "
+                       "scored on rows it has seen)", paths["pool"], int(copies.sum()), paths["test"])
+    return pool[~copies].reset_index(drop=True)
 
 
 def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], label_column: str) -> None:
