@@ -10,6 +10,7 @@ TaskselectError line naming the parameter, option, file or column and what was e
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,7 +126,16 @@ def check_run(params: Params, data_dir: Path, out_dir: Path) -> None:
 
     check_own_files(params.data, data_dir)
 
-    check_benchmark(prepare_benchmark(params.data), params.select)
+    # The run's prepare stage builds the same benchmark and logs its warnings (pool rows left out,
+    # labels no query shows) in the run's log and the Prefect UI; said here too, each came twice.
+    data_log = logging.getLogger("taskselect.data")
+    level = data_log.level
+    data_log.setLevel(logging.ERROR)
+    try:
+        benchmark = prepare_benchmark(params.data)
+    finally:
+        data_log.setLevel(level)
+    check_benchmark(benchmark, params.select)
 
 
 def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = None) -> None:

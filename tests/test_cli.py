@@ -113,9 +113,16 @@ def test_params_command_shows_overrides(tmp_path):
 def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embedding_cache):
     """A TaskselectError raised in a Prefect task (TSDS may not lower alpha, and alpha 1 puts the
     mass on at most one row per query, fewer than the budget) is one `error:` line, without
-    Prefect's tracebacks of the task and the flow."""
+    Prefect's tracebacks of the task and the flow. A warning of the data (here: a pool row that
+    repeats a test text, left out) is said once too, though the run checks its data before the
+    flow builds it again."""
+    test_text = pd.read_parquet(files / "test.parquet")["tweet"].iloc[0]
+    pd.concat([pd.read_csv(files / "pool.csv"), pd.DataFrame({"tweet": [test_text], "label": ["neutral"]})]).to_csv(
+        tmp_path / "pool.csv", index=False)
+    args = user_files(files)
+    args[args.index(str(files / "pool.csv"))] = str(tmp_path / "pool.csv")
     result = taskselect(
-        "run", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *user_files(files),
+        "run", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *args,
         "--methods", "tsds", "--budgets", "30", "-S", f"embed.cache_dir={embedding_cache}",
         "-S", "select.tsds.max_k=100", "-S", "select.tsds.kde_k=50", "-S", "select.tsds.alpha=1",
         "-S", "select.tsds.lower_alpha=false", "-S", "track.enabled=false", cwd=tmp_path)
@@ -124,3 +131,5 @@ def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embeddi
     assert result.returncode == 2, output
     assert "Traceback" not in output, output
     assert len(errors) == 1 and "lower_alpha=true" in errors[0], output
+    warned = [line for line in output.splitlines() if "1 pool rows repeat a text of" in line]
+    assert len(warned) == 1 and "are left out" in warned[0], output
