@@ -207,7 +207,7 @@ class FinetuneParams(_Section):
 class EvaluateParams(_Section):
     """Scoring on the target test set."""
 
-    n_boot: int = Field(1000, ge=1, description="Bootstrap resamples of the test set for the macro-F1 interval.")
+    n_boot: int = Field(1000, ge=1, description="Bootstrap resamples of the test set (each label's rows drawn from its own) for the macro-F1 interval.")
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap interval.")
     seed: int = Field(0, description="Seed of the bootstrap resampling.")
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from taskselect.index import build_index, read_index, write_index
-from taskselect.metrics import classification_metrics, macro_f1_bootstrap, predict_within
+from taskselect.metrics import (classification_metrics, macro_f1_bootstrap, macro_f1_resamples, predict_within,
+                                stratified_draws)
 from taskselect.selectors import resolve_budget
 from taskselect.selectors.tsds import TSDSSelector
 from taskselect import stages
@@ -111,16 +112,35 @@ def test_bootstrap_interval_brackets_macro_f1_and_narrows_with_more_rows():
 
 
 def test_bootstrap_resample_scores_as_sklearn_does():
-    """One resample at confidence 0 is that resample's macro-F1, as sklearn computes it,
-    including a label never predicted and a true label outside the task's labels."""
+    """A resample's macro-F1 is sklearn's on its rows, including a label never predicted and a
+    true label outside the task's labels; each resample keeps every true label's row count."""
     from sklearn.metrics import f1_score
 
     truth = np.array(["a", "b", "c", "c", "x", "a", "b", "b"])
     predicted = np.array(["a", "b", "b", "b", "a", "a", "a", "b"])
-    low, high = macro_f1_bootstrap(truth, predicted, ["a", "b", "c"], n_boot=1, confidence=1e-9, seed=4)
-    rows = np.random.default_rng(4).integers(0, truth.size, size=(1, truth.size))[0]
-    expected = f1_score(truth[rows], predicted[rows], labels=["a", "b", "c"], average="macro", zero_division=0)
-    assert low == pytest.approx(expected) and high == pytest.approx(expected)
+    draws = stratified_draws(truth, 20, np.random.default_rng(4))
+    for rows, value in zip(draws, macro_f1_resamples(truth, predicted, ["a", "b", "c"], draws)):
+        assert sorted(truth[rows]) == sorted(truth)
+        expected = f1_score(truth[rows], predicted[rows], labels=["a", "b", "c"], average="macro", zero_division=0)
+        assert value == pytest.approx(expected)
+    assert len({tuple(rows) for rows in draws}) > 1
+    low, high = macro_f1_bootstrap(truth, predicted, ["a", "b", "c"], n_boot=20, confidence=1e-9, seed=4)
+    assert low == pytest.approx(high) and low == pytest.approx(
+        np.median(macro_f1_resamples(truth, predicted, ["a", "b", "c"], draws)))
+
+
+def test_the_interval_of_a_task_with_many_rare_labels_holds_its_macro_f1():
+    """40 labels, 38 of them with one test row each, all of those predicted right: a resample
+    misses about a third of them, which must not count as misses."""
+    labels = [f"l{i}" for i in range(40)]
+    rng = np.random.default_rng(0)
+    truth = np.array(["l0"] * 200 + ["l1"] * 200 + labels[2:])
+    predicted = truth.copy()
+    wrong = rng.random(400) < 0.3
+    predicted[:400][wrong] = np.where(truth[:400][wrong] == "l0", "l1", "l0")
+    point = classification_metrics(truth, predicted, labels)["f1_macro"]
+    low, high = macro_f1_bootstrap(truth, predicted, labels, n_boot=500, seed=0)
+    assert low < point <= high
 
 
 def test_confusion_matrix_rows_are_true_labels():
