@@ -293,9 +293,16 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
     Only pipeline runs whose logging finished count: a run that failed or was killed part-way
     (status FAILED or RUNNING) holds only some of its selections and would compare as complete.
     """
+    db = _sqlite_file(tracking_uri(track))
+    if db is not None and not db.is_file():  # opening it would create an empty store
+        raise TaskselectError(f"{tracking_uri(track)}: no such MLflow store ({db} does not exist); a run logs "
+                              "there (taskselect run), or name another with --tracking-uri")
     mlflow.set_tracking_uri(tracking_uri(track))
     if mlflow.get_experiment_by_name(experiment) is None:
-        raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}")
+        # e.g. `taskselect compare` after a run of your own files, logged to taskselect-custom
+        there = sorted(e.name for e in mlflow.search_experiments() if e.name.startswith("taskselect-"))
+        hint = f"; it holds {', '.join(there)} (--experiment NAME)" if there else "; no taskselect run is logged there"
+        raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}{hint}")
     complete = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
                                   filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
     if parent is None and not all_parents:

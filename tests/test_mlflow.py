@@ -1,6 +1,7 @@
 """MLflow end to end: the pipeline logs to a real `mlflow server`; checked through its REST API."""
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import BIN, free_port, small_profile, stop, taskselect, wait_until_up
+from conftest import BIN, assert_one_line_error, free_port, small_profile, stop, taskselect, wait_until_up
 from taskselect.config import Params, load_params
 from taskselect.metrics import classification_metrics
 
@@ -116,6 +117,15 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
     assert rows["random"]["f1_macro_std"] == pytest.approx(np.std([r["f1_macro"] for r in records if r["method"] == "random"], ddof=1))
     markdown = taskselect("compare", "--tracking-uri", server, "--format", "markdown", cwd=tmp_path)
     assert markdown.stdout.splitlines()[0].startswith("| method")
+
+    # an experiment the store lacks (e.g. the target's, after a run of your own files) names those it holds
+    assert_one_line_error(taskselect("compare", "--tracking-uri", server, "--experiment", "nope", cwd=tmp_path),
+                          "experiment 'nope': not found", "it holds taskselect-airline_sentiment")
+    # no store where the default one would be: said, not created empty (mlflow.set_tracking_uri, in
+    # the logged run, exported the server's address for subprocesses)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    assert_one_line_error(taskselect("compare", cwd=tmp_path, env=env), "sqlite:///mlflow.db: no such MLflow store")
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_a_dead_tracking_server_loses_nothing_and_the_run_can_be_logged_later(server, logged):
