@@ -7,7 +7,9 @@ under data/), atomically, and returns a small summary. Nothing here knows about 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -460,6 +462,18 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
     chosen = load_selection(ws, run)
     if not ws.pool_labelled():
         return _skipped(ws.model(run), "model.json", {"trainer": None}, sources, run)
+    # A model is a function of its rows, the trainer's parameters, the seed and the code: one
+    # that another run of this workspace trained from the same is copied, not trained again
+    # (the full pool's model at every budget; a transformer on the full pool takes the longest).
+    sources = {**sources, "trained_as": hashlib.sha256(json.dumps(
+        [params.model_dump(mode="json"), run.seed, fingerprint(list(stage_code("finetune")))]).encode()).hexdigest()}
+    twin = _trained_twin(ws.model(run), sources)
+    if twin is not None:
+        with timed(ws, f"finetune-{run.slug}", copied_from=twin.name), atomic_dir(ws.model(run)) as out:
+            for path in twin.iterdir():
+                shutil.copy2(path, out / path.name)
+        log.info("%s: the model of %s copied (the same rows, trainer, seed and code)", run.slug, twin.name)
+        return read_json(ws.model(run) / "model.json")
     counts = chosen["count"].to_numpy()
     rows = np.repeat(chosen["pool_row"].to_numpy(), counts)
     examples = load_examples(trainer_class(params.trainer).consumes, ws, "pool", rows,
@@ -474,6 +488,18 @@ def finetune(params: FinetuneParams, run: Run, ws: Workspace) -> dict:
         write_json(out / MADE_FROM, sources)
     log.info("%s: %s trained on %d rows", run.slug, params.trainer, len(examples))
     return summary
+
+
+def _trained_twin(directory: Path, record: dict) -> Path | None:
+    """A model beside `directory` made from exactly `record` (MADE_FROM: its rows' files and how
+    it was trained), else None. Models are written whole (atomic_dir), so one found is complete."""
+    if not directory.parent.is_dir():
+        return None
+    for other in sorted(directory.parent.iterdir()):
+        made = other / MADE_FROM
+        if other != directory and made.is_file() and (other / "model.json").is_file() and read_json(made) == record:
+            return other
+    return None
 
 
 def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:

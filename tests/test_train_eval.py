@@ -54,6 +54,30 @@ def test_the_head_stages_read_embeddings_and_no_texts(tmp_path):
     assert trained["n_train"] == 100 and metrics["f1_macro"] > 0.8
 
 
+def test_a_model_trained_from_the_same_rows_trainer_and_seed_is_copied_not_trained_again(tmp_path):
+    """The full pool at two budgets: one model trained, the other copied byte for byte; another
+    seed, or other trainer parameters, train their own."""
+    import json
+
+    ws = stages.Workspace(tmp_path / "data")
+    train = blobs(200, 0)
+    write_npy(ws.embedding("pool"), train.embeddings)
+    write_json(ws.prepared / "benchmark.json", {"task": "blobs", "target_labels": ["negative", "neutral", "positive"]})
+    everything = pd.DataFrame({"pool_row": np.arange(200), "label": train.labels, "count": 1})
+    runs = [stages.Run("full", 0.1, 0), stages.Run("full", 0.5, 0), stages.Run("full", 0.5, 1)]
+    for run in runs:
+        write_parquet(ws.selection(run) / "selection.parquet", everything)
+    first = stages.finetune(FinetuneParams(), runs[0], ws)
+    assert stages.finetune(FinetuneParams(), runs[1], ws) == first
+    assert json.loads(ws.timing("finetune-full-0.5-0").read_text())["copied_from"] == "full-0.1-0"
+    assert {p.name: p.read_bytes() for p in ws.model(runs[1]).iterdir()} == \
+        {p.name: p.read_bytes() for p in ws.model(runs[0]).iterdir()}
+    stages.finetune(FinetuneParams(), runs[2], ws)
+    assert "copied_from" not in json.loads(ws.timing("finetune-full-0.5-1").read_text())
+    stages.finetune(FinetuneParams(head={"C": 0.5}), runs[1], ws)
+    assert "copied_from" not in json.loads(ws.timing("finetune-full-0.5-0").read_text())
+
+
 def test_a_single_label_selection_predicts_that_label():
     only = Examples(embeddings=np.ones((2, 3), np.float32), labels=np.array(["positive"] * 2))
     head = HeadTrainer().fit(only)
