@@ -11,7 +11,6 @@ dependencies to the install for nothing the files lack.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -23,8 +22,6 @@ from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, required
 from taskselect.selectors import budget_label
 from taskselect.stages import ROW_VALUES, Run, Workspace, load_selection
-
-log = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -129,5 +126,4 @@ def export_selection(ws: Workspace, run: Run, out: str | os.PathLike, fmt: str |
             frame.to_csv(tmp, index=False, lineterminator="\r\n")
         else:
             frame.to_parquet(tmp, index=False)
-    log.info("%s: %d rows of selection %s written (%s)", out, len(frame), run.slug, fmt)
     return frame
