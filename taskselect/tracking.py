@@ -75,9 +75,22 @@ def _artifact_root(uri: str) -> str | None:
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
+def use_store(uri: str) -> None:
+    """MLflow's tracking URI for this process, as mlflow.set_tracking_uri sets it, but not exported:
+    that also writes $MLFLOW_TRACKING_URI (for subprocesses), which tracking_uri reads as the
+    user's default, so a later run of the same process (a notebook's, the test suite's, a
+    command it starts) without a tracking_uri of its own would log to this run's store."""
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
+
+
 def _use_experiment(uri: str, name: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(uri)
+    use_store(uri)
     if mlflow.get_experiment_by_name(name) is None:
         mlflow.create_experiment(name, artifact_location=_artifact_root(uri), tags=EXPERIMENT_KIND)
     experiment = mlflow.set_experiment(name)
@@ -297,7 +310,7 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
     if db is not None and not db.is_file():  # opening it would create an empty store
         raise TaskselectError(f"{tracking_uri(track)}: no such MLflow store ({db} does not exist); a run logs "
                               "there (taskselect run), or name another with --tracking-uri")
-    mlflow.set_tracking_uri(tracking_uri(track))
+    use_store(tracking_uri(track))
     if mlflow.get_experiment_by_name(experiment) is None:
         # e.g. `taskselect compare` after a run of your own files, logged to taskselect-custom
         there = sorted(e.name for e in mlflow.search_experiments() if e.name.startswith("taskselect-"))

@@ -1,7 +1,6 @@
 """MLflow end to end: the pipeline logs to a real `mlflow server`; checked through its REST API."""
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +14,7 @@ import requests
 from conftest import BIN, assert_one_line_error, free_port, small_profile, stop, taskselect, wait_until_up
 from taskselect.config import Params, load_params
 from taskselect.metrics import classification_metrics
+from taskselect.tracking import use_store
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +94,7 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
 def test_the_logged_model_reproduces_the_logged_f1(server, logged):
     tmp, _, _ = logged
     tsds = search(server, "tags.kind = 'selection' and tags.method = 'tsds' and tags.seed = '0'")[0]
-    mlflow.set_tracking_uri(server)
+    use_store(server)
     model = mlflow.pyfunc.load_model(f"runs:/{tsds['info']['run_id']}/model")
     test = pd.read_parquet(tmp / "data" / "prepared" / "test.parquet")
     predicted = model.predict(test["text"].to_numpy(dtype=str))  # text in: the head's model embeds it
@@ -121,10 +121,9 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
     # an experiment the store lacks (e.g. the target's, after a run of your own files) names those it holds
     assert_one_line_error(taskselect("compare", "--tracking-uri", server, "--experiment", "nope", cwd=tmp_path),
                           "experiment 'nope': not found", "it holds taskselect-airline_sentiment")
-    # no store where the default one would be: said, not created empty (mlflow.set_tracking_uri, in
-    # the logged run, exported the server's address for subprocesses)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    assert_one_line_error(taskselect("compare", cwd=tmp_path, env=env), "sqlite:///mlflow.db: no such MLflow store")
+    # no store where the default one would be: said, not created empty. The run logged to the
+    # server in this process, and did not make it the default of the commands this process starts
+    assert_one_line_error(taskselect("compare", cwd=tmp_path), "sqlite:///mlflow.db: no such MLflow store")
     assert not (tmp_path / "mlflow.db").exists()
 
 

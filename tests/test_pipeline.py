@@ -13,6 +13,7 @@ import pytest
 from conftest import small_profile, untimed
 from taskselect.config import load_params
 from taskselect.selectors import methods
+from taskselect.tracking import use_store
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +104,7 @@ def test_artifacts_are_created_with_the_modes_the_umask_gives(tmp_path, umask, f
 
 def test_mlflow_has_a_parent_run_and_a_child_per_selection(flow_run):
     tmp, params, records = flow_run
-    mlflow.set_tracking_uri(params.track.tracking_uri)
+    use_store(params.track.tracking_uri)
     runs = mlflow.search_runs(experiment_names=["taskselect-airline_sentiment"], output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

@@ -11,7 +11,7 @@ from taskselect import stages
 from taskselect.config import load_params
 from taskselect.data import SOURCES
 from taskselect.metrics import classification_metrics
-from taskselect.tracking import log_pipeline
+from taskselect.tracking import log_pipeline, use_store
 from taskselect.trainers import Examples, load_trainer
 from taskselect.trainers.transformer import TransformerTrainer, split_validation
 
@@ -107,7 +107,7 @@ def test_finetune_and_evaluate_stages_run_the_transformer(tmp_path, embedding_ca
 
     stages.report(params, ws, tmp_path / "out", runs=[run])
     log_pipeline(ws.root, tmp_path / "out")
-    mlflow.set_tracking_uri(params.track.tracking_uri)
+    use_store(params.track.tracking_uri)
     child = mlflow.search_runs(experiment_names=["taskselect-custom"], filter_string="tags.kind = 'selection'",
                                output_format="list")[0]
     model = mlflow.pyfunc.load_model(f"runs:/{child.info.run_id}/model")

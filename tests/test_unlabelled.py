@@ -15,6 +15,7 @@ from taskselect.data import SOURCES, load_custom_benchmark
 from taskselect.errors import TaskselectError
 from taskselect.selectors import REGISTRY, Corpus, make_selector
 from taskselect.stages import UNLABELLED
+from taskselect.tracking import use_store
 from taskselect.validate import check_unlabelled
 
 BUDGET = 40
@@ -96,7 +97,7 @@ def test_finetune_and_evaluate_are_skipped_with_a_note_everywhere_the_run_is_rea
     assert metrics["note"] == UNLABELLED and metrics["tsds"][str(BUDGET)]["n_selected"] == BUDGET
 
     # MLflow records the selections, and says why there is nothing else
-    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
+    use_store(f"sqlite:///{tmp / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["taskselect-custom"], filter_string="tags.kind = 'selection'")
     assert sorted(runs["params.method"]) == ["random", "tsds"]
     assert (runs["tags.note"] == UNLABELLED).all() and (runs["metrics.n_selected"] == BUDGET).all()
