@@ -296,6 +296,16 @@ def test_pool_rows_repeating_a_test_text_are_left_out_and_query_copies_kept(tmp_
     assert any(f"{pool}: 1 pool rows repeat a text of {custom_files['test']} and are left out" in w for w in warned)
     assert any(f"{pool}: 1 pool rows repeat a query text (kept" in w for w in warned)
 
+    # the pool's only rows of a test label are copies of test rows: refused, saying so
+    test_labels = pd.read_csv(custom_files["test"])["category"]
+    rare = test_labels[test_labels == test["category"][0]]
+    pool_rows = pd.read_parquet(custom_files["pool"]).drop(columns="source")
+    alone = tmp_path / "alone.csv"
+    pd.concat([copied[:1], pool_rows[pool_rows["category"].astype(str) != str(test["category"][0])]]).to_csv(alone, index=False)
+    with pytest.raises(TaskselectError, match=rf"label '{test['category'][0]}' \({len(rare)} rows?\) never occurs in "
+                       rf"{alone} \(without its rows that repeat a test text\)"):
+        load_files({**custom_files, "pool": alone})
+
     only_copies = tmp_path / "only_copies.csv"
     copied[:1].to_csv(only_copies, index=False)
     with pytest.raises(TaskselectError, match=f"{only_copies}: every row repeats a text of"):

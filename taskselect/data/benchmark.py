@@ -191,8 +191,12 @@ def load_custom_benchmark(
     if labelled:
         paths["test"] = Path(test)
         frames["test"] = _read_custom(paths["test"], "test", text_column, label_column)
-        frames["pool"] = _without_test_copies(frames["pool"], frames["test"], paths)
-        check_label_spaces(frames, paths, label_column)
+        kept = _without_test_copies(frames["pool"], frames["test"], paths)
+        # a label whose pool rows were all copies of test rows is missing from the pool: say why
+        named = paths if len(kept) == len(frames["pool"]) else {
+            **paths, "pool": f"{paths['pool']} (without its rows that repeat a test text)"}
+        frames["pool"] = kept
+        check_label_spaces(frames, named, label_column)
     else:
         frames["test"] = pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS if c != "label"})
         logger.info("%s: no column %r: an unlabelled pool, for selection only (nothing is trained or scored)",
