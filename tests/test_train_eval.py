@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import numpy as np
@@ -57,8 +58,6 @@ def test_the_head_stages_read_embeddings_and_no_texts(tmp_path):
 def test_a_model_trained_from_the_same_rows_trainer_and_seed_is_copied_not_trained_again(tmp_path):
     """The full pool at two budgets: one model trained, the other copied byte for byte; another
     seed, or other trainer parameters, train their own."""
-    import json
-
     ws = stages.Workspace(tmp_path / "data")
     train = blobs(200, 0)
     write_npy(ws.embedding("pool"), train.embeddings)

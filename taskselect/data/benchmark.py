@@ -151,9 +151,13 @@ def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFra
     return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
 
 
+def _repeats(frame: pd.DataFrame, held_out: pd.DataFrame) -> pd.Series:
+    """Which rows of `frame` repeat a text of `held_out` (compared after `normalize_text`)."""
+    return frame["text"].map(normalize_text).isin(set(held_out["text"].map(normalize_text)))
+
+
 def _without_texts(frame: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
-    held_out_keys = set(held_out["text"].map(normalize_text))
-    return frame[~frame["text"].map(normalize_text).isin(held_out_keys)]
+    return frame[~_repeats(frame, held_out)]
 
 
 def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -201,7 +205,7 @@ def load_custom_benchmark(
         frames["test"] = pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS if c != "label"})
         logger.info("%s: no column %r: an unlabelled pool, for selection only (nothing is trained or scored)",
                     pool, label_column)
-    copies = frames["pool"]["text"].map(normalize_text).isin(set(frames["query"]["text"].map(normalize_text)))
+    copies = _repeats(frames["pool"], frames["query"])
     if copies.any():
         logger.warning("%s: %d pool rows repeat a query text (kept; auto leaves a held-out query's copies out of "
                        "the models that score it)", pool, int(copies.sum()))
@@ -214,7 +218,7 @@ def _without_test_copies(pool: pd.DataFrame, test: pd.DataFrame, paths: dict[str
     the packaged benchmark is built: a model trained on a copy of a test row would be scored on
     what it has seen, and the selectors that aim at the queries find such copies more often than
     random does, so the verdict would lean their way. The rows keep their ids (file rows)."""
-    copies = pool["text"].map(normalize_text).isin(set(test["text"].map(normalize_text)))
+    copies = _repeats(pool, test)
     if copies.all():
         raise TaskselectError(f"{paths['pool']}: every row repeats a text of {paths['test']}; nothing is left to "
                               "select from")
