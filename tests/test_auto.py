@@ -325,3 +325,26 @@ def test_the_fold_selections_warnings_are_counted_once_and_the_final_selection_s
     assert held == ["from this one"] and [r.getMessage() for r in caplog.records] == ["from another thread"]
     tsds_log.warning("after")
     assert caplog.records[-1].getMessage() == "after"
+
+
+def test_random_among_the_close_candidates_says_the_query_set_shows_little_and_what_would_help(caplog):
+    """When the held-out queries cannot tell random selection from the best candidate (here forced
+    by a wide tolerance), the choice rests on little evidence: the log says so, with the query
+    set's size and its rarest label; without random among the close ones it says nothing of it."""
+    import logging
+
+    from taskselect.selectors.auto import AutoSelector
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(221, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = ["a", "b"] * 9 + ["c"] * 3
+    corpus = Corpus([f"pool {i}" for i in range(200)], ["a", "b", "c", "d"] * 50, [f"q {i}" for i in range(21)], labels)
+    for candidates, warned in ((["knn", "random"], True), (["knn"], False)):
+        caplog.clear()
+        auto = AutoSelector(params=SelectParams(), candidates=candidates, folds=3, tolerance=1000)
+        with caplog.at_level(logging.WARNING, logger="taskselect.selectors.auto"):
+            chosen = auto.select(vectors[200:], vectors[:200], size=40, seed=0, corpus=corpus)
+        assert chosen.info["close"] == candidates
+        said = "the query set (21 examples; the fewest of one label: 3 of 'c') cannot show that any candidate" in caplog.text
+        assert said == warned, caplog.text

@@ -253,6 +253,15 @@ def too_few_queries(folds: int, queries: int) -> str | None:
     return None
 
 
+def random_close(query_labels) -> str:
+    """What it means that random selection is among the close candidates, and what would help."""
+    labels, counts = np.unique(np.asarray(query_labels), return_counts=True)
+    rarest = int(np.argmin(counts))
+    return (f"the query set ({len(query_labels)} examples; the fewest of one label: {counts[rarest]} of "
+            f"{str(labels[rarest])!r}) cannot show that any candidate selects better than random does, so this choice "
+            "rests on little evidence; more query examples, of every label, would let auto rank the candidates")
+
+
 @register("auto", AutoParams, reads="corpus", default=True,
           build=lambda p: AutoSelector(params=p, **p.auto.model_dump()), query_problem=lambda p, queries: too_few_queries(p.auto.folds, queries))
 @dataclass
@@ -456,6 +465,8 @@ class AutoSelector:
         gap, se = score_keys(self.score)
         best = min(self.candidates, key=lambda spec: report[spec][gap])
         close = [spec for spec in self.candidates if report[spec][gap] <= self.tolerance * report[spec][se] + 1e-12]
+        if any(spec.split(":")[0] == "random" for spec in close):
+            log.warning("auto: %s", random_close(corpus.query_labels))
         everything = np.arange(len(query))
         info = {"best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
                 "tolerance": self.tolerance, "score": self.score, "undecided": self.undecided, "trainer": self.trainer}
