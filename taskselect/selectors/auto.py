@@ -253,11 +253,12 @@ def too_few_queries(folds: int, queries: int) -> str | None:
     return None
 
 
-def random_close(query_labels) -> str:
-    """What it means that random selection is among the close candidates, and what would help."""
-    labels, counts = np.unique(np.asarray(query_labels), return_counts=True)
+def random_close(truth: np.ndarray) -> str:
+    """What it means that random selection is among the close candidates, and what would help;
+    truth: (M,) the query examples' labels (str)."""
+    labels, counts = np.unique(truth, return_counts=True)
     rarest = int(np.argmin(counts))
-    return (f"the query set ({len(query_labels)} examples; the fewest of one label: {counts[rarest]} of "
+    return (f"the query set ({len(truth)} examples; the fewest of one label: {counts[rarest]} of "
             f"{str(labels[rarest])!r}) cannot show that any candidate selects better than random does, so this choice "
             "rests on little evidence; more query examples, of every label, would let auto rank the candidates")
 
@@ -466,7 +467,7 @@ class AutoSelector:
         best = min(self.candidates, key=lambda spec: report[spec][gap])
         close = [spec for spec in self.candidates if report[spec][gap] <= self.tolerance * report[spec][se] + 1e-12]
         if any(spec.split(":")[0] == "random" for spec in close):
-            log.warning("auto: %s", random_close(corpus.query_labels))
+            log.warning("auto: %s", random_close(truth))
         everything = np.arange(len(query))
         info = {"best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
                 "tolerance": self.tolerance, "score": self.score, "undecided": self.undecided, "trainer": self.trainer}
