@@ -33,6 +33,20 @@ BIN = Path(sys.executable).parent
 # Debian's chromium, headless, in a container: no sandbox, no GPU, nothing fetched in the background.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# A UI on a busy machine can take longer than Playwright's 5 s to render a list (seen with three
+# pytest workers on two cores): its actions and assertions wait up to a minute.
+UI_TIMEOUT_MS = 60_000
+
+
+def launch_chromium(playwright):
+    """Debian's headless chromium, launched by `playwright` (sync API), with the UI waits above."""
+    from playwright.sync_api import expect
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
 
 
 # auto cross-validates every candidate on every fold (5 x 5 selections and models by default,

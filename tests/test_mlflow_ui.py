@@ -7,7 +7,6 @@ the project's default run). Screenshots go to $TASKSELECT_SCREENSHOTS when set (
 so), else to a temporary directory."""
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import mlflow
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BIN, CHROMIUM_ARGS, free_port, stop, wait_until_up
+from conftest import BIN, UI_TIMEOUT_MS, free_port, launch_chromium, stop, wait_until_up
 from taskselect import tracking
 from taskselect.config import Params
 from taskselect.selectors import budget_label
@@ -60,11 +59,8 @@ def ui(run_dir, tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
@@ -74,7 +70,7 @@ def page(browser):
     """A first visit: a fresh browser context (the UI keeps its switches in local storage)."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(UI_TIMEOUT_MS)
     yield page
     context.close()
 

@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import warnings
@@ -18,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from conftest import BIN, CHROMIUM_ARGS, ROOT, committed_project, free_port, stop, untimed, wait_until_up
+from conftest import BIN, ROOT, UI_TIMEOUT_MS, committed_project, free_port, launch_chromium, stop, untimed, wait_until_up
 from taskselect.config import load_params
 from taskselect.selectors import budget_label
 
@@ -273,9 +272,6 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
     with TASKSELECT_UI_PROFILE=default), else to a temporary directory."""
     from playwright.sync_api import expect, sync_playwright
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("the browser test needs Debian's chromium: apt-get install chromium chromium-driver")
     shots = Path(os.environ.get("TASKSELECT_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with api(server) as client:
@@ -283,9 +279,9 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
     (default,) = served.select.budgets
     budget = 0.05 if default != 0.05 else 0.02
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(UI_TIMEOUT_MS)
 
         page.goto(f"{server}/deployments")
         expect(page.get_by_text("taskselect-pipeline").first).to_be_visible()
