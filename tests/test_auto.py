@@ -271,9 +271,10 @@ def test_a_held_out_query_whose_text_is_in_the_pool_is_not_in_its_fold_models_tr
 
 def test_a_selectors_query_subsets_with_every_query_is_its_own_selection_and_a_subset_selects_as_it_would():
     """query_subsets computes what depends on the pool alone once (auto's folds): with every query
-    it is the selector's own selection; DSIR's and S2L's with some queries are their selections
-    with those queries (TSDS keeps the densities of the whole query set's neighbourhood, by design)."""
-    from taskselect.selectors import DSIRSelector, S2LSelector
+    it is the selector's own selection; DSIR's, S2L's and negCLIPLoss's with some queries are their
+    selections with those queries (TSDS keeps the densities of the whole query set's neighbourhood,
+    by design)."""
+    from taskselect.selectors import DSIRSelector, NegCLIPLossSelector, S2LSelector
     from taskselect.selectors.base import query_subsets
 
     rng = np.random.default_rng(1)
@@ -286,7 +287,7 @@ def test_a_selectors_query_subsets_with_every_query_is_its_own_selection_and_a_s
     query, pool = vectors[200:], vectors[:200]
     some = np.array([0, 3, 4, 9, 17, 25])
     for selector in (TSDSSelector(max_k=50, kde_k=20), DSIRSelector(buckets=64), S2LSelector(clusters=4, epochs=3),
-                     KNNSelector()):
+                     KNNSelector(), NegCLIPLossSelector(batch_size=16)):
         subsets = query_subsets(selector, query, pool, None, corpus)
         whole = selector.select(query, pool, 20, 3, None, corpus).indices
         assert np.array_equal(np.sort(subsets(np.arange(30), 20, 3).indices), np.sort(whole)), selector

@@ -36,7 +36,8 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
 
 What a candidate computes from the pool alone is computed once for all folds (its
 `query_subsets`, taskselect.selectors.base: TSDS's neighbour search and densities, DSIR's
-n-grams, S2L's loss clusters); candidates with a lexical or hybrid representation share it.
+n-grams, S2L's loss clusters, negCLIPLoss's pair scores); candidates with a lexical or hybrid
+representation share it.
 """
 
 from __future__ import annotations

@@ -83,8 +83,8 @@ def query_subsets(selector: Selector, query: np.ndarray, candidates: np.ndarray,
 
     A selector whose work depends partly on the pool alone declares a method
     `query_subsets(query, candidates, index, corpus) -> SubsetSelect` that computes that part
-    once (TSDS's neighbour search and densities, DSIR's n-grams, S2L's loss clusters); the
-    others select anew each time. With every query row, the result is the selector's own.
+    once (TSDS's neighbour search and densities, DSIR's n-grams, S2L's loss clusters,
+    negCLIPLoss's pair scores); the others select anew each time. With every query row, the result is the selector's own.
     """
     own = getattr(selector, "query_subsets", None)
     if own is not None:

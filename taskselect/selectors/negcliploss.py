@@ -31,6 +31,7 @@ pool rows, and the tau whose scores separate the two best (ROC AUC) is used.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,7 +41,7 @@ from scipy.special import logsumexp
 
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
-from taskselect.selectors.base import Selection, check_size, first_copies, register, require_corpus
+from taskselect.selectors.base import Selection, SubsetSelect, check_size, first_copies, register, require_corpus
 from taskselect.selectors.tsds import check_embeddings
 
 log = logging.getLogger(__name__)
@@ -191,17 +192,29 @@ class NegCLIPLoss:
 
     def scores(self, query, candidates, corpus, seed: int) -> tuple[np.ndarray, dict]:
         """((N,) float64 negCLIPLoss of each pool row, facts: tau and how it was chosen)."""
+        return self.of_pool(candidates, corpus.pool_labels)(query, corpus.query_labels, seed)
+
+    def of_pool(self, candidates, pool_labels) -> Callable[[np.ndarray, list, int], tuple[np.ndarray, dict]]:
+        """`scores` for this pool (N, dim) and its labels, as a function of (query, query labels,
+        seed): the prototypes and similarities are computed once, and the pool's scores once per
+        tau and seed (auto's folds tune tau on each subset of the queries, mostly to the same)."""
         candidates = check_embeddings("candidates", candidates)
-        prototypes = LabelPrototypes.of(candidates, corpus.pool_labels)
-        info: dict = {"labels": int(prototypes.names.size)}
-        pool = prototypes.similarities(candidates, corpus.pool_labels, members=True)
-        tau = self.tau
-        if tau is None:
-            tau, info["tau_auc"] = self.tune_tau(query, corpus.query_labels, prototypes, pool, seed)
-        scores = negclip_scores(*pool, tau, self.batch_size, self.partitions, np.random.default_rng(seed), self.symmetric)
-        log.info("negCLIPLoss: %d pairs over %d labels, tau %g, scores %.3f to %.3f",
-                 len(scores), prototypes.names.size, tau, scores.min(), scores.max())
-        return scores, {**info, "tau": tau}
+        prototypes = LabelPrototypes.of(candidates, pool_labels)
+        pool = prototypes.similarities(candidates, pool_labels, members=True)
+        scored: dict[tuple[float, int], np.ndarray] = {}
+
+        def scores(query, query_labels, seed: int) -> tuple[np.ndarray, dict]:
+            info: dict = {"labels": int(prototypes.names.size)}
+            tau = self.tau
+            if tau is None:
+                tau, info["tau_auc"] = self.tune_tau(query, query_labels, prototypes, pool, seed)
+            if (tau, seed) not in scored:
+                scored[tau, seed] = negclip_scores(*pool, tau, self.batch_size, self.partitions,
+                                                   np.random.default_rng(seed), self.symmetric)
+                log.info("negCLIPLoss: %d pairs over %d labels, tau %g, scores %.3f to %.3f",
+                         len(scored[tau, seed]), prototypes.names.size, tau, scored[tau, seed].min(), scored[tau, seed].max())
+            return scored[tau, seed], {**info, "tau": tau}
+        return scores
 
     def tune_tau(self, query, query_labels, prototypes: LabelPrototypes, pool: tuple, seed: int,
                  companions: int = 2000) -> tuple[float, dict | None]:
@@ -258,21 +271,31 @@ class NegCLIPLossSelector:
         if self.p != "inf" and not float(self.p) >= 1:
             raise TaskselectError(f"p {self.p}: expected 'inf' or a number >= 1")
 
-    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+    def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
+        """The pool's scores (once per tau and seed, NegCLIPLoss.of_pool) and distinct pairs once;
+        a subset of the queries tunes its own tau and ranks the kept rows by its own NormSim."""
         corpus = require_corpus(corpus, "negcliploss", len(candidates), len(query))
-        check_size(size, len(candidates))
-        scores, info = NegCLIPLoss(self.batch_size, self.partitions, self.tau).scores(query, candidates, corpus, seed)
+        query = check_embeddings("query", query, dim=np.shape(candidates)[1])
+        score = NegCLIPLoss(self.batch_size, self.partitions, self.tau).of_pool(candidates, corpus.pool_labels)
         # Distinct pairs: a (text, label) in the pool many times is kept once (its copies score
         # alike and would otherwise fill the budget: BENCHMARKS.md "Duplicate robustness").
         rows = np.arange(len(candidates))
         distinct = rows[first_copies(candidates, rows, corpus.pool_labels) == rows]
-        if distinct.size < size:
-            distinct = rows  # fewer distinct pairs than the budget: copies must fill it
-        kept = distinct[top_share(scores[distinct], self.keep, size)]
-        similarity = norm_sim(candidates[kept], check_embeddings("query", query, dim=candidates.shape[1]), self.p)
-        chosen = kept[np.argsort(-similarity, kind="stable")[:size]]
-        return Selection(indices=np.sort(chosen), scores=scores,
-                         info={**info, "kept": int(kept.size), "copies": int(len(candidates) - distinct.size)})
+
+        def select(subset: np.ndarray, size: int, seed: int) -> Selection:
+            check_size(size, len(candidates))
+            scores, info = score(query[subset], corpus.with_queries(subset).query_labels, seed)
+            among = distinct if distinct.size >= size else rows  # fewer distinct pairs than the budget: copies fill it
+            kept = among[top_share(scores[among], self.keep, size)]
+            similarity = norm_sim(candidates[kept], query[subset], self.p)
+            chosen = kept[np.argsort(-similarity, kind="stable")[:size]]
+            return Selection(indices=np.sort(chosen), scores=scores,
+                             info={**info, "kept": int(kept.size), "copies": int(len(candidates) - distinct.size)})
+        return select
+
+    def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
+        check_size(size, len(candidates))
+        return self.query_subsets(query, candidates, index, corpus)(np.arange(len(query)), size, seed)
 
 
 def top_share(scores: np.ndarray, share: float, at_least: int = 1) -> np.ndarray:
