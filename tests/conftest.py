@@ -49,6 +49,16 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
 
 
+# pytest-xdist (`make test`: --dist loadfile) hands each worker whole files in collection order,
+# so a long file collected last runs alone while the other workers idle. The files that start
+# servers and run whole pipelines (minutes each, see `pytest --durations`) are collected first.
+LONG_FILES = ("test_prefect_server.py", "test_dvc.py", "test_faults.py", "test_mlflow.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: each file's order is kept
+
+
 # auto cross-validates every candidate on every fold (5 x 5 selections and models by default,
 # most of a small run's time); two of each still make it choose. test_auto.py tests the choice.
 SMALL_AUTO = ["select.auto.candidates=[tsds,random]", "select.auto.folds=2"]
