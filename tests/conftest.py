@@ -50,13 +50,11 @@ def launch_chromium(playwright):
 
 
 # pytest-xdist (`make test`: --dist loadfile) hands each worker whole files in collection order,
-# so a long file collected last runs alone while the other workers idle. The files that start
-# servers and run whole pipelines (minutes each, see `pytest --durations`) are collected first.
-LONG_FILES = ("test_prefect_server.py", "test_dvc.py", "test_faults.py", "test_mlflow.py")
-
-
+# so a long file collected last runs alone while the other workers idle. The files holding
+# end-to-end tests (marked e2e: servers and whole pipelines) are collected first.
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: each file's order is kept
+    e2e = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in e2e)  # stable: each file's items stay together, in order
 
 
 # auto cross-validates every candidate on every fold (5 x 5 selections and models by default,
