@@ -191,6 +191,38 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     assert np.array_equal(np.sort(chosen), np.sort(own["tsds"]))
 
 
+def test_candidates_cross_validated_side_by_side_give_what_one_at_a_time_gives(airline, caplog):
+    """The candidates run in threads, several at once (select.auto.workers; by default one per
+    core): their scores,
+    the choice and the rows are those of one candidate after another, the shared computations
+    (lexical vectors, DSIR's n-grams, the proxy model) are made for whichever asks first, and
+    each candidate's log line comes once."""
+    from dataclasses import replace
+
+    from taskselect.selectors import dsir, proxy, representation, s2l
+
+    params, ws = airline
+    specs = ["random", "tsds", "tsds:representation=hybrid", "knn:representation=hybrid", "dsir", "s2l"]
+    select = params.select.model_copy(update={"auto": params.select.auto.model_copy(
+        update={"candidates": specs, "folds": 2})})
+    run = stages.Run("auto", 0.05, 3)
+    made = {}
+    for workers in (len(specs), 1):
+        for memo in (representation.lexical_vectors, dsir.hashed_ngrams, proxy.loss_trajectories, s2l.pool_clusters):
+            memo.forget()
+        auto = replace(make_selector("auto", select, params.finetune), workers=workers)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="taskselect.selectors.auto"):
+            summary = stages.select(select, run, ws, selector=auto)
+        assert sorted(m.split(" on the held-out")[0][len("auto: "):] for m in caplog.messages
+                      if " on the held-out queries: " in m) == sorted(specs)
+        made[workers] = summary, pd.read_parquet(ws.selection(run) / "selection.parquet")
+    (parallel, rows), (sequential, sequential_rows) = made[len(specs)], made[1]
+    assert parallel == sequential and rows.equals(sequential_rows)
+    with pytest.raises(TaskselectError, match="workers -1"):
+        replace(make_selector("auto", select), workers=-1)
+
+
 def test_in_turns_gives_each_selection_an_equal_share_and_rows_they_share_first():
     from taskselect.selectors.auto import in_turns
 

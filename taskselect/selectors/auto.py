@@ -44,9 +44,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -135,6 +138,12 @@ class AutoParams(Section):
         "head",
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
         "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
+    )
+    workers: int = Field(
+        0, ge=0,
+        description="Candidates cross-validated at once, each in a thread of its own: 0, one per CPU core the process "
+        "may use (at most one per candidate). The choice and the rows do not depend on it; set 1 where the process "
+        "should keep to one core (e.g. a Dask worker started with --nthreads 1).",
     )
 
     @field_validator("candidates")
@@ -286,6 +295,9 @@ class AutoSelector:
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
         'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
     finetune: the run's training parameters (default: FinetuneParams()).
+    workers: >= 0, candidates cross-validated at once, each in a thread of its own (0: one per CPU
+        core the process may use, at most one per candidate); the choice and the rows do not
+        depend on it.
     Needs a Corpus with the query labels. The seed drives the fold split, every candidate's
     selections and the trainer.
     """
@@ -298,6 +310,7 @@ class AutoSelector:
     score: str = "soft_f1"
     undecided: str = "blend"
     trainer: str = "head"
+    workers: int = 0
     finetune: FinetuneParams | None = None
 
     def __post_init__(self):
@@ -306,9 +319,9 @@ class AutoSelector:
 
         if not self.candidates or len(set(self.candidates)) != len(self.candidates):
             raise TaskselectError(f"select.auto.candidates {self.candidates}: expected distinct candidates, at least one")
-        if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0:
-            raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}: "
-                                  "expected folds >= 2, repeats >= 1, tolerance >= 0")
+        if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0 or self.workers < 0:
+            raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}, "
+                                  f"workers {self.workers}: expected folds >= 2, repeats >= 1, tolerance >= 0, workers >= 0")
         if self.score not in SCORES:
             raise TaskselectError(f"select.auto.score {self.score!r}: expected one of {', '.join(SCORES)}")
         if self.undecided not in ("blend", "earliest"):
@@ -441,15 +454,30 @@ class AutoSelector:
         # Every score of every candidate (mean over the repeats) and their bootstrap resamples
         # (paired: the same draws of held-out queries for every candidate); `score` ranks them.
         scores, resampled, fold_rows, prepared = {}, {}, {}, {}
-        for spec in tqdm(self.candidates, desc="auto: cross-validating", unit="candidate"):
+
+        def cross_validate(spec: str) -> None:  # in a worker thread: its own thread limits, as the caller's
             began = time.perf_counter()
-            prepared[spec] = self._candidate(spec, kept, query, candidates, index, corpus)
-            with held_warnings() as warned:
-                fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
-            scores[spec], resampled[spec] = held_out(fold_rows[spec])
+            with fixed_threads():
+                prepared[spec] = self._candidate(spec, kept, query, candidates, index, corpus)
+                with held_warnings() as warned:
+                    fold_rows[spec] = self._fold_rows(prepared[spec], splits, size, seed)
+                scores[spec], resampled[spec] = held_out(fold_rows[spec])
             log.info("auto: %s on the held-out queries: %s (%.1fs)%s", spec,
                      ", ".join(f"{name} {np.mean(scores[spec][name]):.4f}" for name in SCORES), time.perf_counter() - began,
                      f"; its fold selections warned {len(warned)} time(s), first: {warned[0]}" if warned else "")
+
+        # Candidates are independent and each computes at one thread (taskselect.threads): they
+        # run side by side, each in a copy of the caller's context (a Prefect task run's logger).
+        with ThreadPoolExecutor(self.workers or min(len(self.candidates), len(os.sched_getaffinity(0)))) as threads:
+            futures = [threads.submit(copy_context().run, cross_validate, spec) for spec in self.candidates]
+            try:
+                for done in tqdm(as_completed(futures), total=len(futures), desc="auto: cross-validating",
+                                 unit="candidate"):
+                    done.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
         report = {spec: {} for spec in self.candidates}
         for name in SCORES:
             mean = {spec: float(np.mean(scores[spec][name])) for spec in self.candidates}
