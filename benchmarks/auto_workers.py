@@ -31,7 +31,7 @@ from taskselect.index import read_index
 from taskselect.selectors import Corpus, make_selector, proxy, representation, s2l
 from taskselect.selectors.dsir import hashed_ngrams
 from taskselect.stages import Workspace
-from taskselect.threads import fixed_threads
+from taskselect.threads import fixed_threads, usable_cores
 
 SECTION = "auto: candidates side by side"
 
@@ -64,7 +64,7 @@ def main() -> None:
     ws = Workspace(args.data_dir)
     n_pool = len(ws.load_embeddings("pool"))
     size = round(args.budget * n_pool)
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     load = os.getloadavg()[0]
     runs = {workers: [auto_run(ws, workers, size) for _ in range(args.repeats)] for workers in (1, cores)}
     first = runs[1][0]

@@ -15,6 +15,7 @@ checks that it holds.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,12 @@ from taskselect.errors import TaskselectError
 
 NUMERIC_THREADS = 1
 _guard = threading.Lock()
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity (fewer than the machine's under taskset or
+    a container's cpuset)."""
+    return len(os.sched_getaffinity(0))
 
 
 def pin_blas() -> None:

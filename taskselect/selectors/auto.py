@@ -37,14 +37,15 @@ the only evidence of the task a user brings, so `auto` cross-validates on it:
 What a candidate computes from the pool alone is computed once for all folds (its
 `query_subsets`, taskselect.selectors.base: TSDS's neighbour search and densities, DSIR's
 n-grams, S2L's loss clusters, negCLIPLoss's pair scores); candidates with a lexical or hybrid
-representation share it.
+representation share it. The candidates are cross-validated side by side (`workers` threads,
+each computing at one BLAS and OpenMP thread, taskselect.threads): the same scores, choice and
+rows as one after another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -61,7 +62,7 @@ from tqdm.auto import tqdm
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.texts import normalize_text
-from taskselect.threads import fixed_threads
+from taskselect.threads import fixed_threads, usable_cores
 from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
                                        require_corpus)
 from taskselect.selectors.representation import represent
@@ -468,7 +469,7 @@ class AutoSelector:
 
         # Candidates are independent and each computes at one thread (taskselect.threads): they
         # run side by side, each in a copy of the caller's context (a Prefect task run's logger).
-        with ThreadPoolExecutor(self.workers or min(len(self.candidates), len(os.sched_getaffinity(0)))) as threads:
+        with ThreadPoolExecutor(self.workers or min(len(self.candidates), usable_cores())) as threads:
             futures = [threads.submit(copy_context().run, cross_validate, spec) for spec in self.candidates]
             try:
                 for done in tqdm(as_completed(futures), total=len(futures), desc="auto: cross-validating",
