@@ -74,7 +74,7 @@ def main() -> None:
     median = {workers: statistics.median(t for t, _, _ in timed) for workers, timed in runs.items()}
     m = machine()
     body = "\n".join([
-        f"`PYTHONPATH=. python benchmarks/auto_workers.py` on the default run's workspace ({n_pool:,} pool "
+        f"`PYTHONPATH=. python benchmarks/auto_workers.py` on the workspace {args.data_dir}/ ({n_pool:,} pool "
         f"rows, budget {args.budget:.0%}, {size} rows). " + __doc__.split("\n\n")[2].replace("\n", " "),
         f"Machine: {m['cpu']}, {m['cores']} cores; load average {load:.2f} before / {os.getloadavg()[0]:.2f} after; "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Choice: {json.loads(first[2])['choice']}; the same rows "
