@@ -28,8 +28,8 @@ from taskselect.bench import machine
 from taskselect.config import load_params
 from taskselect.environment import configure
 from taskselect.index import read_index
-from taskselect.selectors import Corpus, make_selector, proxy, representation, s2l
-from taskselect.selectors.dsir import hashed_ngrams
+from taskselect.memo import forget_all
+from taskselect.selectors import Corpus, make_selector
 from taskselect.stages import Workspace
 from taskselect.threads import fixed_threads, usable_cores
 
@@ -38,8 +38,7 @@ SECTION = "auto: candidates side by side"
 
 def auto_run(ws: Workspace, workers: int, size: int) -> tuple[float, np.ndarray, str]:
     """(seconds, selected rows, the report as JSON) of a fresh auto, nothing kept from before."""
-    for kept in (representation.lexical_vectors, hashed_ngrams, proxy.loss_trajectories, s2l.pool_clusters):
-        kept.forget()
+    forget_all()
     params = load_params(Path("params.yaml"))
     auto = replace(make_selector("auto", params.select, params.finetune), workers=workers)
     pool, query = (pd.read_parquet(ws.prepared / f"{split}.parquet") for split in ("pool", "query"))

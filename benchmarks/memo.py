@@ -23,17 +23,13 @@ import numpy as np
 
 from benchmarks.harness import write_marked_section
 from taskselect.bench import machine
-from taskselect.selectors import proxy, s2l
-from taskselect.selectors.dsir import DSIRSelector, hashed_ngrams
+from taskselect.memo import forget_all
+from taskselect.selectors import s2l
+from taskselect.selectors.dsir import DSIRSelector
 from taskselect.stages import Workspace
 
 SECTION = "Pool features kept between selections"
 RUNS = {"dsir": [(b, s) for b in (0.02, 0.05) for s in (0, 1, 2)], "s2l": [(b, 0) for b in (0.02, 0.05, 0.1)]}
-
-
-def forget() -> None:
-    for kept in (hashed_ngrams, proxy.loss_trajectories, s2l.pool_clusters):
-        kept.forget()
 
 
 def selections(method: str, ws: Workspace, fresh: bool) -> tuple[float, list[np.ndarray]]:
@@ -46,11 +42,11 @@ def selections(method: str, ws: Workspace, fresh: bool) -> tuple[float, list[np.
     corpus = Corpus(pool["text"].tolist(), pool["label"].tolist(), query["text"].tolist(), query["label"].tolist())
     vectors = {split: ws.load_embeddings(split) for split in ("pool", "query")}
     selector = DSIRSelector() if method == "dsir" else s2l.S2LSelector()
-    forget()
+    forget_all()
     chosen, started = [], time.perf_counter()
     for budget, seed in RUNS[method]:
         if fresh:
-            forget()
+            forget_all()
         chosen.append(selector.select(vectors["query"], vectors["pool"], round(budget * len(pool)), seed,
                                       corpus=corpus).indices)
     return time.perf_counter() - started, chosen

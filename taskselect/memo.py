@@ -4,7 +4,8 @@ A run selects at several budgets and seeds from the same pool, and auto's candid
 again: what is computed from the pool alone (DSIR's hashed n-grams, the lexical vectors, the
 proxy model's loss trajectories of a seed) need not be computed again. `keep_last(n)` keeps the results of the last n distinct calls,
 keyed by a digest of the arguments (texts compared by content, not by list identity), returned
-read-only so that no caller changes another's.
+read-only so that no caller changes another's. `forget_all()` drops every function's (a
+benchmark timing a run's first selection, a test comparing two computations from scratch).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 F = TypeVar("F", bound=Callable[..., Any])
+_KEPT: list[OrderedDict] = []  # every keep_last function's results, for forget_all
 
 
 def _digest(arguments: dict[str, Any]) -> str:
@@ -65,6 +67,7 @@ def keep_last(n: int) -> Callable[[F], F]:
 
     def decorate(function: F) -> F:
         kept: OrderedDict[str, Any] = OrderedDict()
+        _KEPT.append(kept)
         lock = threading.Lock()
         signature = inspect.signature(function)
 
@@ -86,3 +89,9 @@ def keep_last(n: int) -> Callable[[F], F]:
         return remembered  # type: ignore[return-value]
 
     return decorate
+
+
+def forget_all() -> None:
+    """Drop the kept results of every keep_last function of the process."""
+    for kept in _KEPT:
+        kept.clear()

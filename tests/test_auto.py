@@ -193,13 +193,12 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
 
 def test_candidates_cross_validated_side_by_side_give_what_one_at_a_time_gives(airline, caplog):
     """The candidates run in threads, several at once (select.auto.workers; by default one per
-    core): their scores,
-    the choice and the rows are those of one candidate after another, the shared computations
-    (lexical vectors, DSIR's n-grams, the proxy model) are made for whichever asks first, and
-    each candidate's log line comes once."""
+    core): their scores, the choice and the rows are those of one candidate after another, the
+    shared computations (lexical vectors, DSIR's n-grams, the proxy model) are made for whichever
+    asks first, and each candidate's log line comes once."""
     from dataclasses import replace
 
-    from taskselect.selectors import dsir, proxy, representation, s2l
+    from taskselect.memo import forget_all
 
     params, ws = airline
     specs = ["random", "tsds", "tsds:representation=hybrid", "knn:representation=hybrid", "dsir", "s2l"]
@@ -208,8 +207,7 @@ def test_candidates_cross_validated_side_by_side_give_what_one_at_a_time_gives(a
     run = stages.Run("auto", 0.05, 3)
     made = {}
     for workers in (len(specs), 1):
-        for memo in (representation.lexical_vectors, dsir.hashed_ngrams, proxy.loss_trajectories, s2l.pool_clusters):
-            memo.forget()
+        forget_all()
         auto = replace(make_selector("auto", select, params.finetune), workers=workers)
         caplog.clear()
         with caplog.at_level("INFO", logger="taskselect.selectors.auto"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from taskselect.memo import keep_last
+from taskselect.memo import forget_all, keep_last
 from taskselect.selectors.dsir import hashed_ngrams
 
 
@@ -31,6 +31,9 @@ def test_the_last_calls_are_kept_by_their_arguments_values_and_evicted_oldest_fi
     lengths.forget()
     lengths(["ab", "c"])
     assert len(calls) == 5
+    forget_all()  # every keep_last function's results, this one's among them
+    lengths(["ab", "c"])
+    assert len(calls) == 6
 
 
 def test_texts_that_differ_only_where_their_boundaries_fall_are_not_the_same_call():
