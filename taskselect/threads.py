@@ -16,6 +16,7 @@ checks that it holds.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +31,16 @@ _guard = threading.Lock()
 
 def usable_cores() -> int:
     """CPU cores this process may run on: its affinity (fewer than the machine's under taskset or
-    a container's cpuset)."""
-    return len(os.sched_getaffinity(0))
+    a container's cpuset), and in a Dask worker's task at most the worker's threads (workers
+    started with --nthreads 1 share the machine's cores with each other)."""
+    cores = len(os.sched_getaffinity(0))
+    distributed = sys.modules.get("distributed")  # loaded in a Dask worker; not imported here
+    if distributed is not None:
+        try:
+            return min(cores, distributed.get_worker().state.nthreads)
+        except ValueError:  # not in a worker's task
+            pass
+    return cores
 
 
 def pin_blas() -> None:

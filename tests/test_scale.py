@@ -180,3 +180,17 @@ def test_training_in_a_dask_worker_gives_the_in_process_model_byte_for_byte(clus
         for ours, theirs in ((models[0], models[1]), (models[0]._model, models[1]._model)):
             assert sorted(vars(ours)) == sorted(vars(theirs))  # no attribute set on one side only
     assert here.read_bytes() == there.read_bytes()
+
+
+def test_a_task_on_a_dask_worker_uses_the_workers_threads_not_the_machines_cores(cluster):
+    """auto cross-validates its candidates in usable_cores() threads (select.auto.workers 0): on a
+    single-threaded worker that is one, whatever the cores of the machine; here, every core."""
+    import os
+
+    from distributed import Client
+
+    from taskselect.threads import usable_cores
+
+    with Client(cluster) as client:
+        assert client.submit(usable_cores, pure=False).result() == 1
+    assert usable_cores() == len(os.sched_getaffinity(0))

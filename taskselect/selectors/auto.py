@@ -143,8 +143,8 @@ class AutoParams(Section):
     workers: int = Field(
         0, ge=0,
         description="Candidates cross-validated at once, each in a thread of its own: 0, one per CPU core the process "
-        "may use (at most one per candidate). The choice and the rows do not depend on it; set 1 where the process "
-        "should keep to one core (e.g. a Dask worker started with --nthreads 1).",
+        "may use, in a Dask worker one per worker thread (at most one per candidate). The choice and the rows do not "
+        "depend on it; set 1 where the process should keep to one core.",
     )
 
     @field_validator("candidates")
