@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, WithJsonSchema, create_model, field
 
 from taskselect import selectors  # the registry select's parameters are built from
 from taskselect.errors import TaskselectError
+from taskselect.sections import RUNTIME
 from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
@@ -49,12 +50,12 @@ class DataParams(_Section):
         2000, ge=1, description="At most this many target test rows, sampled (rows)."
     )
     seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
-    pool: str | None = Field(
+    pool: Annotated[str | None, RUNTIME] = Field(
         None, description="Your own pool file (CSV, JSONL, JSON or Parquet). In data/own/ when the run's "
         "artifacts are the project's data/ (DVC tracks your files there)."
     )
-    query: str | None = Field(None, description="Your own query file (examples of the task), beside the pool file.")
-    test: str | None = Field(
+    query: Annotated[str | None, RUNTIME] = Field(None, description="Your own query file (examples of the task), beside the pool file.")
+    test: Annotated[str | None, RUNTIME] = Field(
         None, description="Your own test file (scored with macro-F1), beside the pool file; none for a pool "
         "without labels."
     )
@@ -88,15 +89,15 @@ class EmbedParams(_Section):
         "weights quantised to int8: fastest, vectors slightly off). The ONNX files are exported "
         "from the model once per machine and kept in ~/.cache/taskselect/onnx.",
     )
-    batch_size: int = Field(64, ge=1, description="Texts per forward pass of the torch backend.")
+    batch_size: Annotated[int, RUNTIME] = Field(64, ge=1, description="Texts per forward pass of the torch backend.")
     max_seq_length: int = Field(
         128, ge=8, le=512, description="Tokens kept per text; longer texts are truncated."
     )
-    cache_dir: str = Field(
+    cache_dir: Annotated[str, RUNTIME] = Field(
         ".taskselect-cache/embeddings",
         description="Content-addressed cache: a text embedded once is never embedded again.",
     )
-    shard_rows: int = Field(
+    shard_rows: Annotated[int, RUNTIME] = Field(
         8192, ge=1,
         description="Rows per shard: each split is read and embedded shard by shard (in parallel "
         "on a Dask cluster), and each finished shard is cached, so a stopped run resumes (rows).",
@@ -144,12 +145,12 @@ def _select_params() -> type[_Section]:
     registered = list(selectors.REGISTRY.values())
     methods = tuple(s.name for s in registered)
     fields: dict[str, Any] = {
-        "methods": (list[Literal[methods]], Field(
+        "methods": (Annotated[list[Literal[methods]], RUNTIME], Field(
             [s.name for s in registered if s.default], min_length=1,
             description=f"Selection methods to compare: {', '.join(methods)}.",
         )),
-        "budgets": (list[Budget], Field([0.05], min_length=1, description="Training-set sizes.")),
-        "seeds": (list[int], Field([0], min_length=1, description="Selection and training seeds.")),
+        "budgets": (Annotated[list[Budget], RUNTIME], Field([0.05], min_length=1, description="Training-set sizes.")),
+        "seeds": (Annotated[list[int], RUNTIME], Field([0], min_length=1, description="Selection and training seeds.")),
     }
     fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
     fields["filter"] = (selectors.FilterParams, Field(default_factory=selectors.FilterParams))
@@ -215,13 +216,13 @@ class EvaluateParams(_Section):
 class TrackParams(_Section):
     """MLflow tracking."""
 
-    enabled: bool = Field(True, description="Log runs to MLflow.")
-    tracking_uri: str | None = Field(
+    enabled: Annotated[bool, RUNTIME] = Field(True, description="Log runs to MLflow.")
+    tracking_uri: Annotated[str | None, RUNTIME] = Field(
         None,
         description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
         "(a local file, no server).",
     )
-    experiment: str | None = Field(
+    experiment: Annotated[str | None, RUNTIME] = Field(
         None, description="MLflow experiment name; default 'taskselect-<target>'."
     )
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from taskselect.config import Params
 from taskselect.io import atomic_path
+from taskselect.sections import is_runtime
 
 # A marker, then a fenced block: the command and the block's text (its `$ command` line included).
 CAPTURED = re.compile(r"<!-- captured: (?P<command>.+?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -121,7 +122,8 @@ def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
             nested.append((name, kind))
             continue
         limits = _limits(field)
-        meaning = " ".join((field.description or "").split()) + (f" ({limits})" if limits else "")
+        meaning = " ".join((field.description or "").split()) + (f" ({limits})" if limits else "") + (
+            " *Runtime*." if is_runtime(field) else "")
         lines.append(f"| `{name}` | `{_default(field)}` | {meaning.replace('|', '/')} |")
     lines.append("")
     for name, kind in nested:
@@ -140,6 +142,9 @@ def parameters_reference() -> str:
         "", "```bash", "taskselect run -S select.tsds.alpha=0.5 -S select.budgets=[0.01,0.05]", "```", "",
         "A budget is a row count (`500`) or a fraction of the pool (`0.05`). Bad input stops with one",
         "`error:` line naming the parameter and what was expected (exit code 2), before anything is computed.", "",
+        "A *runtime* parameter changes where, how fast or which selections a run makes, never what one",
+        "selection, its model or its score is; the data files' paths are runtime, as the rows they hold are",
+        "recorded by their digest. `taskselect compare --all` pools runs that differ only in these.", "",
     ]
     for name, field in Params.model_fields.items():
         lines += _section(field.annotation, name, 2)

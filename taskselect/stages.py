@@ -625,7 +625,7 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
         curve.to_csv(tmp, index=False, float_format="%.6g")
     stage_seconds = {f"{stage}_seconds": _seconds(ws, stage) for stage in ("prepare", "embed", "index")}
     write_json(out_dir / "run.json", {
-        "task": meta["task"], "pool_size": pool_size, "pool_labelled": labelled,
+        "task": meta["task"], "data_digest": meta.get("digest"), "pool_size": pool_size, "pool_labelled": labelled,
         "params": params.model_dump(mode="json"), **stage_seconds,
     })
     return records

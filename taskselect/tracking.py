@@ -30,6 +30,7 @@ from taskselect.config import Params, TrackParams
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
 from taskselect.report import baselines, reading_order, summarize
+from taskselect.sections import runtime_keys
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     uri = uri or tracking_uri(params.track)
     _use_experiment(uri, experiment_name(params))
     flat_params = flatten(params.model_dump(mode="json"))
-    base_tags = {"task": run_info["task"], **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})}
+    base_tags = {"task": run_info["task"], **({"git_commit": c} if (c := git_commit()) else {}),
+                 **({"data_digest": d} if (d := run_info.get("data_digest")) else {}), **(tags or {})}
     skipped = next((r["skipped"] for r in records if "skipped" in r), None)
     if skipped is not None:
         base_tags["note"] = skipped
@@ -333,6 +335,8 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         runs = runs[runs["tags.mlflow.parentRunId"].isin(set(complete["run_id"]))]
     if runs.empty:
         raise TaskselectError(f"experiment {experiment!r}: no selection runs of a complete pipeline run match")
+    if all_parents:
+        check_one_setting(runs, experiment)
     if "metrics.f1_macro" not in runs or runs["metrics.f1_macro"].isna().all():
         raise TaskselectError(f"experiment {experiment!r}: the selection runs that match have no macro-F1 to "
                               "compare (their pool had no labels: selection only)")
@@ -342,6 +346,32 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
     })
+
+
+def check_one_setting(runs: pd.DataFrame, experiment: str) -> None:
+    """Selection runs of several pipeline runs (mlflow.search_runs rows) pool into one mean and
+    standard deviation per method and budget only if they are one setting: scored on the same
+    data (tag data_digest) and alike in every parameter but the RUNTIME ones. Otherwise
+    TaskselectError names the method, budget and what differs, and the filter that keeps one."""
+    compared = set(flatten(Params().model_dump(mode="json"))) - runtime_keys(Params)  # not MLflow's own model params
+    for (method, budget), group in runs.groupby(["params.method", "tags.budget"], sort=False):
+        if group["tags.mlflow.parentRunId"].nunique() < 2:
+            continue
+        where = f"--all: the {method} {budget} runs of experiment {experiment!r}"
+        digests = group.get("tags.data_digest", pd.Series(None, index=group.index))
+        if digests.isna().any():
+            raise TaskselectError(f"{where} include runs logged without the digest of their data, so they cannot be "
+                                  "pooled with others; compare one pipeline run (--parent RUN_ID)")
+        if digests.nunique() > 1:
+            raise TaskselectError(f"{where} were scored on different data (data_digest {', '.join(sorted(digests.unique()))}: "
+                                  f"other pool, query or test rows); keep one with --filter \"tags.data_digest = "
+                                  f"'{digests.iloc[0]}'\"")
+        for column in sorted(c for c in group if c.startswith("params.") and c.removeprefix("params.") in compared):
+            values = group[column].fillna("(not logged)").unique()
+            if len(values) > 1:
+                key = column.removeprefix("params.")
+                raise TaskselectError(f"{where} differ in {key} ({', '.join(sorted(map(str, values)))}); keep one "
+                                      f"setting with --filter \"params.`{key}` = '{group[column].iloc[0]}'\"")
 
 
 def _budget(logged: str) -> int | float:

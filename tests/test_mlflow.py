@@ -184,3 +184,53 @@ def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_comple
         assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in Params().select.methods}
     refused = taskselect("compare", "--tracking-uri", uri, "--parent", latest.info.run_id, cwd=tmp_path)
     assert refused.returncode == 2 and "not a complete pipeline run" in refused.stderr
+
+
+def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp_path):
+    """`compare --all` pools the selection runs of several pipeline runs: runs that differ only in
+    runtime parameters (a cache directory, the seeds planned) are one setting; runs with another
+    TSDS alpha, or scored on other rows, are refused by name, and --filter keeps one setting."""
+    tmp, _, records = logged
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)
+    kept = [r for r in records if r["method"] in ("tsds", "random")]  # fewer child runs to log
+    (out / "results.json").write_text(json.dumps(kept))
+    run_json = json.loads((out / "run.json").read_text())
+    assert len(run_json["data_digest"]) == 16
+
+    def log(**changes):
+        changed = json.loads(json.dumps(run_json))
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            node = changed
+            for part in path:
+                node = node[part]
+            node[last] = value
+        (out / "run.json").write_text(json.dumps(changed))
+        result = taskselect("track", "--data-dir", str(tmp / "data"), "--out", str(out), "--tracking-uri", uri, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    def compare(*args):
+        return taskselect("compare", "--tracking-uri", uri, "--format", "json", "--all", *args, cwd=tmp_path)
+
+    log()
+    log(**{"params.embed.cache_dir": str(tmp_path / "elsewhere"), "params.select.seeds": [0, 1, 2]})
+    pooled = compare()
+    assert pooled.returncode == 0, pooled.stderr
+    rows = {r["method"]: r for r in json.loads(pooled.stdout)}
+    for method in ("tsds", "random"):  # the same two seeds twice: their mean, two distinct seeds
+        assert rows[method]["seeds"] == 2
+        assert rows[method]["f1_macro"] == pytest.approx(np.mean([r["f1_macro"] for r in kept if r["method"] == method]))
+
+    alpha = run_json["params"]["select"]["tsds"]["alpha"]
+    log(**{"params.select.tsds.alpha": 0.5})
+    assert_one_line_error(compare(), "runs of experiment 'taskselect-airline_sentiment' differ in select.tsds.alpha",
+                          f"(0.5, {alpha})", "--filter")
+    one = compare("--filter", f"params.`select.tsds.alpha` = '{alpha}'")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout) == json.loads(pooled.stdout)
+
+    log(**{"data_digest": "0" * 16})  # the same parameters, other rows
+    assert_one_line_error(compare("--filter", f"params.`select.tsds.alpha` = '{alpha}'"),
+                          "were scored on different data", "tags.data_digest")

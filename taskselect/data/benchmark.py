@@ -9,6 +9,7 @@ annotate), with no test set, nothing trained and nothing scored.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import zlib
@@ -54,6 +55,17 @@ class Benchmark:
     def pool_labelled(self) -> bool:
         return "label" in self.pool.columns
 
+    def digest(self) -> str:
+        """sha256 (hex, 16 digits) of the texts and labels of pool, query and test, in order: what
+        every score of a run on this benchmark is a function of, besides the parameters. Files and
+        ids do not enter it: the same rows read from elsewhere give the same digest."""
+        hashed = hashlib.sha256()
+        for role in ROLES:
+            frame = getattr(self, role)
+            rows = pd.util.hash_pandas_object(frame[[c for c in ("text", "label") if c in frame]], index=False)
+            hashed.update(f"{role}:{len(frame)}:".encode() + rows.to_numpy().tobytes())
+        return hashed.hexdigest()[:16]
+
     def save(self, directory: str | os.PathLike) -> None:
         """Write one Parquet file per set, then benchmark.json as the mark of a finished save."""
         directory = Path(directory)
@@ -66,6 +78,7 @@ class Benchmark:
                 "target_labels": self.target_labels,
                 "pool_labelled": self.pool_labelled,
                 "rows": {role: len(getattr(self, role)) for role in ROLES},
+                "digest": self.digest(),
                 "pool_rows_per_source": self.pool["source"].value_counts(sort=False).to_dict(),
             },
         )

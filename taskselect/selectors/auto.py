@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import yaml
@@ -60,7 +60,7 @@ from pydantic import Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.sections import Section
+from taskselect.sections import RUNTIME, Section
 from taskselect.texts import normalize_text
 from taskselect.threads import fixed_threads, usable_cores
 from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
@@ -140,7 +140,7 @@ class AutoParams(Section):
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
         "settings, seconds) or 'run' (finetune.trainer, e.g. the transformer: minutes per fold and candidate).",
     )
-    workers: int = Field(
+    workers: Annotated[int, RUNTIME] = Field(
         0, ge=0,
         description="Candidates cross-validated at once, each in a thread of its own: 0, one per CPU core the process "
         "may use, in a Dask worker one per worker thread (at most one per candidate). The choice and the rows do not "
