@@ -190,16 +190,20 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     """`compare --all` pools the selection runs of several pipeline runs: runs that differ only in
     runtime parameters (a cache directory, the seeds planned) are one setting; runs with another
     TSDS alpha, or scored on other rows, are refused by name, and --filter keeps one setting."""
+    from taskselect.config import TrackParams
+    from taskselect.errors import TaskselectError
+    from taskselect.tracking import compare, log_pipeline
+
     tmp, _, records = logged
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"
     shutil.copytree(tmp / "out", out)
-    kept = [r for r in records if r["method"] in ("tsds", "random")]  # fewer child runs to log
+    kept = [r for r in records if r["method"] == "random"]  # two child runs to log, not eight
     (out / "results.json").write_text(json.dumps(kept))
     run_json = json.loads((out / "run.json").read_text())
     assert len(run_json["data_digest"]) == 16
 
-    def log(**changes):
+    def log(**changes):  # the run logged again, with these keys of its run.json changed
         changed = json.loads(json.dumps(run_json))
         for key, value in changes.items():
             *path, last = key.split(".")
@@ -208,29 +212,26 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
                 node = node[part]
             node[last] = value
         (out / "run.json").write_text(json.dumps(changed))
-        result = taskselect("track", "--data-dir", str(tmp / "data"), "--out", str(out), "--tracking-uri", uri, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
+        log_pipeline(tmp / "data", out, uri=uri)
 
-    def compare(*args):
-        return taskselect("compare", "--tracking-uri", uri, "--format", "json", "--all", *args, cwd=tmp_path)
+    def pooled(filter_string=""):
+        return compare(TrackParams(tracking_uri=uri), EXPERIMENT, filter_string=filter_string, all_parents=True)
 
     log()
     log(**{"params.embed.cache_dir": str(tmp_path / "elsewhere"), "params.select.seeds": [0, 1, 2]})
-    pooled = compare()
-    assert pooled.returncode == 0, pooled.stderr
-    rows = {r["method"]: r for r in json.loads(pooled.stdout)}
-    for method in ("tsds", "random"):  # the same two seeds twice: their mean, two distinct seeds
-        assert rows[method]["seeds"] == 2
-        assert rows[method]["f1_macro"] == pytest.approx(np.mean([r["f1_macro"] for r in kept if r["method"] == method]))
+    one_setting = pooled()
+    (row,) = one_setting.itertuples()  # the same two seeds twice: their mean, two distinct seeds
+    assert (row.method, row.seeds) == ("random", 2)
+    assert row.f1_macro == pytest.approx(np.mean([r["f1_macro"] for r in kept]))
 
     alpha = run_json["params"]["select"]["tsds"]["alpha"]
     log(**{"params.select.tsds.alpha": 0.5})
-    assert_one_line_error(compare(), "runs of experiment 'taskselect-airline_sentiment' differ in select.tsds.alpha",
-                          f"(0.5, {alpha})", "--filter")
-    one = compare("--filter", f"params.`select.tsds.alpha` = '{alpha}'")
-    assert one.returncode == 0, one.stderr
-    assert json.loads(one.stdout) == json.loads(pooled.stdout)
+    refused = taskselect("compare", "--tracking-uri", uri, "--all", cwd=tmp_path)
+    assert_one_line_error(refused, f"--all: the random 10% runs of experiment '{EXPERIMENT}' differ in "
+                          f"select.tsds.alpha ({', '.join(sorted(['0.5', str(alpha)]))}); keep one setting with --filter")
+    kept_filter = f"params.`select.tsds.alpha` = '{alpha}'"
+    pd.testing.assert_frame_equal(pooled(kept_filter), one_setting)
 
     log(**{"data_digest": "0" * 16})  # the same parameters, other rows
-    assert_one_line_error(compare("--filter", f"params.`select.tsds.alpha` = '{alpha}'"),
-                          "were scored on different data", "tags.data_digest")
+    with pytest.raises(TaskselectError, match="were scored on different data .*tags.data_digest"):
+        pooled(kept_filter)
