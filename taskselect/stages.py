@@ -624,6 +624,7 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     with atomic_path(out_dir / "f1_vs_budget.csv") as tmp:
         curve.to_csv(tmp, index=False, float_format="%.6g")
     stage_seconds = {f"{stage}_seconds": _seconds(ws, stage) for stage in ("prepare", "embed", "index")}
+    # data_digest: None for a workspace prepared before benchmark.json recorded it (compare --all refuses to pool it)
     write_json(out_dir / "run.json", {
         "task": meta["task"], "data_digest": meta.get("digest"), "pool_size": pool_size, "pool_labelled": labelled,
         "params": params.model_dump(mode="json"), **stage_seconds,
