@@ -144,7 +144,9 @@ def parameters_reference() -> str:
         "`error:` line naming the parameter and what was expected (exit code 2), before anything is computed.", "",
         "A *runtime* parameter changes where, how fast or which selections a run makes, never what one",
         "selection, its model or its score is; the data files' paths are runtime, as the rows they hold are",
-        "recorded by their digest. `taskselect compare --all` pools runs that differ only in these.", "",
+        "recorded by their digest. `taskselect compare --all` pools runs that differ only in these, and a",
+        "run keeps the embeddings and index a workspace holds when only these changed (DVC tracks whole",
+        "sections: `dvc repro` makes them again, the same).", "",
     ]
     for name, field in Params.model_fields.items():
         lines += _section(field.annotation, name, 2)

@@ -64,15 +64,23 @@ def test_new_code_for_a_stage_makes_its_outputs_stale(indexed, tmp_path, monkeyp
 
 
 def test_embeddings_are_current_only_for_the_parameters_they_were_made_with(tmp_path, embedding_cache):
-    ws = stages.Workspace(tmp_path / "data")
     frame = lambda texts: pd.DataFrame({  # noqa: E731
         "id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": "positive", "source": "airline"})
-    Benchmark("tiny", frame(["great flight", "lost my bag", "what is the capital of Peru ?"]),
-              frame(["thanks @united"]), frame(["delayed again"]), ["positive"]).save(ws.prepared)
+    tiny = Benchmark("tiny", frame(["great flight", "lost my bag", "what is the capital of Peru ?"]),
+                     frame(["thanks @united"]), frame(["delayed again"]), ["positive"])
+    ws, other = stages.Workspace(tmp_path / "data"), stages.Workspace(tmp_path / "other")
+    for workspace in (ws, other):
+        tiny.save(workspace.prepared)
     params = EmbedParams(cache_dir=str(embedding_cache))
     stages.embed(params, ws)
     assert stages.outputs_current("embed", params, ws)
     assert not stages.outputs_current("embed", params.model_copy(update={"max_seq_length": 64}), ws)
+    # runtime parameters make the same vectors: another cache, batch size or shard size keeps them current
+    runtime = params.model_copy(update={"cache_dir": str(tmp_path / "new-cache"), "batch_size": 2, "shard_rows": 2})
+    assert stages.outputs_current("embed", runtime, ws)
+    assert stages.embed(runtime, other)["embedded"] == 5  # made afresh in the new cache, in other batches
+    for split in stages.SPLITS:
+        assert np.load(other.embedding(split)).tobytes() == np.load(ws.embedding(split)).tobytes()
 
 
 def stage_key(task, ws, params):
@@ -93,8 +101,10 @@ def test_the_cache_key_is_the_content_of_the_inputs_and_the_parameters_not_the_p
     pool = np.load(elsewhere.embedding("pool"))
     write_npy(elsewhere.embedding("pool"), pool[::-1].copy())
     assert stage_key(build_pool_index, elsewhere, IndexParams()) != key
-    # embed reads other files, with other parameters
-    assert stage_key(embed_texts, indexed, EmbedParams()) != stage_key(embed_texts, indexed, EmbedParams(batch_size=8))
+    # embed reads other files, with other parameters; its runtime ones (batch size, cache) are not in the key
+    embed_key = stage_key(embed_texts, indexed, EmbedParams())
+    assert stage_key(embed_texts, indexed, EmbedParams(max_seq_length=64)) != embed_key
+    assert stage_key(embed_texts, indexed, EmbedParams(batch_size=8, cache_dir=str(tmp_path / "cache"))) == embed_key
 
 
 def test_the_comparison_lists_each_budget_tsds_first_with_mean_std_and_deltas():
