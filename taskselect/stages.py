@@ -30,7 +30,7 @@ from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_reca
 from taskselect.io import atomic_dir, atomic_path, read_json, required, sha256_file, write_json, write_npy, write_parquet
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
-from taskselect.sections import is_runtime
+from taskselect.sections import runtime_keys
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.threads import fixed_threads
@@ -259,8 +259,8 @@ def stage_inputs(stage: str, params: BaseModel, ws: Workspace) -> dict:
     """What a stage's outputs are a function of: its parameters but the runtime ones (another
     cache directory or batch size makes the same vectors) and the content of what it reads."""
     reads, _ = stage_files(stage, ws)
-    runtime = {name for name, field in type(params).model_fields.items() if is_runtime(field)}
-    return {"params": params.model_dump(mode="json", exclude=runtime), "inputs": fingerprint(reads)}
+    # embed's and index's sections are flat: their runtime keys are field names
+    return {"params": params.model_dump(mode="json", exclude=runtime_keys(type(params))), "inputs": fingerprint(reads)}
 
 
 def _write_manifest(stage: str, made_from: dict, ws: Workspace) -> None:
