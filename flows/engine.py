@@ -8,6 +8,12 @@ an existing cluster need PREFECT_API_URL set to the server the flow runs against
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from prefect.logging import get_logger
 from prefect.settings import get_current_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -17,18 +23,51 @@ from taskselect.errors import TaskselectError
 
 IN_PROCESS_THREADS = 2
 
+logger = get_logger("flows")
+SERVER_LOG = "temporary-server.log"
+
 
 def api_url() -> str:
     """The Prefect API this process talks to: $PREFECT_API_URL, or the temporary server Prefect
-    starts for a run without one (started here if it is not yet)."""
-    url = get_current_settings().api.url
-    if url:
-        return url
+    starts for a run without one (started here if it is not yet).
+
+    The temporary server writes to $PREFECT_HOME/temporary-server.log, not to the command's
+    terminal: stopped at the command's exit, its services log tracebacks of a write they were
+    cancelled in (Prefect's task run recorder, seen at the end of a failed run), which are
+    not the run's and would break its one `error:` line."""
+    settings = get_current_settings()
+    if settings.api.url:
+        return settings.api.url
     from prefect.server.api.server import SubprocessASGIServer  # seconds to import: only without a server
 
     server = SubprocessASGIServer()  # one per process: the one the flow run uses
-    server.start()
+    if not server.running:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        log = settings.home / SERVER_LOG
+        with output_to(log):
+            server.start()
+        logger.info("Prefect: a temporary server for this command at %s, its log in %s", server.api_url, log)
     return server.api_url
+
+
+@contextmanager
+def output_to(path: Path):
+    """Inside the block, this process's stdout and stderr (file descriptors 1 and 2) append to
+    `path`: a child process started in it keeps writing there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 class DaskRunner(DaskTaskRunner):

@@ -427,11 +427,12 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     out = results_dir(data_dir, out)
     check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
     check_recordable(data_dir, out)
-    from flows.engine import task_runner
+    from flows.engine import api_url, task_runner
     from flows.pipeline import pipeline
 
     runner = task_runner(cluster, workers)
     with workspace_lock(data_dir):  # before Prefect starts: a refusal is one line (the flow nests in it)
+        api_url()  # the run's Prefect API: without $PREFECT_API_URL, a temporary server logging to a file
         records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)
     console.print(f"results: {out / 'results.json'}")

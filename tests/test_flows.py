@@ -3,6 +3,8 @@ the cache key of embed and index, the comparison table, and the sweep's checks."
 
 import os
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -130,6 +132,23 @@ def test_a_sweep_refuses_what_it_cannot_run_before_running_anything(prefect_api,
     with pytest.raises(TaskselectError, match=message):
         sweep(targets=targets, params=params, root=str(tmp_path / "sweeps"))
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_child_started_inside_output_to_writes_to_the_log_after_the_block(tmp_path, capfd):
+    """How the temporary Prefect server's output is kept out of the command's terminal, also
+    when it writes as it stops, after its start."""
+    from flows.engine import output_to
+
+    log = tmp_path / "server.log"
+    log.write_text("earlier\n")
+    child = "import sys, time; print('out', flush=True); time.sleep(0.5); print('late', file=sys.stderr)"
+    with output_to(log):
+        process = subprocess.Popen([sys.executable, "-c", child])
+    print("ours")
+    assert process.wait(timeout=30) == 0
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("ours\n", "")
+    assert log.read_text().split() == ["earlier", "out", "late"]
 
 
 def test_serve_without_a_server_says_how_to_start_one(tmp_path):
