@@ -145,8 +145,10 @@ def parameters_reference() -> str:
         "A *runtime* parameter changes where, how fast or which selections a run makes, never what one",
         "selection, its model or its score is; the data files' paths are runtime, as the rows they hold are",
         "recorded by their digest. `taskselect compare --all` pools runs that differ only in these, and a",
-        "run keeps the embeddings and index a workspace holds when only these changed (DVC tracks whole",
-        "sections: `dvc repro` makes them again, the same).", "",
+        "run keeps the embeddings and index a workspace holds when only these changed. `dvc repro` reruns",
+        "nothing for another cache directory, batch size, shard size or thread count either (dvc.yaml leaves",
+        "them out of its stages' params); the data paths rerun prepare, which reads the files, and the",
+        "method, budget and seed lists and `track` rerun report, which records them in run.json.", "",
     ]
     for name, field in Params.model_fields.items():
         lines += _section(field.annotation, name, 2)

@@ -32,7 +32,7 @@ def test_the_checks_see_a_section_missing_or_stale(tmp_path):
     dvc["stages"]["select"]["params"].append("select.magic")
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc))
     assert dvc_select_problems(tmp_path / "dvc.yaml") == [
-        "select.loss: missing from the select stage's params", "select.magic: not a selector's section",
+        "select.loss: missing from the select stage's params", "select.magic: not a selector's parameter",
     ]
 
 

@@ -71,9 +71,10 @@ def test_repro_experiments_and_remote(project):
     assert second.returncode == 0 and ran(second) == set()
     assert "up to date" in second.stdout
 
-    # An experiment that changes only a TSDS parameter (to below the alpha the budget forces, about
-    # 0.48 here): nothing upstream of selection reruns.
-    experiment = dvc("exp", "run", "-S", "select.tsds.alpha=0.3", "-n", "alpha-0.3", cwd=project)
+    # An experiment that changes a TSDS parameter (to below the alpha the budget forces, about 0.48
+    # here) and the runtime embed.batch_size: nothing upstream of selection reruns.
+    experiment = dvc("exp", "run", "-S", "select.tsds.alpha=0.3", "-S", "embed.batch_size=16", "-n", "alpha-0.3",
+                     cwd=project)
     assert experiment.returncode == 0, experiment.stdout + experiment.stderr
     assert {"select@tsds-0.1-0", "finetune@tsds-0.1-0", "evaluate@tsds-0.1-0", "report"} <= ran(experiment)
     assert not ran(experiment) & set(UPSTREAM)

@@ -24,3 +24,16 @@ def test_the_code_of_a_stage_follows_its_imports():
     assert PACKAGE / "embedding.py" in evaluate  # the transformer trainer resolves its model there
     assert not any("selectors" in p.parts or "trainers" in p.parts for p in embed)
     assert PACKAGE / "config.py" not in select | evaluate  # parameters: DVC tracks their values
+
+
+@pytest.mark.parametrize("stage", ["embed", "index", "finetune", "evaluate"])
+def test_a_stage_tracks_its_sections_parameters_but_the_runtime_ones(stage):
+    """Another embed.cache_dir or batch_size must not rerun `dvc repro`'s embed (minutes, for the
+    same vectors); any other parameter of a stage's section must. (prepare reads the files at the
+    data paths, and report writes the plan lists and track into run.json: they keep theirs.)"""
+    from registry_checks import stage_params
+
+    from taskselect.config import Params
+
+    listed = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"]
+    assert listed == stage_params(Params.model_fields[stage].annotation, stage)
