@@ -37,25 +37,30 @@ def stage_params(model, key: str) -> list[str]:
     """What a DVC stage lists for the section `key` (of pydantic type `model`): the section whole,
     or, when some of its parameters are RUNTIME (taskselect.sections), each of the others: another
     cache directory or thread count makes the same outputs, and must not rerun the stage."""
-    from taskselect.sections import runtime_keys
+    from pydantic import BaseModel
 
-    runtime = runtime_keys(model)
-    if not runtime:
+    from taskselect.sections import is_runtime, runtime_keys
+
+    if not runtime_keys(model):
         return [key]
-    return [f"{key}.{name}" for name in model.model_fields if name not in runtime]
+    return [p for name, field in model.model_fields.items() if not is_runtime(field)
+            for p in (stage_params(field.annotation, f"{key}.{name}")
+                      if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+                      else [f"{key}.{name}"])]
 
 
 def dvc_select_problems(path: Path = ROOT / "dvc.yaml") -> list[str]:
-    """Where the select stage's params in `path` differ from the registry's sections (their
-    parameters but the runtime ones) and the filter in front of every selector: a stage must
-    rerun when any of them changes, and only then."""
+    """Where the select stage's params in `path` differ from the registry's sections, the filter in
+    front of every selector and finetune (auto trains the run's trainer on its candidates'
+    selections), each but its runtime parameters: a stage must rerun when any of them changes, and
+    only then."""
     from taskselect.config import Params
     from taskselect.selectors import REGISTRY
 
-    sections = Params.model_fields["select"].annotation.model_fields
+    select = Params.model_fields["select"].annotation.model_fields
+    sections = [(select[s.section].annotation, f"select.{s.section}") for s in REGISTRY.values() if s.section is not None]
+    sections += [(select["filter"].annotation, "select.filter"), (Params.model_fields["finetune"].annotation, "finetune")]
+    wanted = [p for model, key in sections for p in stage_params(model, key)]
     listed = yaml.safe_load(Path(path).read_text())["stages"]["select"]["params"]
-    wanted = [p for s in REGISTRY.values() if s.section is not None
-              for p in stage_params(sections[s.section].annotation, f"select.{s.section}")] + ["select.filter"]
-    listed = [p for p in listed if p != "finetune"]  # auto trains the run's trainer on its candidates' selections
     return ([f"{p}: missing from the select stage's params" for p in wanted if p not in listed]
             + [f"{p}: not a selector's parameter" for p in listed if p not in wanted])
