@@ -39,11 +39,12 @@ def stage_params(model, key: str) -> list[str]:
     cache directory or thread count makes the same outputs, and must not rerun the stage."""
     from pydantic import BaseModel
 
-    from taskselect.sections import is_runtime, runtime_keys
+    from taskselect.sections import runtime_keys
 
-    if not runtime_keys(model):
+    runtime = runtime_keys(model)  # a nested section's runtime keys are dotted: it is listed by its own
+    if not runtime:
         return [key]
-    return [p for name, field in model.model_fields.items() if not is_runtime(field)
+    return [p for name, field in model.model_fields.items() if name not in runtime
             for p in (stage_params(field.annotation, f"{key}.{name}")
                       if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
                       else [f"{key}.{name}"])]
