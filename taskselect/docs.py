@@ -32,6 +32,7 @@ CAPTURED = re.compile(r"<!-- captured: (?P<command>.+?) -->\n```(?P<lang>\w*)\n(
 # What a captured command may read of the run it documents, linked into the directory it runs in.
 RUN_FILES = ("data", "mlflow.db", "mlartifacts", "params.yaml")
 NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")  # an MLflow run's id: another in every run
 # Runs of spaces and of table rules: their length follows the width of the numbers in a table.
 FILL = re.compile(r"([ ─━═-])\1+")
 
@@ -83,9 +84,9 @@ def refresh_captured(path: Path, run_dir: Path) -> int:
 
 
 def masked(output: str) -> list[str]:
-    """Output lines with every number replaced by '#' and runs of spaces or table rules
-    shortened to one: what must not change when the same command runs on other data."""
-    return [FILL.sub(r"\1", NUMBER.sub("#", line)).rstrip() for line in output.strip("\n").splitlines()]
+    """Output lines with every number and MLflow run id replaced by '#' and runs of spaces or
+    table rules shortened to one: what must not change when the same command runs on other data."""
+    return [FILL.sub(r"\1", NUMBER.sub("#", RUN_ID.sub("#", line))).rstrip() for line in output.strip("\n").splitlines()]
 
 
 def _default(field) -> str:

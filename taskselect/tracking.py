@@ -318,8 +318,7 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         there = sorted(e.name for e in mlflow.search_experiments() if e.name.startswith("taskselect-"))
         hint = f"; it holds {', '.join(there)} (--experiment NAME)" if there else "; no taskselect run is logged there"
         raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}{hint}")
-    complete = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
-                                  filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
+    complete = complete_pipeline_runs(experiment)
     if parent is None and not all_parents:
         if complete.empty:
             raise TaskselectError(f"experiment {experiment!r}: no complete pipeline runs")
@@ -342,6 +341,7 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
                               "compare (their pool had no labels: selection only)")
     return pd.DataFrame({
         "method": runs["params.method"], "budget": [_budget(b) for b in runs["params.budget"]],
+        "parent": runs["tags.mlflow.parentRunId"],
         "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
@@ -382,11 +382,36 @@ def _budget(logged: str) -> int | float:
         return float(logged)
 
 
+def complete_pipeline_runs(experiment: str) -> pd.DataFrame:
+    """The experiment's pipeline runs whose logging finished (mlflow.search_runs rows), newest first."""
+    return mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
+                              filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
+
+
 def compare(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
-            all_parents: bool = False) -> pd.DataFrame:
-    """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from MLflow."""
+            all_parents: bool = False) -> tuple[pd.DataFrame, str]:
+    """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from
+    MLflow, and one line saying which pipeline runs it read, when, and on what data."""
     runs = child_runs(track, experiment, parent, filter_string, all_parents)
-    return reading_order(summarize(runs.to_dict("records")))
+    return reading_order(summarize(runs.to_dict("records"))), compared_runs(experiment, set(runs["parent"]), all_parents)
+
+
+def compared_runs(experiment: str, parents: set[str], all_parents: bool) -> str:
+    """'latest complete pipeline run ID (2026-12-03 19:07 UTC; ...); data: target airline_sentiment':
+    which complete pipeline runs of `experiment` a comparison read, for the line under its table."""
+    complete = complete_pipeline_runs(experiment)
+    read = complete[complete["run_id"].isin(parents)]
+    newest = read.iloc[0]
+    own = {kind: newest.get(f"params.data.{kind}") for kind in ("pool", "query", "test")}
+    data = (", ".join(f"{kind} {path}" for kind, path in own.items() if path not in (None, "None"))
+            if own["pool"] not in (None, "None") else f"target {newest['params.data.target']}")
+    when = f"{newest['start_time']:%Y-%m-%d %H:%M} UTC"
+    if all_parents:
+        return f"{len(read)} complete pipeline runs pooled (the newest {when}; {len(complete)} in the experiment); data: {data}"
+    if newest["run_id"] == complete["run_id"].iloc[0]:
+        return (f"latest complete pipeline run {newest['run_id']} ({when}; {len(complete)} in the experiment; "
+                f"others: --parent RUN_ID, --all); data: {data}")
+    return f"pipeline run {newest['run_id']} ({when}; {len(complete)} complete in the experiment); data: {data}"
 
 
 def relog_hint(data_dir: str | Path, out_dir: str | Path, exc: BaseException) -> str:

@@ -34,6 +34,8 @@ def test_masking_keeps_what_must_not_change():
     assert masked(table) == masked("│ tsds   │    10% │     1 │       0.6500 ± 0.0312 │     -0.0021 │")
     assert masked(table) != masked(table.replace("tsds", "knn "))
     assert masked(table) != masked(table.replace("±", "+-"))
+    line = "latest complete pipeline run ce884fd0e4de4e32a639624312f72c91 (2026-12-03 19:07 UTC; ..."
+    assert masked(line) == masked(line.replace("ce884fd0e4de4e32", "0a1b2c3d4e5f6a7b")) != masked(line.replace("run", "job"))
 
 
 @pytest.mark.e2e

@@ -184,6 +184,11 @@ def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_comple
         assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in Params().select.methods}
     refused = taskselect("compare", "--tracking-uri", uri, "--parent", latest.info.run_id, cwd=tmp_path)
     assert refused.returncode == 2 and "not a complete pipeline run" in refused.stderr
+    # the table names the run it compares: the complete one, not the newer run whose logging broke off
+    (complete,) = [r for r in client.search_runs([experiment], "tags.kind = 'pipeline'") if r.info.status == "FINISHED"]
+    table = taskselect("compare", "--tracking-uri", uri, cwd=tmp_path).stdout
+    assert f"latest complete pipeline run {complete.info.run_id} (" in table and "; 1 in the experiment;" in table
+    assert "data: target airline_sentiment" in table
 
 
 def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp_path):
@@ -212,12 +217,15 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
                 node = node[part]
             node[last] = value
         (out / "run.json").write_text(json.dumps(changed))
-        log_pipeline(tmp / "data", out, uri=uri)
+        return log_pipeline(tmp / "data", out, uri=uri)
 
-    def pooled(filter_string=""):
-        return compare(TrackParams(tracking_uri=uri), EXPERIMENT, filter_string=filter_string, all_parents=True)
+    def pooled(filter_string="", runs=2, complete=2):
+        summary, which = compare(TrackParams(tracking_uri=uri), EXPERIMENT, filter_string=filter_string, all_parents=True)
+        assert which.startswith(f"{runs} complete pipeline runs pooled (the newest ") and \
+            f"; {complete} in the experiment); data: target airline_sentiment" in which
+        return summary
 
-    log()
+    first = log()
     log(**{"params.embed.cache_dir": str(tmp_path / "elsewhere"), "params.select.seeds": [0, 1, 2]})
     one_setting = pooled()
     (row,) = one_setting.itertuples()  # the same two seeds twice: their mean, two distinct seeds
@@ -230,8 +238,17 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     assert_one_line_error(refused, f"--all: the random 10% runs of experiment '{EXPERIMENT}' differ in "
                           f"select.tsds.alpha ({', '.join(sorted(['0.5', str(alpha)]))}); keep one setting with --filter")
     kept_filter = f"params.`select.tsds.alpha` = '{alpha}'"
-    pd.testing.assert_frame_equal(pooled(kept_filter), one_setting)
+    pd.testing.assert_frame_equal(pooled(kept_filter, complete=3), one_setting)
+    older = taskselect("compare", "--tracking-uri", uri, "--parent", first, cwd=tmp_path).stdout
+    assert f"pipeline run {first} (" in older and "; 3 complete in the experiment); data: target airline_sentiment" in older
 
     log(**{"data_digest": "0" * 16})  # the same parameters, other rows
     with pytest.raises(TaskselectError, match="were scored on different data .*tags.data_digest"):
         pooled(kept_filter)
+
+    # a run of your own files is named by them (in taskselect-custom, as `taskselect run --pool` logs it)
+    own = {f"params.data.{kind}": f"/x/{kind}.csv" for kind in ("pool", "query", "test")}
+    mine = log(**own)
+    _, which = compare(TrackParams(tracking_uri=uri), "taskselect-custom")
+    assert which.startswith(f"latest complete pipeline run {mine} (") and which.endswith(
+        "; data: pool /x/pool.csv, query /x/query.csv, test /x/test.csv")
