@@ -137,22 +137,25 @@ def test_knn_density_reaches_further_when_the_neighbours_hold_fewer_rows_than_th
     assert kept.info["k"] == 5 and kept.info["support"] == 5
 
 
-def test_greedy_k_center_adds_the_row_farthest_from_those_chosen():
+@pytest.mark.parametrize("active", [1024, 8])  # 8: most rows wait outside and catch up many times
+def test_greedy_k_center_adds_the_row_farthest_from_those_chosen(active):
     points, _ = blobs(n=200)
-    chosen, radius = greedy_k_center(points, 12)
-    assert np.unique(chosen).size == 12 and chosen[0] == 0
+    chosen, radius = greedy_k_center(points, 120, active=active)
+    assert np.unique(chosen).size == 120 and chosen[0] == 0
     distances = np.linalg.norm(points[:, None] - points[None], axis=2)
-    for step in range(1, 12):
+    for step in range(1, 120):
         gap = distances[:, chosen[:step]].min(axis=1)
         assert gap[chosen[step]] == pytest.approx(gap.max(), abs=1e-5)
     assert radius == pytest.approx(distances[:, chosen].min(axis=1).max(), abs=1e-5)
 
 
-def test_greedy_k_center_never_repeats_a_row_among_duplicates():
+@pytest.mark.parametrize("active", [1024, 2])
+def test_greedy_k_center_never_repeats_a_row_among_duplicates(active):
     points = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)  # 3 distinct points, 4 copies each
-    chosen, radius = greedy_k_center(points, 5)
+    chosen, radius = greedy_k_center(points, 5, active=active)
     assert np.unique(chosen).size == 5 and radius == 0
     assert {tuple(points[c]) for c in chosen[:3]} == {tuple(p) for p in np.eye(3)}
+    assert chosen[:3].tolist() == [0, 4, 8]  # ties go to the lowest row
 
 
 def test_kcenter_covers_the_query_neighbourhood_more_widely_than_knn():
