@@ -272,8 +272,8 @@ def compare(
     except MlflowException as exc:
         raise TaskselectError(f"--filter {filter_string!r}: not an MLflow run filter: {exc.message.splitlines()[0]}") from None
     params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
-    summary, which = tracking.compare(params.track, experiment or tracking.experiment_name(params), parent,
-                                      filter_string, all_runs)
+    experiment = experiment or tracking.experiment_name(params)
+    summary, which = tracking.compare(params.track, experiment, parent, filter_string, all_runs)
     shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":
@@ -283,7 +283,7 @@ def compare(
     elif fmt == "markdown":
         sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
     else:
-        print_comparison(summary, f"macro-F1 by method and budget ({experiment or tracking.experiment_name(params)})")
+        print_comparison(summary, f"macro-F1 by method and budget ({experiment})")
         console.print(which, soft_wrap=True, markup=False, highlight=False)
 
 

@@ -302,8 +302,9 @@ def _log_model(ws, run, params: Params) -> None:
 
 
 def child_runs(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
-               all_parents: bool = False) -> pd.DataFrame:
-    """The per-selection runs of one pipeline run (default: the latest), as results records.
+               all_parents: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-selection runs of one pipeline run (default: the latest), as results records, and
+    the experiment's complete pipeline runs (mlflow.search_runs rows, newest first).
 
     Only pipeline runs whose logging finished count: a run that failed or was killed part-way
     (status FAILED or RUNNING) holds only some of its selections and would compare as complete.
@@ -318,7 +319,8 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         there = sorted(e.name for e in mlflow.search_experiments() if e.name.startswith("taskselect-"))
         hint = f"; it holds {', '.join(there)} (--experiment NAME)" if there else "; no taskselect run is logged there"
         raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}{hint}")
-    complete = complete_pipeline_runs(experiment)
+    complete = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
+                                  filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
     if parent is None and not all_parents:
         if complete.empty:
             raise TaskselectError(f"experiment {experiment!r}: no complete pipeline runs")
@@ -345,7 +347,7 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
-    })
+    }), complete
 
 
 def check_one_setting(runs: pd.DataFrame, experiment: str) -> None:
@@ -382,24 +384,18 @@ def _budget(logged: str) -> int | float:
         return float(logged)
 
 
-def complete_pipeline_runs(experiment: str) -> pd.DataFrame:
-    """The experiment's pipeline runs whose logging finished (mlflow.search_runs rows), newest first."""
-    return mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
-                              filter_string=f"tags.kind = 'pipeline' and attributes.status = '{FINISHED}'")
-
-
 def compare(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
             all_parents: bool = False) -> tuple[pd.DataFrame, str]:
     """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from
     MLflow, and one line saying which pipeline runs it read, when, and on what data."""
-    runs = child_runs(track, experiment, parent, filter_string, all_parents)
-    return reading_order(summarize(runs.to_dict("records"))), compared_runs(experiment, set(runs["parent"]), all_parents)
+    runs, complete = child_runs(track, experiment, parent, filter_string, all_parents)
+    return reading_order(summarize(runs.to_dict("records"))), compared_runs(complete, set(runs["parent"]), all_parents)
 
 
-def compared_runs(experiment: str, parents: set[str], all_parents: bool) -> str:
+def compared_runs(complete: pd.DataFrame, parents: set[str], all_parents: bool) -> str:
     """'latest complete pipeline run ID (2026-12-03 19:07 UTC; ...); data: target airline_sentiment':
-    which complete pipeline runs of `experiment` a comparison read, for the line under its table."""
-    complete = complete_pipeline_runs(experiment)
+    which of an experiment's `complete` pipeline runs (child_runs) a comparison read, for the line
+    under its table."""
     read = complete[complete["run_id"].isin(parents)]
     newest = read.iloc[0]
     own = {kind: newest.get(f"params.data.{kind}") for kind in ("pool", "query", "test")}

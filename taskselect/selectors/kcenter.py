@@ -77,7 +77,7 @@ def greedy_k_center(points: np.ndarray, size: int, first: int = 0, active: int =
             live_gap = gap[live]
         j = int(np.argmax(live_gap))
         chosen[step] = row = live[j]
-        live_gap = np.minimum(live_gap, np.sqrt(np.maximum(live_norms - 2.0 * (live_points @ points[row]) + norms[row], 0.0)))
+        live_gap = np.minimum(live_gap, _distances(live_points, live_norms, points[[row]], norms[[row]])[:, 0])
         live_gap[j] = -1.0
         gap[live] = live_gap
         pending.append(row)
