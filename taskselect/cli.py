@@ -252,18 +252,21 @@ def track(data_dir: DataDir = Path("data"), out: OutDir = None, tracking_uri: Tr
 @app.command()
 def compare(
     params_file: ParamsFile = None, overrides: Overrides = None,
-    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: taskselect-<target>].")] = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: that of the last run in DATA_DIR, else of params.yaml: taskselect-<target>].")] = None,
     parent: Annotated[Optional[str], typer.Option(help="Parent (pipeline) run id [default: the latest].")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Pool the selection runs of every pipeline run.")] = False,
     filter_string: Annotated[str, typer.Option("--filter", help="MLflow filter on the selection runs, e.g. \"params.`select.tsds.alpha` = '0.5'\".")] = "",
     fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown or json.")] = "table",
     tracking_uri: TrackingUri = None,
+    data_dir: DataDir = Path("data"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="The results of the last run, whose run.json names its experiment and store [default: DATA_DIR/results].")] = None,
 ) -> None:
     """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 
     from taskselect import tracking
+    from taskselect.plan import results_dir
     from taskselect.report import baselines
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
@@ -271,9 +274,15 @@ def compare(
         SearchUtils.parse_search_filter(filter_string)
     except MlflowException as exc:
         raise TaskselectError(f"--filter {filter_string!r}: not an MLflow run filter: {exc.message.splitlines()[0]}") from None
-    params = _params(params_file, (overrides or []) + ([f"track.tracking_uri={tracking_uri}"] if tracking_uri else []))
+    last_run = results_dir(data_dir, out)
+    if params_file is None and not overrides and (last_run / "run.json").is_file():
+        # the experiment and store the last run logged to: after `taskselect run --pool ...`, taskselect-custom
+        params = tracking.recorded_run(last_run)[1]
+    else:
+        params = _params(params_file, overrides)
+    track = params.track.model_copy(update={"tracking_uri": tracking_uri or params.track.tracking_uri})
     experiment = experiment or tracking.experiment_name(params)
-    summary, which = tracking.compare(params.track, experiment, parent, filter_string, all_runs)
+    summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs)
     shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":

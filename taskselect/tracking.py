@@ -26,7 +26,7 @@ from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Schema, TensorSpec
 
-from taskselect.config import Params, TrackParams
+from taskselect.config import Params, TrackParams, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
 from taskselect.report import baselines, reading_order, summarize
@@ -58,6 +58,18 @@ def tracking_uri(track: TrackParams) -> str:
 
 def experiment_name(params: Params) -> str:
     return params.track.experiment or f"taskselect-{params.data.task_name}"
+
+
+def recorded_run(out_dir: Path) -> tuple[dict, Params]:
+    """The run.json `taskselect report` wrote into out_dir, and the run's parameters."""
+    path = required(Path(out_dir) / "run.json", "report")
+    try:
+        run_info = read_json(path)
+    except ValueError:
+        run_info = None
+    if not isinstance(run_info, dict) or not isinstance(run_info.get("params"), dict):
+        raise TaskselectError(f"{path}: expected a JSON object with the run's params; run `taskselect report` again")
+    return run_info, validate_params(run_info["params"], f"{path}: params")
 
 
 def _sqlite_file(uri: str) -> Path | None:
@@ -146,10 +158,8 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     from taskselect.stages import Workspace
 
     out_dir, ws = Path(out_dir), Workspace(Path(data_dir))
-    for name in ("run.json", "results.json"):
-        required(out_dir / name, "report")
-    run_info = read_json(out_dir / "run.json")
-    params = Params.model_validate(run_info["params"])
+    run_info, params = recorded_run(out_dir)
+    required(out_dir / "results.json", "report")
     records = read_json(out_dir / "results.json")
     uri = uri or tracking_uri(params.track)
     _use_experiment(uri, experiment_name(params))

@@ -252,3 +252,18 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     _, which = compare(TrackParams(tracking_uri=uri), "taskselect-custom")
     assert which.startswith(f"latest complete pipeline run {mine} (") and which.endswith(
         "; data: pool /x/pool.csv, query /x/query.csv, test /x/test.csv")
+
+    # the CLI compares the last run in DATA_DIR (its results' run.json): its experiment and store
+    recorded = json.loads((out / "run.json").read_text())
+    recorded["params"]["track"]["tracking_uri"] = uri
+    (out / "run.json").write_text(json.dumps(recorded))
+    last = taskselect("compare", "--out", str(out), cwd=tmp_path)
+    assert last.returncode == 0, last.stderr
+    assert "taskselect-custom" in last.stdout and f"latest complete pipeline run {mine} (" in last.stdout
+    # parameters given to compare name the experiment instead (here params.yaml's defaults: the target's)
+    given = taskselect("compare", "--out", str(out), "-S", f"track.tracking_uri={uri}", cwd=tmp_path)
+    assert given.returncode == 0, given.stderr
+    assert "data: target airline_sentiment" in given.stdout
+    (out / "run.json").write_text("{")
+    assert_one_line_error(taskselect("compare", "--out", str(out), cwd=tmp_path),
+                          f"{out / 'run.json'}: expected a JSON object with the run's params")
