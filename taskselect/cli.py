@@ -33,6 +33,7 @@ ParamsFile = Annotated[Optional[Path], typer.Option("--params", "-p", help="Para
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Override a parameter: KEY=VALUE, e.g. select.tsds.alpha=0.5.")]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Root of the artifacts.")]
 OutDir = Annotated[Optional[Path], typer.Option("--out", help="Where results.json and metrics.json go [default: DATA_DIR/results].")]
+ResultsDir = Annotated[Optional[Path], typer.Option("--out", help="The finished run's results (run.json, results.json) [default: DATA_DIR/results].")]
 Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_sentiment, trec, 20newsgroups, drug_reviews.")]
 Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL, JSON or Parquet) with text and label columns; without a label column, selection only (no --test).")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
@@ -239,7 +240,7 @@ def report(params_file: ParamsFile = None, overrides: Overrides = None, data_dir
 
 
 @app.command()
-def track(data_dir: DataDir = Path("data"), out: OutDir = None, tracking_uri: TrackingUri = None) -> None:
+def track(data_dir: DataDir = Path("data"), out: ResultsDir = None, tracking_uri: TrackingUri = None) -> None:
     """Log a finished run (its files in DATA_DIR and OUT) to MLflow: e.g. after the server was down."""
     from taskselect import tracking
     from taskselect.plan import results_dir
@@ -259,7 +260,7 @@ def compare(
     fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown or json.")] = "table",
     tracking_uri: TrackingUri = None,
     data_dir: DataDir = Path("data"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="The results of the last run, whose run.json names its experiment and store [default: DATA_DIR/results].")] = None,
+    out: ResultsDir = None,
 ) -> None:
     """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
     from mlflow.exceptions import MlflowException
