@@ -119,6 +119,12 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) 
     return counts
 
 
+def macro_f1(y_true, y_pred, labels: list[str]) -> float:
+    """Macro-F1 over the target `labels` (a label never predicted nor present scores 0)."""
+    return float(f1_score(np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str), labels=labels,
+                          average="macro", zero_division=0))
+
+
 def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
     """Macro-F1, micro-F1 and accuracy over the target `labels`, F1 per label, confusion matrix.
 
@@ -137,7 +143,7 @@ def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
                         f"(the selection holds one of the {len(labels)} target labels?), macro-F1 scores a constant model")
         log.warning(warnings[-1])
     return {
-        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "f1_macro": macro_f1(y_true, y_pred, labels),
         "f1_micro": float(f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=0)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "f1_per_class": {label: float(f) for label, f in zip(labels, per_class)},

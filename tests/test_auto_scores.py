@@ -72,3 +72,21 @@ def test_soft_f1_weighs_the_false_positives_a_frequent_label_sends_to_a_rare_one
     by_label = [float(label_balanced_mean(truth, query_scores(p, labels, truth)["probability"], labels)) for p in (loose, tight)]
     assert np.isclose(by_label[0], by_label[1])
     assert soft_macro_f1(truth, tight, labels) > soft_macro_f1(truth, loose, labels) + 0.04
+
+
+def test_a_fold_model_predicting_one_label_is_scored_without_the_test_set_warning(caplog):
+    # the held-out queries are not the test set: the evaluate stage's "every test row is
+    # predicted ..." warning would mislead there, and the score is the same macro-F1
+    from taskselect.metrics import classification_metrics
+    from taskselect.selectors.auto import AutoSelector
+
+    truth = np.array(["a", "a", "b", "c"])
+    labels = ["a", "b", "c"]
+    predicted = np.array([["a"] * 4, ["a", "b", "b", "c"]], dtype=object)
+    probabilities = np.stack([np.tile([1.0, 0.0, 0.0], (4, 1)), np.eye(3)[[0, 1, 1, 2]]])
+    draws = np.random.default_rng(0).integers(0, 4, (20, 4))
+    with caplog.at_level("WARNING", logger="taskselect"):
+        scores, _ = AutoSelector._scores(predicted, probabilities, truth, labels, draws)
+    assert caplog.records == []
+    assert scores["f1"] == [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted]
+    assert scores["f1"][0] < scores["f1"][1]

@@ -415,14 +415,16 @@ class AutoSelector:
         bootstrap resamples (mean over the repeats; the same draws for every candidate)."""
         from taskselect.metrics import (
             QUERY_SCORES,
-            classification_metrics,
             label_balanced_mean,
+            macro_f1,
             macro_f1_resamples,
             query_scores,
             soft_macro_f1,
         )
 
-        scores = {"f1": [classification_metrics(truth, p, labels)["f1_macro"] for p in predicted],
+        # macro_f1, not classification_metrics: a fold model predicting one label is a score here,
+        # not the test-set warning that function logs
+        scores = {"f1": [macro_f1(truth, p, labels) for p in predicted],
                   "soft_f1": [float(soft_macro_f1(truth, p, labels)) for p in probabilities]}
         resampled = {"f1": np.mean([macro_f1_resamples(truth, p, labels, draws) for p in predicted], axis=0),
                      "soft_f1": np.mean([soft_macro_f1(truth, p, labels, draws) for p in probabilities], axis=0)}
