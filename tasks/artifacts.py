@@ -8,8 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import comparison_rows, selection_rows, summarize, summarize_selections
-from taskselect.selectors.auto import score_keys
+from taskselect.report import auto_choices, comparison_rows, selection_rows, summarize, summarize_selections
 
 TABLE_KEY = "f1-comparison"
 SWEEP_TABLE_KEY = "sweep-f1-comparison"
@@ -47,26 +46,10 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
             *([f"- {skipped}; export a selection with `taskselect export`"] if skipped else
               [f"- plot: `{out_dir / 'f1_vs_budget.png'}`"]),
             f"- MLflow: {mlflow_line}",
-            *auto_choices(records),
+            *(f"- {line}" for line in auto_choices(records, bold=True)),
         ]),
         key="results", description="Where this run's results are",
     )
-
-
-def auto_choices(records: list[dict]) -> list[str]:
-    """One line per auto run: the selector it chose and every candidate's score on the held-out
-    queries (the score that ranked them), with the standard error of its gap to the best."""
-    lines = []
-    for r in (r for r in records if r["method"] == "auto"):
-        info = r["select_info"]
-        score = info["score"]
-        se = score_keys(score)[1]
-        blend = info.get("blend")  # the close candidates' selections blended: its own held-out score
-        lines.append(f"- {r['slug']}: chose **{info['choice']}** ({score} on the held-out queries, ± the standard "
-                     "error of the gap to the best: "
-                     + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items())
-                     + (f"; their blend {blend[score]:.3f} ± {blend[se]:.3f}" if blend else "") + ")")
-    return lines
 
 
 @task(name="publish-sweep")

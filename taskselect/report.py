@@ -53,6 +53,27 @@ def selection_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
             for row in summary.to_dict("records")]
 
 
+def auto_choices(records: list[dict], bold: bool = False) -> list[str]:
+    """One line per auto run: the selector it chose and every candidate's score on the held-out
+    queries (the score that ranked them), with the standard error of its gap to the best.
+
+    bold: the choice in Markdown bold (the Prefect results note)."""
+    from taskselect.selectors.auto import score_keys
+
+    lines = []
+    for r in (r for r in records if r["method"] == "auto"):
+        info = r["select_info"]
+        score = info["score"]
+        se = score_keys(score)[1]
+        blend = info.get("blend")  # the close candidates' selections blended: its own held-out score
+        choice = f"**{info['choice']}**" if bold else info["choice"]
+        lines.append(f"{r['slug']}: chose {choice} ({score} on the held-out queries, ± the standard "
+                     "error of the gap to the best: "
+                     + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items())
+                     + (f"; their blend {blend[score]:.3f} ± {blend[se]:.3f}" if blend else "") + ")")
+    return lines
+
+
 def baselines() -> list[str]:
     """The selectors every method is compared against (delta_<name>), in registration order."""
     return [name for name, spec in REGISTRY.items() if spec.baseline]

@@ -143,9 +143,9 @@ def test_auto_does_not_choose_a_selector_that_is_clearly_bad_for_the_task(airlin
     assert not any(key.endswith("_seconds") for key in summary)  # the wall time went to the timing file
     assert read_json(ws.timing(f"select-{run.slug}"))["cv_seconds"] > 0
     # the Prefect results note shows the score that ranked the candidates, not another one
-    from tasks.artifacts import auto_choices
+    from taskselect.report import auto_choices
 
-    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
+    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}], bold=True)
     assert "chose **knn** (soft_f1 on the held-out queries" in line
     assert f"knn {scores['knn']['soft_f1']:.3f} ± 0.000" in line
     assert f"random {scores['random']['soft_f1']:.3f} ± {scores['random']['se_soft_f1']:.3f}" in line
@@ -171,9 +171,9 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     blend = summary["blend"]
     assert 0 < blend["soft_f1"] <= 1 and blend["se_soft_f1"] > 0
     assert blend["gap_soft_f1"] == pytest.approx(summary["candidates"][summary["best"]]["soft_f1"] - blend["soft_f1"])
-    from tasks.artifacts import auto_choices
+    from taskselect.report import auto_choices
 
-    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
+    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}], bold=True)
     assert "chose **tsds + knn**" in line and f"their blend {blend['soft_f1']:.3f} ± {blend['se_soft_f1']:.3f}" in line
     own = {}
     for method in ("tsds", "knn"):

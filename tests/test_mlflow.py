@@ -133,6 +133,10 @@ def test_a_dead_tracking_server_loses_nothing_and_the_run_can_be_logged_later(se
     overrides = [a for o in small_profile(tmp, tmp) + ["select.seeds=[0, 1]", f"track.tracking_uri={dead}"] for a in ("-S", o)]
     result = taskselect("report", "--data-dir", str(tmp / "data"), "--out", str(tmp / "later"), *overrides, cwd=tmp)
     assert result.returncode == 0, result.stderr
+    # under the table, what auto chose in each run, as the Prefect results note says it
+    chosen = [line for line in result.stdout.splitlines() if line.startswith("auto-0.1-")]
+    assert [line.split(": chose ")[0] for line in chosen] == ["auto-0.1-0", "auto-0.1-1"]
+    assert all("(soft_f1 on the held-out queries" in line and "random " in line for line in chosen)
     assert "MLflow logging failed" in result.stderr
     assert f"taskselect track --data-dir {tmp / 'data'} --out {tmp / 'later'}" in result.stderr.replace("\n", " ")
     assert (tmp / "later" / "results.json").is_file()
