@@ -281,6 +281,10 @@ def compare(
     if params_file is None and not overrides and (last_run / "run.json").is_file():
         # the experiment and store the last run logged to: after `taskselect run --pool ...`, taskselect-custom
         params = tracking.recorded_run(last_run)[1]
+        if not params.track.enabled:  # the table is then of an earlier run: said, not left to the run id
+            Console(stderr=True, soft_wrap=True).print(
+                f"note: the last run ({last_run / 'run.json'}) was not logged to MLflow (track.enabled false); "
+                "compared: the latest run the experiment holds", markup=False, highlight=False)
     else:
         params = _params(params_file, overrides)
     track = params.track.model_copy(update={"tracking_uri": tracking_uri or params.track.tracking_uri})

@@ -264,6 +264,14 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     last = taskselect("compare", "--out", str(out), cwd=tmp_path)
     assert last.returncode == 0, last.stderr
     assert "taskselect-custom" in last.stdout and f"latest complete pipeline run {mine} (" in last.stdout
+    assert "not logged to MLflow" not in last.stderr
+    # a last run that was not logged: the table is an earlier run's, and compare says so
+    recorded["params"]["track"]["enabled"] = False
+    (out / "run.json").write_text(json.dumps(recorded))
+    unlogged = taskselect("compare", "--out", str(out), cwd=tmp_path)
+    assert unlogged.returncode == 0, unlogged.stderr
+    assert f"note: the last run ({out / 'run.json'}) was not logged to MLflow" in unlogged.stderr
+    assert f"latest complete pipeline run {mine} (" in unlogged.stdout
     # parameters given to compare name the experiment instead (here params.yaml's defaults: the target's)
     given = taskselect("compare", "--out", str(out), "-S", f"track.tracking_uri={uri}", cwd=tmp_path)
     assert given.returncode == 0, given.stderr
