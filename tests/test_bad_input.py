@@ -81,6 +81,7 @@ def _write_bad_files(root: Path) -> None:
     write_csv("one_class_test.csv", test.assign(label="negative"))
     write_csv("unseen_test_label.csv", cell(test, "label", 0, "furious"))
     write_csv("extra_query_label.csv", cell(query, "label", 1, "sarcastic"))
+    write_csv("query_is_test.csv", test.head(20))
     numeric["test"].assign(label=numeric["test"]["label"].astype(float)).to_parquet(bad / "float_test.parquet")
     write_csv("float_spelling_query.csv", cell(numeric["query"].astype({"label": str}), "label", 0, "0.0"))
     write_csv("missing_field.csv", pool)
@@ -291,6 +292,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "CSV header only": (["prepare", *own("pool", "bad/header_only.csv")], ["bad/header_only.csv", "no rows", "pool set"]),
     "CSV zero bytes": (["prepare", *own("test", "bad/zero_bytes.csv")], ["bad/zero_bytes.csv", "cannot read as CSV"]),
     "ids repeated": (["prepare", *own("pool", "bad/dup_ids.csv")], ["bad/dup_ids.csv", "column 'id' repeats 'p'", "unique"]),
+    "query made of test rows": (["prepare", *own("query", "bad/query_is_test.csv")], ["bad/query_is_test.csv", "every row repeats a text of files/test.parquet", "give examples of the task that the test set does not hold"]),
     "JSONL broken line": (["prepare", *own("query", "bad/broken.jsonl")], ["bad/broken.jsonl: line 3", "not valid JSON"]),
     "JSONL array line": (["prepare", *own("query", "bad/array_line.jsonl")], ["bad/array_line.jsonl: line 5", "expected a JSON object per line, got list"]),
     "JSONL null label": (["prepare", *own("query", "bad/null_label.jsonl")], ["bad/null_label.jsonl", "column 'label', row 2", "expected a label", "an empty cell"]),

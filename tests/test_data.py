@@ -312,6 +312,28 @@ def test_pool_rows_repeating_a_test_text_are_left_out_and_query_copies_kept(tmp_
         load_files({**custom_files, "pool": only_copies})
 
 
+def test_query_rows_repeating_a_test_text_are_left_out_and_all_of_them_refused(tmp_path, custom_files, caplog):
+    """A query that is a test row would aim the selection at the test set itself: left out with a
+    warning (other case and spacing too), the other queries keep their ids; a query set made only
+    of test rows is refused in one line naming both files."""
+    test, query = pd.read_csv(custom_files["test"]), pd.read_json(custom_files["query"], lines=True)
+    leaked = pd.concat([pd.DataFrame({"id": ["leak"], "body": ["  " + test["body"][3].upper()],
+                                      "category": [test["category"][3]]}), query])
+    path = tmp_path / "leaky.jsonl"
+    leaked.to_json(path, orient="records", lines=True)
+    with caplog.at_level(logging.WARNING, logger="taskselect.data.benchmark"):
+        bench = load_files({**custom_files, "query": path})
+    assert list(bench.query["id"]) == list(query["id"])
+    assert any(f"{path}: 1 query rows repeat a text of {custom_files['test']} and are left out" in r.getMessage()
+               for r in caplog.records)
+
+    only_test = tmp_path / "only_test.jsonl"
+    test[:5].to_json(only_test, orient="records", lines=True)
+    with pytest.raises(TaskselectError, match=f"{only_test}: every row repeats a text of {custom_files['test']}; "
+                       "give examples of the task that the test set does not hold"):
+        load_files({**custom_files, "query": only_test})
+
+
 def rewrite(change):
     """Damage: apply `change` to the table at a path, keeping its format."""
 

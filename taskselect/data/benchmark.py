@@ -188,8 +188,9 @@ def load_custom_benchmark(
 
     Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
     otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded. Labels are
-    compared as text, so their spaces must fit together (see `check_label_spaces`). Pool rows
-    that repeat a test text are left out (`_without_test_copies`), as in the packaged benchmark.
+    compared as text, so their spaces must fit together (see `check_label_spaces`). Pool and
+    query rows that repeat a test text are left out (`_without_test_copies`), as in the packaged
+    benchmark.
 
     A pool without a label column is unlabelled: selection only. It takes no test set (`test`
     None; there is nothing trained to score), and the query set may have labels or no label
@@ -208,11 +209,12 @@ def load_custom_benchmark(
     if labelled:
         paths["test"] = Path(test)
         frames["test"] = _read_custom(paths["test"], "test", text_column, label_column)
-        kept = _without_test_copies(frames["pool"], frames["test"], paths)
-        # a label whose pool rows were all copies of test rows is missing from the pool: say why
-        named = paths if len(kept) == len(frames["pool"]) else {
-            **paths, "pool": f"{paths['pool']} (without its rows that repeat a test text)"}
-        frames["pool"] = kept
+        named = dict(paths)
+        for role in ("pool", "query"):
+            kept = _without_test_copies(frames[role], role, frames["test"], paths)
+            if len(kept) < len(frames[role]):  # a label whose rows were all copies of test rows is missing: say why
+                named[role] = f"{paths[role]} (without its rows that repeat a test text)"
+            frames[role] = kept
         check_label_spaces(frames, named, label_column)
     else:
         frames["test"] = pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS if c != "label"})
@@ -226,19 +228,28 @@ def load_custom_benchmark(
     return Benchmark("custom", frames["pool"], frames["query"], frames["test"], target_labels)
 
 
-def _without_test_copies(pool: pd.DataFrame, test: pd.DataFrame, paths: dict[str, Path]) -> pd.DataFrame:
-    """The pool without the rows that repeat a test text (compared after `normalize_text`), as
-    the packaged benchmark is built: a model trained on a copy of a test row would be scored on
-    what it has seen, and the selectors that aim at the queries find such copies more often than
-    random does, so the verdict would lean their way. The rows keep their ids (file rows)."""
-    copies = _repeats(pool, test)
+# Why a pool or query row that repeats a test text is left out, and what to do when all of them do.
+_TEST_COPIES = {
+    "pool": ("a model trained on them would be scored on rows it has seen", "nothing is left to select from"),
+    "query": ("a selection aimed at the test rows themselves would lean the verdict against random its way",
+              "give examples of the task that the test set does not hold"),
+}
+
+
+def _without_test_copies(frame: pd.DataFrame, role: str, test: pd.DataFrame, paths: dict[str, Path]) -> pd.DataFrame:
+    """The pool (or query set) without the rows that repeat a test text (compared after
+    `normalize_text`), as the packaged benchmark is built: a model trained on a copy of a test row
+    would be scored on what it has seen, and the selectors that aim at the queries find such
+    copies more often than random does, so the verdict would lean their way; queries that are
+    test rows aim them at the test set itself. The rows keep their ids (file rows)."""
+    copies = _repeats(frame, test)
+    why, remedy = _TEST_COPIES[role]
     if copies.all():
-        raise TaskselectError(f"{paths['pool']}: every row repeats a text of {paths['test']}; nothing is left to "
-                              "select from")
+        raise TaskselectError(f"{paths[role]}: every row repeats a text of {paths['test']}; {remedy}")
     if copies.any():
-        logger.warning("%s: %d pool rows repeat a text of %s and are left out (a model trained on them would be "
-                       "scored on rows it has seen)", paths["pool"], int(copies.sum()), paths["test"])
-    return pool[~copies].reset_index(drop=True)
+        logger.warning("%s: %d %s rows repeat a text of %s and are left out (%s)", paths[role], int(copies.sum()),
+                       role, paths["test"], why)
+    return frame[~copies].reset_index(drop=True)
 
 
 def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], label_column: str) -> None:
