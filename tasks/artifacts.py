@@ -8,7 +8,8 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import auto_choices, comparison_rows, selection_rows, summarize, summarize_selections
+from taskselect.report import (auto_choices, comparison_rows, selection_rows, summarize, summarize_selections,
+                               verdicts)
 
 TABLE_KEY = "f1-comparison"
 SWEEP_TABLE_KEY = "sweep-f1-comparison"
@@ -46,6 +47,7 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
             *([f"- {skipped}; export a selection with `taskselect export`"] if skipped else
               [f"- plot: `{out_dir / 'f1_vs_budget.png'}`"]),
             f"- MLflow: {mlflow_line}",
+            *(f"- {line}" for line in verdicts(records)),
             *(f"- {line}" for line in auto_choices(records, bold=True)),
         ]),
         key="results", description="Where this run's results are",

@@ -132,9 +132,9 @@ def print_results(records: list[dict]) -> None:
             f"{r['f1_macro']:.4f}", f"{low:.3f}-{high:.3f}", f"{r['accuracy']:.4f}",
         )
     console.print(table)
-    from taskselect.report import auto_choices, summarize  # pandas: not at start-up (select-embeddings does without)
+    from taskselect.report import auto_choices, summarize, verdicts  # pandas: not at start-up (select-embeddings does without)
 
-    for line in auto_choices(records):
+    for line in verdicts(records) + auto_choices(records):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     summary = summarize(records)
     if (summary["seeds"] > 1).any():

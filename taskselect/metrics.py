@@ -163,8 +163,13 @@ def macro_f1_bootstrap(
     (0.95 = 2.5th and 97.5th percentiles). Same inputs and seed, same interval.
     """
     draws = stratified_draws(y_true, n_boot, np.random.default_rng(seed))
+    return percentile_interval(macro_f1_resamples(y_true, y_pred, labels, draws), confidence)
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """(low, high): the central `confidence` share of `values` (0.95: 2.5th and 97.5th percentiles)."""
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(macro_f1_resamples(y_true, y_pred, labels, draws), [tail, 100 - tail])
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 

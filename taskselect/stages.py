@@ -29,7 +29,7 @@ from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
 from taskselect.io import atomic_dir, atomic_path, read_json, required, sha256_file, write_json, write_npy, write_parquet
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
-from taskselect.report import f1_by_budget, metrics_tree, summarize, summarize_selections
+from taskselect.report import baselines, f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.sections import runtime_keys
 from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("pool", "query", "test")
 MADE_FROM = "made_from.json"  # in each artifact's directory: the content hashes of what it was made from
+PREDICTIONS = "predictions.parquet"  # in an evaluation's directory: the label predicted for each test row
 # A selection's per-row numbers, by column, and their files beside selection.parquet.
 ROW_VALUES = {"probability": "probs.npy", "score": "scores.npy"}
 # Why finetune and evaluate leave a note instead of a model and scores: said the same way in the
@@ -509,8 +510,8 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     """Score the run's model on the target test set into ws.evaluation(run).
 
     Predictions are restricted to the target labels. Writes metrics.json (macro- and micro-F1,
-    accuracy, F1 per label, a bootstrap interval of macro-F1, the confusion matrix) and
-    confusion.png.
+    accuracy, F1 per label, a bootstrap interval of macro-F1, the confusion matrix),
+    predictions.parquet (column "predicted", in the test set's row order) and confusion.png.
     """
     for kind in ("embeddings", "model"):
         check_made_from(kind, ws, run)
@@ -537,6 +538,8 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
                     "trainer": trained["trainer"]})
     with atomic_dir(ws.evaluation(run)) as out:
         write_json(out / "metrics.json", metrics)
+        # each test row's prediction: the report scores two runs on the same resamples (paired_deltas)
+        pd.DataFrame({"predicted": predicted.astype(str)}).to_parquet(out / PREDICTIONS, index=False)
         write_json(out / MADE_FROM, sources)
         plot_confusion(
             np.asarray(metrics["confusion"]), labels, out / "confusion.png",
@@ -581,6 +584,7 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
         selection = read_json(required(ws.selection(run) / "selection.json", "select", "selection"))
         scores = {"skipped": metrics["skipped"]} if "skipped" in metrics else {
             "trainer": metrics["trainer"], "f1_macro": metrics["f1_macro"], "f1_macro_ci": metrics["f1_macro_ci"],
+            "confidence": metrics["confidence"],
             "f1_micro": metrics["f1_micro"], "accuracy": metrics["accuracy"], "f1_per_class": metrics["f1_per_class"],
         }
         records.append({
@@ -592,6 +596,36 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
             **{f"{stage}_seconds": _seconds(ws, f"{stage}-{run.slug}") for stage in ("select", "finetune", "evaluate")},
         })
     return records
+
+
+def paired_deltas(records: list[dict], ws: Workspace, params: EvaluateParams) -> None:
+    """Add to each scored record "delta_ci": {baseline: [low, high]}, the percentile bootstrap
+    interval of its macro-F1 minus that of the baseline's run of the same budget and seed
+    (random, full), both scored on the same resamples of the test rows (the draws of the runs'
+    own intervals: stratified by label, params.n_boot, params.seed). The rows both runs get right
+    or wrong move both scores alike, so this interval is narrower than the two runs' own
+    intervals side by side suggest: it says whether the difference holds on this test set."""
+    from taskselect.metrics import macro_f1_resamples, percentile_interval, stratified_draws
+
+    truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"].to_numpy(dtype=str)
+    labels = ws.benchmark()["target_labels"]
+    draws = stratified_draws(truth, params.n_boot, np.random.default_rng(params.seed))
+    runs = {(r["method"], r["budget"], r["seed"]): r for r in records if "f1_macro" in r}
+    resampled: dict[tuple, np.ndarray] = {}
+
+    def resamples(key: tuple) -> np.ndarray:
+        if key not in resampled:
+            path = required(ws.evaluation(Run(*key)) / PREDICTIONS, "evaluate", "evaluation")
+            resampled[key] = macro_f1_resamples(truth, pd.read_parquet(path)["predicted"].to_numpy(dtype=str),
+                                                labels, draws)
+        return resampled[key]
+
+    for (method, budget, seed), record in runs.items():
+        against = {b: (b, budget, seed) for b in baselines() if b != method and (b, budget, seed) in runs}
+        if against:
+            record["delta_ci"] = {b: list(percentile_interval(resamples((method, budget, seed)) - resamples(key),
+                                                               params.confidence))
+                                  for b, key in against.items()}
 
 
 def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None = None) -> list[dict]:
@@ -607,6 +641,8 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     meta = ws.benchmark()
     records = collect(plan_runs(params.select) if runs is None else runs, ws)
     pool_size, labelled = meta["rows"]["pool"], ws.pool_labelled()
+    if labelled:
+        paired_deltas(records, ws, params.evaluate)
     write_json(out_dir / "results.json", records)
     title = f"{meta['task']}: macro-F1 versus budget"
     if labelled:

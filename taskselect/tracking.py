@@ -241,6 +241,8 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
             return
         low, high = record["f1_macro_ci"]
         mlflow.log_metrics({"f1_macro_ci_low": low, "f1_macro_ci_high": high})
+        for baseline, (low, high) in record.get("delta_ci", {}).items():  # stages.paired_deltas
+            mlflow.log_metrics({f"delta_{baseline}_ci_low": low, f"delta_{baseline}_ci_high": high})
         keys = metric_keys(list(record["f1_per_class"]))
         mlflow.log_metrics({keys[label]: f for label, f in record["f1_per_class"].items()})
         if any(key != f"f1.{label.replace(':', '/')}" for label, key in keys.items()):

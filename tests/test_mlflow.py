@@ -85,6 +85,9 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
         assert {"f1_micro", "accuracy", "n_selected", "n_unique", "target_share", "select_seconds",
                 "finetune_seconds", "f1.negative", "f1.neutral", "f1.positive"} <= set(metrics)
         assert as_dict(child["data"]["params"])["data.cap_per_source"] == "150"
+        for baseline, (low, high) in record["delta_ci"].items():  # the paired interval against each baseline
+            assert (metrics[f"delta_{baseline}_ci_low"], metrics[f"delta_{baseline}_ci_high"]) == pytest.approx((low, high))
+        assert len(record["delta_ci"]) == (1 if tags["method"] in ("random", "full") else 2)
         if tags["method"] == "auto":  # the choice, beside selection.json in the selection artifacts
             assert tags["auto.choice"] == record["select_info"]["choice"]
         files = {f["path"] for f in api(server, "artifacts/list", run_id=child["info"]["run_id"])["files"]}
@@ -134,9 +137,15 @@ def test_a_dead_tracking_server_loses_nothing_and_the_run_can_be_logged_later(se
     result = taskselect("report", "--data-dir", str(tmp / "data"), "--out", str(tmp / "later"), *overrides, cwd=tmp)
     assert result.returncode == 0, result.stderr
     # under the table, what auto chose in each run, as the Prefect results note says it
-    chosen = [line for line in result.stdout.splitlines() if line.startswith("auto-0.1-")]
+    chosen = [line for line in result.stdout.splitlines() if line.startswith("auto-0.1-") and ": chose " in line]
     assert [line.split(": chose ")[0] for line in chosen] == ["auto-0.1-0", "auto-0.1-1"]
     assert all("(soft_f1 on the held-out queries" in line and "random " in line for line in chosen)
+    # and each selection against random and the full pool of its budget and seed, with the paired interval
+    results = {r["slug"]: r for r in json.loads((tmp / "later" / "results.json").read_text())}
+    tsds = results["tsds-0.1-1"]
+    low, high = tsds["delta_ci"]["random"]
+    delta = tsds["f1_macro"] - results["random-0.1-1"]["f1_macro"]
+    assert f"tsds-0.1-1: {delta:+.4f} vs random [{low:+.4f}, {high:+.4f}], " in result.stdout
     assert "MLflow logging failed" in result.stderr
     assert f"taskselect track --data-dir {tmp / 'data'} --out {tmp / 'later'}" in result.stderr.replace("\n", " ")
     assert (tmp / "later" / "results.json").is_file()

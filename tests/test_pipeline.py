@@ -58,6 +58,33 @@ def test_results_file_holds_a_record_per_method(flow_run):
         assert np.load(tmp / "data" / "selections" / f"{method}-0.1-0" / "scores.npy").shape == (pool_rows,)
 
 
+def test_each_selection_is_set_against_the_baselines_on_the_same_test_resamples(flow_run):
+    """results.json: every run's macro-F1 minus random's and the full pool's (same budget and
+    seed) with a paired bootstrap interval, computed from the evaluations' saved predictions."""
+    from taskselect.metrics import classification_metrics, macro_f1_resamples, percentile_interval, stratified_draws
+
+    tmp, params, records = flow_run
+    by_method = {r["method"]: r for r in records}
+    truth = pd.read_parquet(tmp / "data" / "prepared" / "test.parquet")["label"].to_numpy(dtype=str)
+    predicted = {m: pd.read_parquet(tmp / "data" / "evaluations" / f"{m}-0.1-0" / "predictions.parquet")["predicted"]
+                 .to_numpy(dtype=str) for m in by_method}
+    labels = sorted(set(truth))
+    for method, r in by_method.items():  # the saved predictions are the ones scored
+        assert classification_metrics(truth, predicted[method], labels)["f1_macro"] == pytest.approx(r["f1_macro"])
+        assert set(r["delta_ci"]) == {"random", "full"} - {method}
+        for baseline, (low, high) in r["delta_ci"].items():
+            delta = r["f1_macro"] - by_method[baseline]["f1_macro"]
+            assert low <= delta <= high, (method, baseline)
+    # the resamples are those of each run's own interval (evaluate's n_boot and seed), scored on both runs
+    draws = stratified_draws(truth, params.evaluate.n_boot, np.random.default_rng(params.evaluate.seed))
+    scored = {m: macro_f1_resamples(truth, predicted[m], labels, draws) for m in ("tsds", "random")}
+    assert list(percentile_interval(scored["tsds"], params.evaluate.confidence)) == pytest.approx(by_method["tsds"]["f1_macro_ci"])
+    assert list(percentile_interval(scored["tsds"] - scored["random"], params.evaluate.confidence)) == pytest.approx(
+        by_method["tsds"]["delta_ci"]["random"])
+    # full against random is random against full, turned round
+    assert by_method["full"]["delta_ci"]["random"] == pytest.approx([-h for h in reversed(by_method["random"]["delta_ci"]["full"])])
+
+
 def test_artifacts_are_consistent(flow_run):
     tmp, _, _ = flow_run
     data = tmp / "data"

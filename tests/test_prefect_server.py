@@ -214,6 +214,8 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     assert f"mlflow ui --backend-store-uri sqlite:///{project / 'mlflow.db'}" in note
     auto = next(r for r in records if r["method"] == "auto" and r["seed"] == 0)
     assert f"{auto['slug']}: chose **{auto['select_info']['choice']}**" in note  # and every candidate's score
+    low, high = auto["delta_ci"]["full"]  # each selection against the baselines, with the paired interval
+    assert f"vs full [{low:+.4f}, {high:+.4f}]" in note.split(f"- {auto['slug']}: ")[1].splitlines()[0]
     parent_id = note.split("parent run `")[1].split("`")[0]
     parent = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}").get_run(parent_id)
     assert parent.data.tags["prefect_flow_run_id"] == str(run.id)
