@@ -539,7 +539,7 @@ def evaluate(params: EvaluateParams, run: Run, ws: Workspace) -> dict:
     with atomic_dir(ws.evaluation(run)) as out:
         write_json(out / "metrics.json", metrics)
         # each test row's prediction: the report scores two runs on the same resamples (paired_deltas)
-        pd.DataFrame({"predicted": predicted.astype(str)}).to_parquet(out / PREDICTIONS, index=False)
+        write_parquet(out / PREDICTIONS, pd.DataFrame({"predicted": predicted.astype(str)}))
         write_json(out / MADE_FROM, sources)
         plot_confusion(
             np.asarray(metrics["confusion"]), labels, out / "confusion.png",
