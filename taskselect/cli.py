@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 # Logs and CI capture stdout: keep tables whole there instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, soft_wrap=True)  # error lines and notes, one line each
 
 ParamsFile = Annotated[Optional[Path], typer.Option("--params", "-p", help="Parameters file [default: ./params.yaml].")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Override a parameter: KEY=VALUE, e.g. select.tsds.alpha=0.5.")]
@@ -282,7 +283,7 @@ def compare(
         # the experiment and store the last run logged to: after `taskselect run --pool ...`, taskselect-custom
         params = tracking.recorded_run(last_run)[1]
         if not params.track.enabled:  # the table is then of an earlier run: said, not left to the run id
-            Console(stderr=True, soft_wrap=True).print(
+            err_console.print(
                 f"note: the last run ({last_run / 'run.json'}) was not logged to MLflow (track.enabled false); "
                 "compared: the latest run the experiment holds", markup=False, highlight=False)
     else:
@@ -507,5 +508,5 @@ def main() -> None:
     try:
         app()
     except TaskselectError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)

@@ -78,22 +78,14 @@ def verdicts(records: list[dict]) -> list[str]:
     """One line per run of a selector (not a baseline) with paired intervals (stages.paired_deltas):
     its macro-F1 minus each baseline's at the same budget and seed, and the interval of that
     difference over resamples of the test rows."""
-    lines = []
-    for r in records:
-        if "delta_ci" in r and not REGISTRY[r["method"]].baseline:
-            lines.append(f"{r['slug']}: " + ", ".join(
-                f"{r['f1_macro'] - _f1(records, b, r):+.4f} vs {b} [{low:+.4f}, {high:+.4f}]"
-                for b, (low, high) in r["delta_ci"].items()))
+    f1 = {(r["method"], r["budget"], r["seed"]): r.get("f1_macro") for r in records}
+    lines = [f"{r['slug']}: " + ", ".join(f"{r['f1_macro'] - f1[b, r['budget'], r['seed']]:+.4f} vs {b} "
+                                          f"[{low:+.4f}, {high:+.4f}]" for b, (low, high) in r["delta_ci"].items())
+             for r in records if "delta_ci" in r and not REGISTRY[r["method"]].baseline]
     if lines:
         lines.append(f"Δ macro-F1 against the baseline's run of the same budget and seed; "
                      f"[{records[0]['confidence']:.0%} interval: both scored on the same bootstrap resamples of the test rows]")
     return lines
-
-
-def _f1(records: list[dict], method: str, like: dict) -> float:
-    """macro-F1 of `method`'s run at `like`'s budget and seed."""
-    return next(r["f1_macro"] for r in records
-                if (r["method"], r["budget"], r["seed"]) == (method, like["budget"], like["seed"]))
 
 
 def baselines() -> list[str]:

@@ -603,8 +603,8 @@ def paired_deltas(records: list[dict], ws: Workspace, params: EvaluateParams) ->
     interval of its macro-F1 minus that of the baseline's run of the same budget and seed
     (random, full), both scored on the same resamples of the test rows (the draws of the runs'
     own intervals: stratified by label, params.n_boot, params.seed). The rows both runs get right
-    or wrong move both scores alike, so this interval is narrower than the two runs' own
-    intervals side by side suggest: it says whether the difference holds on this test set."""
+    or wrong move both scores alike: it says whether the difference holds on this test set, which
+    the two runs' own intervals side by side do not."""
     from taskselect.metrics import macro_f1_resamples, percentile_interval, stratified_draws
 
     truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"].to_numpy(dtype=str)
