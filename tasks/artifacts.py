@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import (auto_choices, comparison_rows, selection_rows, summarize, summarize_selections,
+from taskselect.report import (auto_choices, comparison_caption, comparison_rows, selection_rows, summarize, summarize_selections,
                                verdicts)
 
 TABLE_KEY = "f1-comparison"
@@ -28,7 +28,9 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
     """
     skipped = next((r["skipped"] for r in records if "skipped" in r), None)
     if skipped is None:
-        create_table_artifact(comparison_rows(summarize(records)), key=TABLE_KEY, description=TABLE_DESCRIPTION)
+        summary = summarize(records)
+        create_table_artifact(comparison_rows(summary), key=TABLE_KEY,
+                              description="; ".join(filter(None, [TABLE_DESCRIPTION, comparison_caption(summary)])))
     else:  # an unlabelled pool: what was selected, in the F1 table's place, and why it has no F1
         create_table_artifact(selection_rows(summarize_selections(records)), key=TABLE_KEY,
                               description=f"selections, no macro-F1: {skipped}")
@@ -57,6 +59,7 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
 @task(name="publish-sweep")
 def publish_sweep(records_by_target: dict[str, list[dict]]) -> None:
     """One comparison table over every target of a sweep."""
-    rows = [{"target": target, **row} for target, records in records_by_target.items()
-            for row in comparison_rows(summarize(records))]
-    create_table_artifact(rows, key=SWEEP_TABLE_KEY, description=TABLE_DESCRIPTION)
+    summaries = {target: summarize(records) for target, records in records_by_target.items()}
+    rows = [{"target": target, **row} for target, summary in summaries.items() for row in comparison_rows(summary)]
+    caption = next(filter(None, map(comparison_caption, summaries.values())), None)
+    create_table_artifact(rows, key=SWEEP_TABLE_KEY, description="; ".join(filter(None, [TABLE_DESCRIPTION, caption])))

@@ -144,7 +144,7 @@ def print_results(records: list[dict]) -> None:
 
 def print_comparison(summary, title: str) -> None:
     """report.comparison_rows as a table: macro-F1 mean ± std per method and budget, deltas."""
-    from taskselect.report import comparison_rows
+    from taskselect.report import comparison_caption, comparison_rows
 
     rows = comparison_rows(summary)
     table = Table(title=title)
@@ -153,6 +153,8 @@ def print_comparison(summary, title: str) -> None:
     for row in rows:
         table.add_row(*row.values())
     console.print(table)
+    if caption := comparison_caption(summary):
+        console.print(caption, soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("params")
@@ -291,14 +293,22 @@ def compare(
     track = params.track.model_copy(update={"tracking_uri": tracking_uri or params.track.tracking_uri})
     experiment = experiment or tracking.experiment_name(params)
     summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs)
-    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines())]]
+    paired = [f"n_{side}_{b}" for b in baselines() for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
+    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines()),
+                     *paired]]
     shown = shown.rename(columns={"budget_label": "budget"})
     if fmt == "csv":
         sys.stdout.write(shown.to_csv(index=False, float_format="%.4f"))
     elif fmt == "json":
         sys.stdout.write(shown.to_json(orient="records", indent=2) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(shown.to_markdown(index=False, floatfmt=".4f") + "\n")
+    elif fmt == "markdown":  # for reading: the table's cells, (k/n) explained under it
+        import pandas as pd
+
+        from taskselect.report import comparison_caption, comparison_rows
+
+        sys.stdout.write(pd.DataFrame(comparison_rows(summary)).to_markdown(index=False) + "\n")
+        if caption := comparison_caption(summary):
+            sys.stdout.write(f"\n{caption}\n")
     else:
         print_comparison(summary, f"macro-F1 by method and budget ({experiment})")
         console.print(which, soft_wrap=True, markup=False, highlight=False)

@@ -6,6 +6,7 @@ that DVC shows, the Prefect artifact and the MLflow parent run.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from taskselect.selectors import REGISTRY
@@ -20,19 +21,40 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     accuracy, accuracy_std, delta_<baseline> for each baseline selector (delta_random,
     delta_full: macro-F1 difference, NaN where the baseline did not run), and the means of f1_micro, n_unique, n_on_task and target_share
     where the records have them. A single seed has std 0.
+
+    Where the records have paired intervals ("delta_ci", stages.paired_deltas; "confidence", their
+    level): n_paired_<baseline>, the seeds with one, and of those n_above_<baseline> and
+    n_below_<baseline>, the seeds whose interval lies wholly above or below zero (the verdict
+    holds on that seed's test set); and confidence.
     """
     frame = pd.DataFrame(records)
+    paired = [b for b in baselines() if "delta_ci" in frame] if len(frame) else []
+    for baseline in paired:
+        frame[f"_side_{baseline}"] = [_side(ci.get(baseline)) if isinstance(ci, dict) else np.nan for ci in frame["delta_ci"]]
     grouped = frame.groupby(["method", "budget", "budget_label"], sort=False)
     spec = {"seeds": ("seed", "nunique"), "n_selected": ("n_selected", "mean"),
             "f1_macro": ("f1_macro", "mean"), "f1_macro_std": ("f1_macro", "std"),
             "accuracy": ("accuracy", "mean"), "accuracy_std": ("accuracy", "std")}
     spec |= {name: (name, "mean") for name in OPTIONAL_MEANS if name in frame}
+    for baseline in paired:
+        side = f"_side_{baseline}"
+        spec |= {f"n_paired_{baseline}": (side, "count"), f"n_above_{baseline}": (side, lambda s: int((s > 0).sum())),
+                 f"n_below_{baseline}": (side, lambda s: int((s < 0).sum()))}
+    spec |= {"confidence": ("confidence", "max")} if paired and "confidence" in frame else {}
     table = grouped.agg(**spec).reset_index()
     table[["f1_macro_std", "accuracy_std"]] = table[["f1_macro_std", "accuracy_std"]].fillna(0.0)
     for baseline in baselines():
         reference = table[table["method"] == baseline].set_index("budget")["f1_macro"]
         table[f"delta_{baseline}"] = table["f1_macro"] - table["budget"].map(reference)
     return table
+
+
+def _side(interval: list[float] | None) -> float:
+    """1 for an interval wholly above zero, -1 wholly below, 0 across it, NaN for none."""
+    if interval is None:
+        return np.nan
+    low, high = interval
+    return 1.0 if low > 0 else -1.0 if high < 0 else 0.0
 
 
 def summarize_selections(records: list[dict]) -> pd.DataFrame:
@@ -107,14 +129,30 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return [
         {"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
          "macro-F1 (mean ± std)": f"{row['f1_macro']:.4f} ± {row['f1_macro_std']:.4f}",
-         **{f"Δ vs {b}": _signed(row[f"delta_{b}"]) for b in baselines()}}
+         **{f"Δ vs {b}": _delta_cell(row, b) for b in baselines()}}
         for row in reading_order(summary).to_dict("records")
     ]
 
 
-def _signed(delta: float) -> str:
-    """'+0.0123'; empty where the baseline did not run (NaN)."""
-    return "" if delta != delta else f"{delta:+.4f}"
+def _delta_cell(row: dict, baseline: str) -> str:
+    """'+0.0123 (2/3)': the mean difference from the baseline and, where the runs have paired
+    intervals, in how many of the seeds that have one the interval lies on the difference's side
+    of zero (comparison_caption); empty where the baseline did not run (NaN)."""
+    delta = row[f"delta_{baseline}"]
+    if delta != delta:
+        return ""
+    n = row.get(f"n_paired_{baseline}")
+    if not n or n != n:  # the baseline itself, or runs reported before paired intervals
+        return f"{delta:+.4f}"
+    return f"{delta:+.4f} ({int(row[f'n_above_{baseline}' if delta >= 0 else f'n_below_{baseline}'])}/{int(n)})"
+
+
+def comparison_caption(summary: pd.DataFrame) -> str | None:
+    """What the '(k/n)' after a Δ says, for under the table; None where no run has a paired interval."""
+    if "confidence" not in summary or summary["confidence"].isna().all():
+        return None
+    return (f"(k/n): the Δ holds in k of n seeds: its {summary['confidence'].max():.0%} paired bootstrap interval "
+            "over the test rows lies wholly on that side of 0")
 
 
 def metrics_tree(summary: pd.DataFrame) -> dict:

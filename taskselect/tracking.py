@@ -353,12 +353,17 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
     if "metrics.f1_macro" not in runs or runs["metrics.f1_macro"].isna().all():
         raise TaskselectError(f"experiment {experiment!r}: the selection runs that match have no macro-F1 to "
                               "compare (their pool had no labels: selection only)")
+    paired = [b for b in baselines() if f"metrics.delta_{b}_ci_low" in runs]  # logged since the paired intervals
     return pd.DataFrame({
         "method": runs["params.method"], "budget": [_budget(b) for b in runs["params.budget"]],
         "parent": runs["tags.mlflow.parentRunId"],
         "budget_label": runs["tags.budget"], "seed": runs["params.seed"].astype(int),
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
+        **({"delta_ci": [{b: [run[f"metrics.delta_{b}_ci_low"], run[f"metrics.delta_{b}_ci_high"]] for b in paired
+                          if run[f"metrics.delta_{b}_ci_low"] == run[f"metrics.delta_{b}_ci_low"]}  # NaN: not logged
+                         for _, run in runs.iterrows()],
+            "confidence": pd.to_numeric(runs["params.evaluate.confidence"])} if paired else {}),
     }), complete
 
 

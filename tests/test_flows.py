@@ -17,7 +17,7 @@ from taskselect.config import EmbedParams, IndexParams, Params
 from taskselect.data import Benchmark
 from taskselect.errors import TaskselectError
 from taskselect.io import write_npy
-from taskselect.report import comparison_rows, summarize
+from taskselect.report import comparison_caption, comparison_rows, summarize
 
 
 @pytest.fixture
@@ -119,6 +119,27 @@ def test_the_comparison_lists_each_budget_tsds_first_with_mean_std_and_deltas():
     assert rows[0] == {"method": "tsds", "budget": "10%", "seeds": "2", "macro-F1 (mean ± std)": "0.7000 ± 0.1414",
                        "Δ vs random": "+0.1500", "Δ vs full": "+0.0000"}
     assert rows[2]["seeds"] == "1" and rows[2]["macro-F1 (mean ± std)"] == "0.7000 ± 0.0000"
+    assert comparison_caption(summarize(records)) is None  # runs without paired intervals: no (k/n)
+
+
+def test_the_comparison_counts_the_seeds_whose_paired_interval_clears_zero():
+    def run(method, seed, f1, **delta_ci):
+        return {"method": method, "budget": 0.1, "budget_label": "10%", "seed": seed, "n_selected": 10,
+                "f1_macro": f1, "accuracy": f1, "confidence": 0.9, "delta_ci": delta_ci}
+    records = [run("full", 0, 0.7, random=[0.1, 0.3]), run("full", 1, 0.7, random=[-0.05, 0.2]),
+               run("random", 0, 0.5, full=[-0.3, -0.1]), run("random", 1, 0.6, full=[-0.2, 0.05]),
+               run("tsds", 0, 0.8, random=[0.2, 0.4], full=[0.02, 0.2]),  # above both
+               run("tsds", 1, 0.55, random=[-0.1, 0.02], full=[-0.25, -0.05])]  # across random's zero, below full's
+    summary = summarize(records)
+    tsds = summary.set_index("method").loc["tsds"]
+    assert (tsds["n_paired_random"], tsds["n_above_random"], tsds["n_below_random"]) == (2, 1, 0)
+    assert (tsds["n_paired_full"], tsds["n_above_full"], tsds["n_below_full"]) == (2, 1, 1)
+    rows = {r["method"]: r for r in comparison_rows(summary)}
+    assert rows["tsds"]["Δ vs random"] == "+0.1250 (1/2)"  # mean 0.675 - 0.55
+    assert rows["tsds"]["Δ vs full"] == "-0.0250 (1/2)"  # negative: the seeds whose interval is below zero
+    assert rows["random"]["Δ vs full"] == "-0.1500 (1/2)" and rows["full"]["Δ vs random"] == "+0.1500 (1/2)"
+    assert rows["random"]["Δ vs random"] == "+0.0000"  # the baseline against itself: no interval
+    assert comparison_caption(summary).startswith("(k/n): the Δ holds in k of n seeds: its 90% paired")
 
 
 @pytest.mark.parametrize("targets, params, message", [

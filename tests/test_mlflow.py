@@ -118,8 +118,16 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
         assert row["delta_random"] == pytest.approx(f1[method] - f1["random"])
         assert row["delta_full"] == pytest.approx(f1[method] - f1["full"])
     assert rows["random"]["f1_macro_std"] == pytest.approx(np.std([r["f1_macro"] for r in records if r["method"] == "random"], ddof=1))
+    for method, row in rows.items():  # the seeds whose logged paired interval lies above / below zero
+        for baseline in {"random", "full"} - {method}:
+            intervals = [r["delta_ci"][baseline] for r in records if r["method"] == method]
+            assert (row[f"n_paired_{baseline}"], row[f"n_above_{baseline}"], row[f"n_below_{baseline}"]) == (
+                2, sum(low > 0 for low, _ in intervals), sum(high < 0 for _, high in intervals))
+    table = taskselect("compare", "--tracking-uri", server, cwd=tmp_path)
+    assert "(k/n): the Δ holds in k of n seeds: its 95% paired bootstrap interval" in table.stdout
     markdown = taskselect("compare", "--tracking-uri", server, "--format", "markdown", cwd=tmp_path)
     assert markdown.stdout.splitlines()[0].startswith("| method")
+    assert f"| {rows['tsds']['delta_random']:+.4f} (" in markdown.stdout and "(k/n): the Δ holds" in markdown.stdout
 
     # an experiment the store lacks (e.g. the target's, after a run of your own files) names those it holds
     assert_one_line_error(taskselect("compare", "--tracking-uri", server, "--experiment", "nope", cwd=tmp_path),

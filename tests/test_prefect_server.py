@@ -207,7 +207,10 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     (budget,) = runs.params["select"]["budgets"]  # the form's budget: the profile's
     assert table["tsds"]["seeds"] == "2" and table["tsds"]["budget"] == budget_label(budget)
     assert table["tsds"]["macro-F1 (mean ± std)"] == f"{np.mean(tsds):.4f} ± {np.std(tsds, ddof=1):.4f}"
-    assert table["tsds"]["Δ vs random"] == f"{np.mean(tsds) - np.mean(random):+.4f}"
+    delta = np.mean(tsds) - np.mean(random)
+    holds = sum((low > 0) if delta >= 0 else (high < 0) for r in records if r["method"] == "tsds"
+                for low, high in [r["delta_ci"]["random"]])
+    assert table["tsds"]["Δ vs random"] == f"{delta:+.4f} ({holds}/2)"
 
     note = published["results"]
     assert f"`{project / 'data' / 'results'}`" in note and "f1_vs_budget.png" in note
