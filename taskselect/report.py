@@ -24,7 +24,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
     Where the records have paired intervals ("delta_ci", stages.paired_deltas; "confidence", their
     level): n_paired_<baseline>, the seeds with one, and of those n_above_<baseline> and
-    n_below_<baseline>, the seeds whose interval lies wholly above or below zero (the verdict
+    n_below_<baseline>, the runs whose interval lies wholly above or below zero (the verdict
     holds on that seed's test set); and confidence.
     """
     frame = pd.DataFrame(records)
@@ -151,8 +151,8 @@ def comparison_caption(summary: pd.DataFrame) -> str | None:
     """What the '(k/n)' after a Δ says, for under the table; None where no run has a paired interval."""
     if "confidence" not in summary or summary["confidence"].isna().all():
         return None
-    return (f"(k/n): the Δ holds in k of n seeds: its {summary['confidence'].max():.0%} paired bootstrap interval "
-            "over the test rows lies wholly on that side of 0")
+    return (f"(k/n): the Δ holds in k of n runs (seeds): its {summary['confidence'].max():.0%} paired bootstrap "
+            "interval over the test rows lies wholly on that side of 0")
 
 
 def metrics_tree(summary: pd.DataFrame) -> dict:

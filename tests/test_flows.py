@@ -139,7 +139,7 @@ def test_the_comparison_counts_the_seeds_whose_paired_interval_clears_zero():
     assert rows["tsds"]["Δ vs full"] == "-0.0250 (1/2)"  # negative: the seeds whose interval is below zero
     assert rows["random"]["Δ vs full"] == "-0.1500 (1/2)" and rows["full"]["Δ vs random"] == "+0.1500 (1/2)"
     assert rows["random"]["Δ vs random"] == "+0.0000"  # the baseline against itself: no interval
-    assert comparison_caption(summary).startswith("(k/n): the Δ holds in k of n seeds: its 90% paired")
+    assert comparison_caption(summary).startswith("(k/n): the Δ holds in k of n runs (seeds): its 90% paired")
 
 
 @pytest.mark.parametrize("targets, params, message", [

@@ -124,7 +124,7 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
             assert (row[f"n_paired_{baseline}"], row[f"n_above_{baseline}"], row[f"n_below_{baseline}"]) == (
                 2, sum(low > 0 for low, _ in intervals), sum(high < 0 for _, high in intervals))
     table = taskselect("compare", "--tracking-uri", server, cwd=tmp_path)
-    assert "(k/n): the Δ holds in k of n seeds: its 95% paired bootstrap interval" in table.stdout
+    assert "(k/n): the Δ holds in k of n runs (seeds): its 95% paired bootstrap interval" in table.stdout
     markdown = taskselect("compare", "--tracking-uri", server, "--format", "markdown", cwd=tmp_path)
     assert markdown.stdout.splitlines()[0].startswith("| method")
     assert f"| {rows['tsds']['delta_random']:+.4f} (" in markdown.stdout and "(k/n): the Δ holds" in markdown.stdout
@@ -252,6 +252,8 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     (row,) = one_setting.itertuples()  # the same two seeds twice: their mean, two distinct seeds
     assert (row.method, row.seeds) == ("random", 2)
     assert row.f1_macro == pytest.approx(np.mean([r["f1_macro"] for r in kept]))
+    below = sum(r["delta_ci"]["full"][1] < 0 for r in kept)  # the paired verdicts count runs: each run's twice
+    assert (row.n_paired_full, row.n_below_full) == (4, 2 * below)
 
     alpha = run_json["params"]["select"]["tsds"]["alpha"]
     log(**{"params.select.tsds.alpha": 0.5})
