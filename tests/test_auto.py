@@ -191,6 +191,38 @@ def test_candidates_the_queries_cannot_tell_apart_are_named_and_blended_or_the_e
     assert np.array_equal(np.sort(chosen), np.sort(own["tsds"]))
 
 
+def test_a_blend_takes_at_most_blend_max_close_candidates_those_with_the_most_wins(airline):
+    """select.auto.blend_max: of the close candidates, the blend takes those that score best on
+    the most resamples of the held-out queries (ties to the earlier), in order of preference; its
+    rows are those members' selections in turns, and selection.json names all the close ones."""
+    from taskselect.selectors.auto import blend_members, in_turns
+
+    close = ["a", "b", "c", "d"]
+    assert blend_members(close, {"a": 0.1, "b": 0.3, "c": 0.4, "d": 0.2}, 2) == ["b", "c"]
+    assert blend_members(close, {"a": 0.3, "b": 0.1, "c": 0.3, "d": 0.3}, 2) == ["a", "c"]  # a tie: the earlier
+    assert blend_members(close, {"a": 0.0, "b": 0.5, "c": 0.0, "d": 0.5}, 3) == ["a", "b", "d"]
+    assert blend_members(close, dict.fromkeys(close, 0.25), None) == close == blend_members(close, {}, 4)
+
+    params, ws = airline
+    # a tolerance no gap reaches: all three candidates are close
+    auto = params.select.auto.model_copy(update={"candidates": ["tsds", "knn", "random"], "folds": 2,
+                                                 "tolerance": 1e6, "blend_max": 2})
+    run = stages.Run("auto", 0.05, 1)
+    summary = stages.select(params.select.model_copy(update={"auto": auto}), run, ws, finetune=params.finetune)
+    wins = {spec: c["wins"] for spec, c in summary["candidates"].items()}
+    members = blend_members(["tsds", "knn", "random"], wins, 2)
+    assert summary["close"] == ["tsds", "knn", "random"] and summary["blended"] == members
+    assert summary["choice"] == " + ".join(members) and len(members) == 2
+    own = {}
+    for method in members:
+        stages.select(params.select, stages.Run(method, 0.05, 1), ws)
+        own[method] = pd.read_parquet(ws.selection(stages.Run(method, 0.05, 1)) / "selection.parquet")["pool_row"].to_numpy()
+    chosen = pd.read_parquet(ws.selection(run) / "selection.parquet")["pool_row"].to_numpy()
+    assert np.array_equal(np.sort(chosen), in_turns([own[m] for m in members], len(chosen), 1))
+    with pytest.raises(ValueError, match="blend_max"):
+        auto.model_validate({**auto.model_dump(), "blend_max": 1})
+
+
 def test_candidates_cross_validated_side_by_side_give_what_one_at_a_time_gives(airline, caplog):
     """The candidates run in threads, several at once (select.auto.workers; by default one per
     core): their scores, the choice and the rows are those of one candidate after another, the

@@ -135,6 +135,11 @@ class AutoParams(Section):
         "in a seeded random order, a row skipped once taken as often as one selection draws it, until the budget; "
         "named by its members joined by ' + ') or 'earliest' (the earliest of them).",
     )
+    blend_max: int | None = Field(
+        None, ge=2,
+        description="With undecided 'blend': at most this many close candidates are blended, those that score best "
+        "on the most bootstrap resamples of the held-out queries (their wins; ties to the earlier); none: all of them.",
+    )
     trainer: Literal["head", "run"] = Field(
         "head",
         description="Model trained on each fold's selection: 'head' (logistic regression with finetune.head's "
@@ -227,6 +232,16 @@ def held_warnings():
             logger.removeFilter(hold)
 
 
+def blend_members(close: list[str], wins: dict[str, float], most: int | None) -> list[str]:
+    """The close candidates a blend takes, in order of preference: all of them, or the `most` that
+    score best on the most bootstrap resamples of the held-out queries (`wins`; ties to the
+    earlier). Five or six close candidates leave each a sliver of a small budget."""
+    if most is None or len(close) <= most:
+        return close
+    kept = set(sorted(close, key=lambda spec: -wins[spec])[:most])  # stable: ties keep the order of preference
+    return [spec for spec in close if spec in kept]
+
+
 def in_turns(selections: list[np.ndarray], size: int, seed) -> np.ndarray:
     """(size,) sorted pool rows, one per draw: one draw from each selection in turn (each
     selection's draws in a seeded random order) until `size` draws, a row skipped once it has been
@@ -293,6 +308,7 @@ class AutoSelector:
         candidate).
     undecided: 'blend' takes the close candidates' selections in turns (in_turns), 'earliest' the
         earliest close candidate's selection.
+    blend_max: None or >= 2, the close candidates a blend takes at most (blend_members).
     trainer: 'head' trains finetune.head's logistic regression on each fold's selection;
         'run' trains finetune.trainer (the transformer: minutes per fold and candidate).
     finetune: the run's training parameters (default: FinetuneParams()).
@@ -310,6 +326,7 @@ class AutoSelector:
     tolerance: float = 1.0
     score: str = "soft_f1"
     undecided: str = "blend"
+    blend_max: int | None = None
     trainer: str = "head"
     workers: int = 0
     finetune: FinetuneParams | None = None
@@ -327,6 +344,8 @@ class AutoSelector:
             raise TaskselectError(f"select.auto.score {self.score!r}: expected one of {', '.join(SCORES)}")
         if self.undecided not in ("blend", "earliest"):
             raise TaskselectError(f"select.auto.undecided {self.undecided!r}: expected 'blend' or 'earliest'")
+        if self.blend_max is not None and self.blend_max < 2:
+            raise TaskselectError(f"select.auto.blend_max {self.blend_max}: expected at least 2, or none")
         if self.trainer not in ("head", "run"):
             raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
         self.finetune = self.finetune or FinetuneParams()
@@ -504,18 +523,22 @@ class AutoSelector:
         info = {"best": best, "close": close, "candidates": report, "folds": self.folds, "repeats": self.repeats,
                 "tolerance": self.tolerance, "score": self.score, "undecided": self.undecided, "trainer": self.trainer}
         if len(close) > 1 and self.undecided == "blend":
-            # The blend's held-out score: the close candidates' fold selections blended alike.
+            members = blend_members(close, {spec: report[spec]["wins"] for spec in close}, self.blend_max)
+            if members != close:
+                info["blended"] = members
+            # The blend's held-out score: the members' fold selections blended alike.
             blend_scores, blend_resampled = held_out([
-                [in_turns([fold_rows[spec][r][f] for spec in close], size, seed) for f in range(self.folds)]
+                [in_turns([fold_rows[spec][r][f] for spec in members], size, seed) for f in range(self.folds)]
                 for r in range(self.repeats)])
-            info["choice"] = " + ".join(close)  # a blend is named by its members
+            info["choice"] = " + ".join(members)  # a blend is named by its members
             info["blend"] = {name: float(np.mean(blend_scores[name])) for name in SCORES}
             info["blend"] |= {gap: report[best][self.score] - info["blend"][self.score],
                               se: float(np.std(resampled[best][self.score] - blend_resampled[self.score], ddof=1))}
             log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best by %s); "
-                        "their selections are blended (held-out %s %.4f; best %s %.4f)", ", ".join(close), self.tolerance,
-                        self.score, self.score, info["blend"][self.score], best, report[best][self.score])
-            chosen = Selection(indices=in_turns([prepared[spec](everything, size, seed).indices for spec in close],
+                        "the selections of %s are blended (held-out %s %.4f; best %s %.4f)", ", ".join(close),
+                        self.tolerance, self.score, "their" if members == close else ", ".join(members), self.score,
+                        info["blend"][self.score], best, report[best][self.score])
+            chosen = Selection(indices=in_turns([prepared[spec](everything, size, seed).indices for spec in members],
                                                 size, seed))
         else:
             info["choice"] = close[0]
