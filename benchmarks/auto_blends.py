@@ -11,7 +11,9 @@ candidate's own selection at ceil(budget / k) draws (its most-preferred rows at 
 random share of its full-budget selection), topped up in turns from their full selections, and 'vote'
 ranks the pool rows by how many close candidates' selections hold them (ties in a seeded random
 order) and takes them in that order, each row as often as one selection draws it, so that rows one
-candidate alone holds come last. One setting is measured alike: 'repeats2', auto with two fold
+candidate alone holds come last; 'cap3' blends in equal shares only the three close candidates
+with the most wins (ties to the preferred; select.auto.blend_max 3), since five or six close
+candidates leave each a sliver of a small budget. One setting is measured alike: 'repeats2', auto with two fold
 splits (select.auto.repeats 2; its own cross-validation, which may close other candidates). Rule,
 stated before the runs: a variant replaces the equal shares only if its mean gap to the best other
 selector over the 24 cells of the "auto" section's last table is better by at least 0.1 point and,
@@ -43,11 +45,12 @@ from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import resolve_budget
-from taskselect.selectors.auto import in_turns, most_draws
+from taskselect.selectors.auto import blend_members, in_turns, most_draws
 
 SECTION = "auto: other blends of the close candidates"
 OUT = Path("benchmarks/quality/auto-blends")
-BLENDS = ("weighted", "smaller", "vote")
+BLENDS = ("weighted", "smaller", "vote", "cap3")
+CAP = 3  # cap3: the close candidates a blend keeps (select.auto.blend_max 3)
 # auto with another setting (select.auto keys): it may choose other candidates, so it runs its own
 # cross-validation in every run
 SETTINGS = {"repeats2": {"repeats": 2}}
@@ -158,6 +161,10 @@ def run_target(target: Target, runs, recorded: dict, variants=VARIANTS, earlier:
                 record[v] = target.f1(weighted_turns(full, shares if sum(shares) else [1] * len(close), size, seed), seed)
             elif v == "smaller":
                 record[v] = target.f1(smaller_blend(own, close, every, size, seed), seed)
+            elif v == "cap3":
+                kept = blend_members(close, wins, CAP)
+                record[v] = target.f1(in_turns([full[close.index(spec)] for spec in kept], size, seed), seed) \
+                    if len(kept) < len(close) else record["blend"]
             else:
                 record[v] = target.f1(vote_blend(full, size, seed), seed)
         records.append(record)
@@ -214,6 +221,7 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         name = {"blend": "equal shares (auto's blend, the default)", "weighted": "weighted by wins",
                 "smaller": "each candidate's own smaller selection",
                 "vote": "the rows most close candidates hold first",
+                "cap3": "equal shares of the three close candidates with the most wins",
                 "repeats2": "equal shares, two fold splits (select.auto.repeats 2)"}[variant]
         lines.append(f"| {name} | " + " | ".join(row) + f" | {np.mean(every):+.2f} | {' / '.join(later)} |")
     return "\n".join(lines + [""])
