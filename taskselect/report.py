@@ -89,6 +89,8 @@ def auto_choices(records: list[dict], bold: bool = False) -> list[str]:
         se = score_keys(score)[1]
         blend = info.get("blend")  # the close candidates' selections blended: its own held-out score
         choice = f"**{info['choice']}**" if bold else info["choice"]
+        if "blended" in info:  # select.auto.blend_max left some close candidates out
+            choice += f", the {len(info['blended'])} with the most wins of the close {', '.join(info['close'])}"
         lines.append(f"{r['slug']}: chose {choice} ({score} on the held-out queries, ± the standard "
                      "error of the gap to the best: "
                      + ", ".join(f"{name} {s[score]:.3f} ± {s[se]:.3f}" for name, s in info["candidates"].items())

@@ -213,6 +213,10 @@ def test_a_blend_takes_at_most_blend_max_close_candidates_those_with_the_most_wi
     members = blend_members(["tsds", "knn", "random"], wins, 2)
     assert summary["close"] == ["tsds", "knn", "random"] and summary["blended"] == members
     assert summary["choice"] == " + ".join(members) and len(members) == 2
+    from taskselect.report import auto_choices
+
+    (line,) = auto_choices([{"method": "auto", "slug": run.slug, "select_info": summary}])
+    assert line.startswith(f"{run.slug}: chose {' + '.join(members)}, the 2 with the most wins of the close tsds, knn, random (")
     own = {}
     for method in members:
         stages.select(params.select, stages.Run(method, 0.05, 1), ws)
