@@ -293,14 +293,12 @@ def compare(
     track = params.track.model_copy(update={"tracking_uri": tracking_uri or params.track.tracking_uri})
     experiment = experiment or tracking.experiment_name(params)
     summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs)
-    paired = [f"n_{side}_{b}" for b in baselines() for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
-    shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std", *(f"delta_{b}" for b in baselines()),
-                     *paired]]
-    shown = shown.rename(columns={"budget_label": "budget"})
-    if fmt == "csv":
-        sys.stdout.write(shown.to_csv(index=False, float_format="%.4f"))
-    elif fmt == "json":
-        sys.stdout.write(shown.to_json(orient="records", indent=2) + "\n")
+    if fmt in ("csv", "json"):  # the numbers, for a program
+        paired = [f"n_{side}_{b}" for b in baselines() for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
+        shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std",
+                         *(f"delta_{b}" for b in baselines()), *paired]].rename(columns={"budget_label": "budget"})
+        sys.stdout.write(shown.to_csv(index=False, float_format="%.4f") if fmt == "csv"
+                         else shown.to_json(orient="records", indent=2) + "\n")
     elif fmt == "markdown":  # for reading: the table's cells, (k/n) explained under it
         import pandas as pd
 

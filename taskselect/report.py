@@ -23,12 +23,12 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     where the records have them. A single seed has std 0.
 
     Where the records have paired intervals ("delta_ci", stages.paired_deltas; "confidence", their
-    level): n_paired_<baseline>, the seeds with one, and of those n_above_<baseline> and
+    level): n_paired_<baseline>, the runs (seeds) with one, and of those n_above_<baseline> and
     n_below_<baseline>, the runs whose interval lies wholly above or below zero (the verdict
-    holds on that seed's test set); and confidence.
+    holds on that run's test set); and confidence.
     """
     frame = pd.DataFrame(records)
-    paired = [b for b in baselines() if "delta_ci" in frame] if len(frame) else []
+    paired = baselines() if "delta_ci" in frame else []
     for baseline in paired:
         frame[f"_side_{baseline}"] = [_side(ci.get(baseline)) if isinstance(ci, dict) else np.nan for ci in frame["delta_ci"]]
     grouped = frame.groupby(["method", "budget", "budget_label"], sort=False)
@@ -138,7 +138,7 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
 
 def _delta_cell(row: dict, baseline: str) -> str:
     """'+0.0123 (2/3)': the mean difference from the baseline and, where the runs have paired
-    intervals, in how many of the seeds that have one the interval lies on the difference's side
+    intervals, in how many of the runs that have one the interval lies on the difference's side
     of zero (comparison_caption); empty where the baseline did not run (NaN)."""
     delta = row[f"delta_{baseline}"]
     if delta != delta:

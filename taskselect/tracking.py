@@ -361,7 +361,7 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         "n_selected": runs["metrics.n_selected"], "f1_macro": runs["metrics.f1_macro"],
         "accuracy": runs["metrics.accuracy"], "run_id": runs["run_id"],
         **({"delta_ci": [{b: [run[f"metrics.delta_{b}_ci_low"], run[f"metrics.delta_{b}_ci_high"]] for b in paired
-                          if run[f"metrics.delta_{b}_ci_low"] == run[f"metrics.delta_{b}_ci_low"]}  # NaN: not logged
+                          if pd.notna(run[f"metrics.delta_{b}_ci_low"])}  # a run without that baseline logs none
                          for _, run in runs.iterrows()],
             "confidence": pd.to_numeric(runs["params.evaluate.confidence"])} if paired else {}),
     }), complete

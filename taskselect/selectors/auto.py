@@ -535,9 +535,10 @@ class AutoSelector:
             info["blend"] |= {gap: report[best][self.score] - info["blend"][self.score],
                               se: float(np.std(resampled[best][self.score] - blend_resampled[self.score], ddof=1))}
             log.warning("auto: the query set cannot tell %s apart (within %g standard error(s) of the best by %s); "
-                        "the selections of %s are blended (held-out %s %.4f; best %s %.4f)", ", ".join(close),
-                        self.tolerance, self.score, "their" if members == close else ", ".join(members), self.score,
-                        info["blend"][self.score], best, report[best][self.score])
+                        "%s are blended (held-out %s %.4f; best %s %.4f)", ", ".join(close), self.tolerance, self.score,
+                        "their selections" if members == close else
+                        f"the selections of {', '.join(members)}, the {len(members)} with the most wins,",
+                        self.score, info["blend"][self.score], best, report[best][self.score])
             chosen = Selection(indices=in_turns([prepared[spec](everything, size, seed).indices for spec in members],
                                                 size, seed))
         else:
