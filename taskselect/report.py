@@ -143,10 +143,18 @@ def _delta_cell(row: dict, baseline: str) -> str:
     delta = row[f"delta_{baseline}"]
     if delta != delta:
         return ""
+    held = _holds(row, baseline)
+    return f"{delta:+.4f}" if held is None else f"{delta:+.4f} ({held}/{int(row[f'n_paired_{baseline}'])})"
+
+
+def _holds(row: dict, baseline: str) -> int | None:
+    """Of the runs with a paired interval, those whose interval lies wholly on the side of zero of
+    the mean difference from the baseline; None for the baseline itself or runs reported before
+    paired intervals."""
     n = row.get(f"n_paired_{baseline}")
-    if not n or n != n:  # the baseline itself, or runs reported before paired intervals
-        return f"{delta:+.4f}"
-    return f"{delta:+.4f} ({int(row[f'n_above_{baseline}' if delta >= 0 else f'n_below_{baseline}'])}/{int(n)})"
+    if not n or n != n:
+        return None
+    return int(row[f"n_above_{baseline}" if row[f"delta_{baseline}"] >= 0 else f"n_below_{baseline}"])
 
 
 def comparison_caption(summary: pd.DataFrame) -> str | None:
@@ -158,13 +166,22 @@ def comparison_caption(summary: pd.DataFrame) -> str | None:
 
 
 def metrics_tree(summary: pd.DataFrame) -> dict:
-    """{method: {budget_label: {f1_macro, f1_macro_std, accuracy}}}: what `dvc metrics show` lists."""
+    """{method: {budget_label: {seeds, f1_macro, f1_macro_std, accuracy, delta_<baseline>,
+    delta_<baseline>_holds}}}: what `dvc metrics show` and `dvc exp show` list. delta_<baseline>:
+    the mean macro-F1 difference from a baseline that ran (not the baseline's own); _holds: in how
+    many of the runs (seeds) its paired interval lies wholly on the difference's side of 0 (the
+    table's (k/n); absent for runs without paired intervals). Numbers only, as DVC compares them."""
     tree: dict[str, dict] = {}
-    for row in summary.itertuples():
-        tree.setdefault(row.method, {})[row.budget_label] = {
-            "f1_macro": round(row.f1_macro, 4), "f1_macro_std": round(row.f1_macro_std, 4),
-            "accuracy": round(row.accuracy, 4),
-        }
+    for row in summary.to_dict("records"):
+        metrics = {"seeds": int(row["seeds"]), "f1_macro": round(row["f1_macro"], 4),
+                   "f1_macro_std": round(row["f1_macro_std"], 4), "accuracy": round(row["accuracy"], 4)}
+        for b in baselines():
+            if b == row["method"] or pd.isna(row.get(f"delta_{b}", np.nan)):
+                continue
+            metrics[f"delta_{b}"] = round(row[f"delta_{b}"], 4)
+            if (held := _holds(row, b)) is not None:
+                metrics[f"delta_{b}_holds"] = held
+        tree.setdefault(row["method"], {})[row["budget_label"]] = metrics
     return tree
 
 

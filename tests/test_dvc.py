@@ -84,7 +84,12 @@ def test_repro_experiments_and_remote(project):
     exps = [e for commit in shown for e in (commit.get("experiments") or [])]
     exp = next(e for e in exps if e.get("name") == "alpha-0.3")["revs"][0]["data"]
     assert exp["params"]["params.yaml"]["data"]["select"]["tsds"]["alpha"] == 0.3
-    assert 0 < exp["metrics"]["data/results/metrics.json"]["data"]["tsds"]["10%"]["f1_macro"] <= 1
+    tsds = exp["metrics"]["data/results/metrics.json"]["data"]["tsds"]["10%"]
+    assert 0 < tsds["f1_macro"] <= 1 and tsds["seeds"] == 1
+    # the verdict beside it: the difference from random and whether its paired interval clears 0
+    random = exp["metrics"]["data/results/metrics.json"]["data"]["random"]["10%"]
+    assert tsds["delta_random"] == pytest.approx(tsds["f1_macro"] - random["f1_macro"], abs=1.5e-4)  # each rounded
+    assert tsds["delta_random_holds"] in (0, 1)
 
     before = digests(project)
     assert dvc("push", cwd=project).returncode == 0

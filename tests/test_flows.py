@@ -17,7 +17,7 @@ from taskselect.config import EmbedParams, IndexParams, Params
 from taskselect.data import Benchmark
 from taskselect.errors import TaskselectError
 from taskselect.io import write_npy
-from taskselect.report import comparison_caption, comparison_rows, summarize
+from taskselect.report import comparison_caption, comparison_rows, metrics_tree, summarize
 
 
 @pytest.fixture
@@ -140,6 +140,14 @@ def test_the_comparison_counts_the_seeds_whose_paired_interval_clears_zero():
     assert rows["random"]["Δ vs full"] == "-0.1500 (1/2)" and rows["full"]["Δ vs random"] == "+0.1500 (1/2)"
     assert rows["random"]["Δ vs random"] == "+0.0000"  # the baseline against itself: no interval
     assert comparison_caption(summary).startswith("(k/n): the Δ holds in k of n runs (seeds): its 90% paired")
+    # what `dvc metrics show` lists: the same differences and counts, as numbers; none against itself
+    tree = metrics_tree(summary)
+    assert tree["tsds"]["10%"] == {"seeds": 2, "f1_macro": 0.675, "f1_macro_std": 0.1768, "accuracy": 0.675,
+                                   "delta_random": 0.125, "delta_random_holds": 1,
+                                   "delta_full": -0.025, "delta_full_holds": 1}
+    assert "delta_random" not in tree["random"]["10%"] and tree["random"]["10%"]["delta_full_holds"] == 1
+    plain = metrics_tree(summarize([{k: v for k, v in r.items() if k not in ("delta_ci", "confidence")} for r in records]))
+    assert plain["tsds"]["10%"]["delta_random"] == 0.125 and "delta_random_holds" not in plain["tsds"]["10%"]
 
 
 @pytest.mark.parametrize("targets, params, message", [
