@@ -143,12 +143,12 @@ def _delta_cell(row: dict, baseline: str) -> str:
     delta = row[f"delta_{baseline}"]
     if delta != delta:
         return ""
-    held = _holds(row, baseline)
+    held = holds(row, baseline)
     return f"{delta:+.4f}" if held is None else f"{delta:+.4f} ({held}/{int(row[f'n_paired_{baseline}'])})"
 
 
-def _holds(row: dict, baseline: str) -> int | None:
-    """Of the runs with a paired interval, those whose interval lies wholly on the side of zero of
+def holds(row: dict, baseline: str) -> int | None:
+    """For a summarize row: of the runs with a paired interval, those whose interval lies wholly on the side of zero of
     the mean difference from the baseline; None for the baseline itself or runs reported before
     paired intervals."""
     n = row.get(f"n_paired_{baseline}")
@@ -179,7 +179,7 @@ def metrics_tree(summary: pd.DataFrame) -> dict:
             if b == row["method"] or pd.isna(row.get(f"delta_{b}", np.nan)):
                 continue
             metrics[f"delta_{b}"] = round(row[f"delta_{b}"], 4)
-            if (held := _holds(row, b)) is not None:
+            if (held := holds(row, b)) is not None:
                 metrics[f"delta_{b}_holds"] = held
         tree.setdefault(row["method"], {})[row["budget_label"]] = metrics
     return tree

@@ -29,7 +29,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
-from taskselect.report import baselines, reading_order, summarize
+from taskselect.report import baselines, holds, reading_order, summarize
 from taskselect.sections import runtime_keys
 
 log = logging.getLogger(__name__)
@@ -198,13 +198,18 @@ def comparison_metrics(records: list[dict]) -> dict[str, float]:
     F1 comparison: per method and budget (budget '5%' spelt '5pct': keys admit no %) the mean
     macro-F1 over seeds, 'f1.tsds.5pct', and its differences from random and from the full pool,
     'delta_random.tsds.5pct' and 'delta_full.tsds.5pct' (left out for the baseline itself, and
-    where that baseline did not run)."""
+    where that baseline did not run), with the runs (seeds) in which each holds,
+    'delta_random_holds.tsds.5pct' (report.holds: the table's k of (k/n); where paired intervals exist)."""
     metrics = {}
-    for row in summarize(records).itertuples():
-        suffix = f"{row.method}.{row.budget_label.replace('%', 'pct')}"
-        metrics[f"f1.{suffix}"] = row.f1_macro
-        metrics |= {f"delta_{baseline}.{suffix}": value for baseline in baselines()
-                    if row.method != baseline and (value := getattr(row, f"delta_{baseline}")) == value}  # NaN: not run
+    for row in summarize(records).to_dict("records"):
+        suffix = f"{row['method']}.{row['budget_label'].replace('%', 'pct')}"
+        metrics[f"f1.{suffix}"] = row["f1_macro"]
+        for baseline in baselines():
+            if row["method"] == baseline or row[f"delta_{baseline}"] != row[f"delta_{baseline}"]:  # NaN: not run
+                continue
+            metrics[f"delta_{baseline}.{suffix}"] = row[f"delta_{baseline}"]
+            if (held := holds(row, baseline)) is not None:
+                metrics[f"delta_{baseline}_holds.{suffix}"] = held
     return metrics
 
 

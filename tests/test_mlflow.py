@@ -74,6 +74,15 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
     assert parent_tags["prefect_flow_run_id"] and parent_tags["git_commit"]
     parent_files = {f["path"] for f in api(server, "artifacts/list", run_id=parent["info"]["run_id"])["files"]}
     assert {"results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"} <= parent_files
+    # the verdict on the parent: per method and baseline, the mean difference and the seeds it holds in
+    parent_metrics = as_dict(parent["data"]["metrics"])
+    for method, baseline in (("tsds", "random"), ("tsds", "full"), ("random", "full")):
+        mine, theirs = ([r for r in records if r["method"] == m] for m in (method, baseline))
+        delta = np.mean([r["f1_macro"] for r in mine]) - np.mean([r["f1_macro"] for r in theirs])
+        held = sum(low > 0 if delta >= 0 else high < 0 for r in mine for low, high in [r["delta_ci"][baseline]])
+        assert parent_metrics[f"delta_{baseline}.{method}.10pct"] == pytest.approx(delta)
+        assert parent_metrics[f"delta_{baseline}_holds.{method}.10pct"] == held
+    assert "delta_random_holds.random.10pct" not in parent_metrics
 
     children = search(server, f"tags.mlflow.parentRunId = '{parent['info']['run_id']}'")
     assert len(children) == len(records) == 8
