@@ -1,7 +1,8 @@
 """auto's blend (equal shares) against other ways of blending the candidates it cannot rank.
 
     PYTHONPATH=. python benchmarks/auto_blends.py --work /tmp/byo --work100 /tmp/byo100 \
-        --bench-data data/bench -S embed.cache_dir=... [--replay --variants vote] [--render-only]
+        --work-held-out /tmp/held --work-sentiment /tmp/sentiment --bench-data data/bench \
+        -S embed.cache_dir=... [--groups targets,40] [--replay --variants vote] [--render-only]
 
 When several candidates are close, auto (select.auto.undecided: blend) takes their selections'
 draws in turns, each an equal share. Three other blends, measured here, not offered: 'weighted'
@@ -17,12 +18,16 @@ candidates leave each a sliver of a small budget. One setting is measured alike:
 splits (select.auto.repeats 2; its own cross-validation, which may close other candidates). Rule,
 stated before the runs: a variant replaces the equal shares only if its mean gap to the best other
 selector over the 24 cells of the "auto" section's last table is better by at least 0.1 point and,
-on the other tasks at seeds 2-4 (no choice was made on them), it is not worse per run. auto runs
+on the other tasks at seeds 2-4 (no choice was made on them), it is not worse per run. The two
+held-out groups, the tasks of benchmarks/other_tasks.py's runs after every choice (--records
+held-out-tasks and held-out-sentiment, 2% and 5%, seeds 0-1), were measured after a variant
+passed the rule: a check on data no choice was made on. auto runs
 in-process as in benchmarks/auto_seeds.py (params.yaml's settings, the bench's workspaces and
-other_tasks.py's); every run checks that its blend is the recorded run's where one exists.
---replay takes each run's close candidates and wins from this script's records instead of running
-auto's cross-validation again, recomputes the blends named by --variants (checking the equal
-shares' F1 against the record) and keeps the others' recorded F1.
+other_tasks.py's); every run checks that the variant params.yaml's blend_max makes (null:
+'blend', 3: 'cap3') has the recorded auto run's F1 where one exists. --replay takes each run's
+close candidates and wins from this script's records instead of running auto's cross-validation
+again, recomputes the blends named by --variants (checking the equal shares' F1 against this
+script's record) and keeps the others' recorded F1.
 Records: benchmarks/quality/auto-blends/<group>.json.
 """
 
@@ -57,7 +62,16 @@ SETTINGS = {"repeats2": {"repeats": 2}}
 VARIANTS = (*BLENDS, *SETTINGS)
 # group -> (budgets, seeds); the other tasks' seeds 0-1 are the recorded runs', 2-4 new
 GROUPS = {"targets": ((0.02, 0.05, 0.1), (0, 1, 2)), "40": ((0.02, 0.05), (0, 1, 2, 3, 4)),
-          "100": ((0.02, 0.05), (0, 1, 2, 3, 4))}
+          "100": ((0.02, 0.05), (0, 1, 2, 3, 4)), "held-out": ((0.02, 0.05), (0, 1)),
+          "held-out-sentiment": ((0.02, 0.05), (0, 1))}
+RULE = ("targets", "40", "100")  # the groups the rule was stated on
+# the other tasks' groups: (their workspaces' option, other_tasks.py's records folder, its sources)
+TASKS = {"40": ("work", "other-tasks", ("bbc", "r8", "sms")),
+         "100": ("work100", "other-tasks-100-queries", ("bbc", "r8", "sms")),
+         "held-out": ("work_held_out", "held-out-tasks", ("disaster", "election", "movies")),
+         "held-out-sentiment": ("work_sentiment", "held-out-sentiment", ("amazon", "nyt", "tweets"))}
+NAMES = {"targets": "four targets, 2-10%", "40": "other tasks, 40 queries", "100": "other tasks, 100 queries",
+         "held-out": "held-out tasks", "held-out-sentiment": "held-out sentiment tasks"}
 
 
 def weighted_turns(selections: list[np.ndarray], weights: list[float], size: int, seed) -> np.ndarray:
@@ -123,31 +137,31 @@ def replayed_runs(target: Target, earlier: list[dict]):
 
 
 def fresh_runs(target: Target, budgets, seeds):
-    """The same tuples from auto run in-process (auto_seeds.auto_runs), with its blend."""
+    """The same tuples from auto run in-process (auto_seeds.auto_runs)."""
     for budget, seed, size, chosen, own in auto_runs(target, budgets, seeds):
         report = chosen.info["candidates"]
-        yield budget, seed, size, chosen.info["close"], {s: report[s]["wins"] for s in chosen.info["close"]}, own, chosen
+        yield budget, seed, size, chosen.info["close"], {s: report[s]["wins"] for s in chosen.info["close"]}, own
 
 
 def run_target(target: Target, runs, recorded: dict, variants=VARIANTS, earlier: dict | None = None) -> list[dict]:
     """auto's runs on one task: the blend's and the variants' test macro-F1 (and a setting's select
     seconds). `runs` yields fresh_runs' or replayed_runs' tuples; a variant not in `variants` keeps
     its record in `earlier` ((task, budget, seed) -> record)."""
-    every = np.arange(len(target.query))
+    every, earlier = np.arange(len(target.query)), earlier or {}
     other = {v: auto_selector(target.params, **SETTINGS[v]) for v in SETTINGS if v in variants}
     records = []
-    for budget, seed, size, close, wins, own, *chosen in runs:
+    as_run = {None: "blend", CAP: "cap3"}.get(target.params.select.auto.blend_max)  # the variant auto runs
+    for budget, seed, size, close, wins, own in runs:
         full = [own[spec](every, size, seed).indices for spec in close]
-        blend = chosen[0].indices if chosen else (full[0] if len(close) == 1 else in_turns(full, size, seed))
         key = (target.name, budget, seed)
         record = {"task": target.name, "budget": budget, "seed": seed, "close": close, "wins": wins,
-                  "blend": target.f1(blend, seed)}
-        if key in recorded and abs(recorded[key] - record["blend"]) > 1e-9:
-            raise SystemExit(f"{target.name} {budget} seed {seed}: auto's F1 {record['blend']} is not the recorded "
-                             f"run's {recorded[key]}: the workspace or auto changed")
+                  "blend": target.f1(full[0] if len(close) == 1 else in_turns(full, size, seed), seed)}
+        if key in earlier and abs(earlier[key]["blend"] - record["blend"]) > 1e-9:
+            raise SystemExit(f"{target.name} {budget} seed {seed}: the equal shares' F1 {record['blend']} is not "
+                             f"the record's {earlier[key]['blend']}: the workspace or a candidate changed")
         for v in VARIANTS:
             if v not in variants:
-                record |= {k: earlier[key][k] for k in (v, f"{v}_seconds") if k in earlier[key]}
+                record |= {k: earlier[key][k] for k in (v, f"{v}_seconds") if k in earlier.get(key, {})}
             elif v in SETTINGS:
                 started = time.perf_counter()
                 chosen_there = other[v].select(target.query, target.pool, size, seed, index=target.index,
@@ -167,6 +181,9 @@ def run_target(target: Target, runs, recorded: dict, variants=VARIANTS, earlier:
                     if len(kept) < len(close) else record["blend"]
             else:
                 record[v] = target.f1(vote_blend(full, size, seed), seed)
+        if as_run and key in recorded and abs(recorded[key] - record[as_run]) > 1e-9:
+            raise SystemExit(f"{target.name} {budget} seed {seed}: {as_run}'s F1 {record[as_run]} is not the recorded "
+                             f"auto run's {recorded[key]}: the workspace or auto changed")
         records.append(record)
     return records
 
@@ -175,55 +192,74 @@ def recorded_f1(out_dir: Path) -> dict[str, dict]:
     """group -> (task, budget, seed) -> auto's recorded test macro-F1."""
     found = {"targets": {(t, r["budget"], r["seed"]): r["f1_macro"] for t, records in auto_report.load(out_dir).items()
                          for r in records if r["method"] == "auto"}}
-    for queries, source, b, _, cell in auto_report.other_task_cells(out_dir):
-        found.setdefault(str(queries), {}).update({(source, b, r["seed"]): r["f1"] for r in cell if r["method"] == "auto"})
+    for group, (_, folder, _) in TASKS.items():
+        found[group] = {(source, b, r["seed"]): r["f1"] for source, b, _, cell in auto_report.folder_cells(out_dir / folder)
+                        for r in cell if r["method"] == "auto"}
     return found
 
 
 def render(found: dict[str, dict], out_dir: Path) -> str:
     """The rule's table: per group of cells, each blend's bar and mean gap; the other tasks at
-    seeds 2-4, each variant's mean difference to the equal shares per run."""
+    seeds 2-4, each variant's mean difference to the equal shares per run; then the held-out groups."""
     best = {("targets", t, b): f1 for t, _, _, b, f1 in auto_report.target_cells(auto_report.load(out_dir), out_dir)}
-    best |= {(str(q), source, b): f1 for q, source, b, f1, _ in auto_report.other_task_cells(out_dir)}
+    best |= {(g, source, b): f1 for g, (_, folder, _) in TASKS.items()
+             for source, b, f1, _ in auto_report.folder_cells(out_dir / folder)}
     chosen_on = tuple(map(int, other_tasks.SEEDS))  # the recorded runs' seeds; later ones are new
-    seeds_of_choice = {"targets": GROUPS["targets"][1], "40": chosen_on, "100": chosen_on}
-    names = {"targets": "four targets, 2-10%", "40": "other tasks, 40 queries", "100": "other tasks, 100 queries"}
+    seeds_of_choice = {g: chosen_on if g in ("40", "100") else GROUPS[g][1] for g in GROUPS}
     groups = [g for g in GROUPS if g in found]
+    rule, held_out = [g for g in groups if g in RULE], [g for g in groups if g not in RULE]
     lines = [
         "`PYTHONPATH=. python benchmarks/auto_blends.py --work <other_tasks.py's --work> --work100 <its 100-query "
-        f"--work> --bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").strip()
+        "--work> --work-held-out <its --work of the held-out tasks> --work-sentiment <of the held-out sentiment tasks> "
+        f"--bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").strip()
         + " Head trainer. Runs: " + "; ".join(
-            f"{names[g]}: {found[g]['seconds']:.0f} s" + (f" (--replay --variants {','.join(found[g]['replayed'])})"
+            f"{NAMES[g]}: {found[g]['seconds']:.0f} s" + (f" (--replay --variants {','.join(found[g]['replayed'])})"
                                                           if "replayed" in found[g] else "")
             + f", load {found[g]['load_before']} / {found[g]['load_after']}" for g in groups)
         + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
         f"Cells within {auto_report.WITHIN} point of the best other selector / largest shortfall / mean gap, in points, at the seeds "
-        "the choices were made on; then each variant's mean difference to the equal shares per run at seeds 2-4:", "",
-        "| variant | " + " | ".join(names[g] for g in groups) + " | all cells: mean gap | other tasks, seeds 2-4: "
-        "per run against equal shares (40 / 100 queries) |",
-        "|---|" + "---|" * (len(groups) + 2),
+        "the choices were made on; then each variant's mean difference to the equal shares per run at seeds 2-4; then "
+        "the held-out groups (every seed; measured after the rule was applied):", "",
+        "| variant | " + " | ".join(NAMES[g] for g in rule) + " | all cells: mean gap | other tasks, seeds 2-4: "
+        "per run against equal shares (40 / 100 queries) |" + "".join(f" {NAMES[g]} |" for g in held_out)
+        + (" held-out cells: mean gap |" if held_out else ""),
+        "|---|" + "---|" * (len(rule) + 2 + len(held_out) + bool(held_out)),
     ]
-    for variant in ("blend", *VARIANTS):
-        if any(variant not in r for g in groups for r in found[g]["records"]):
-            continue  # a blend measured after some groups' records were made
+
+    def gaps(g: str, variant: str) -> list[float] | None:
+        """Points to the best other selector per cell of group g, None if the variant was not run there."""
+        records = [r for r in found[g]["records"] if r["seed"] in seeds_of_choice[g]]
+        if any(variant not in r for r in records):
+            return None
+        cells = {}
+        for r in records:
+            cells.setdefault((r["task"], r["budget"]), []).append(r[variant])
+        return [100 * (np.mean(v) - best[(g, *cell)]) for cell, v in cells.items()]
+
+    def cells(part: list[str], variant: str) -> list[str]:
+        """The groups' bar cells, then the mean gap over all their cells."""
         row, every = [], []
-        for g in groups:
-            cells = {}
-            for r in found[g]["records"]:
-                if r["seed"] in seeds_of_choice[g]:
-                    cells.setdefault((r["task"], r["budget"]), []).append(r[variant])
-            gaps = [100 * (np.mean(v) - best[(g, *cell)]) for cell, v in cells.items()]
-            every += gaps
-            within, shortfall, mean = auto_report.bar(gaps)
-            row.append(f"{within} of {len(gaps)} / {shortfall:.1f} / {mean:+.2f}")
+        for gs in map(lambda g: gaps(g, variant), part):
+            if gs is None:
+                row.append("not run")
+                continue
+            within, shortfall, mean = auto_report.bar(gs)
+            row.append(f"{within} of {len(gs)} / {shortfall:.1f} / {mean:+.2f}")
+            every += gs
+        return row + [f"{np.mean(every):+.2f}" if every else "not run"]
+
+    for variant in ("blend", *VARIANTS):
+        if all(gaps(g, variant) is None for g in groups):
+            continue
         later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] not in chosen_on]):+.2f}"
-                 for g in ("40", "100") if g in found]
+                 for g in ("40", "100") if g in found and all(variant in r for r in found[g]["records"])]
         name = {"blend": "equal shares (auto's blend, the default)", "weighted": "weighted by wins",
                 "smaller": "each candidate's own smaller selection",
                 "vote": "the rows most close candidates hold first",
-                "cap3": "equal shares of the three close candidates with the most wins",
+                "cap3": "equal shares of the three close candidates with the most wins (select.auto.blend_max 3)",
                 "repeats2": "equal shares, two fold splits (select.auto.repeats 2)"}[variant]
-        lines.append(f"| {name} | " + " | ".join(row) + f" | {np.mean(every):+.2f} | {' / '.join(later)} |")
+        lines.append(f"| {name} | " + " | ".join(cells(rule, variant)) + f" | {' / '.join(later)} |"
+                     + ("".join(f" {c} |" for c in cells(held_out, variant)) if held_out else ""))
     return "\n".join(lines + [""])
 
 
@@ -231,6 +267,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="benchmarks/other_tasks.py's --work directory (40 queries)")
     parser.add_argument("--work100", type=Path, help="its --work directory with --queries 100")
+    parser.add_argument("--work-held-out", type=Path, help="its --work directory of the held-out tasks (disaster, ...)")
+    parser.add_argument("--work-sentiment", type=Path, help="its --work directory of the held-out sentiment tasks")
     parser.add_argument("--bench-data", type=Path, default=Path("data/bench"), help="the bench's workspaces")
     parser.add_argument("--groups", default=",".join(GROUPS))
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
@@ -242,7 +280,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:
-        missing = [f"--{k}" for g, k in (("40", "work"), ("100", "work100")) if g in args.groups.split(",") and not getattr(args, k)]
+        missing = [f"--{TASKS[g][0].replace('_', '-')}" for g in args.groups.split(",") if g in TASKS and not getattr(args, TASKS[g][0])]
         if missing:
             parser.error(f"the other tasks' groups need {' and '.join(missing)}")
         params = load_params(None, args.overrides)
@@ -252,19 +290,18 @@ def main() -> None:
         for group in args.groups.split(","):
             budgets, seeds = GROUPS[group]
             earlier = {(r["task"], r["budget"], r["seed"]): r for r in read_json(OUT / f"{group}.json")["records"]} \
-                if args.replay or set(variants) != set(VARIANTS) else {}
+                if (args.replay or set(variants) != set(VARIANTS)) and (OUT / f"{group}.json").is_file() else {}
             load_before, started = os.getloadavg()[0], time.perf_counter()
             if group == "targets":
                 targets = [Target.load(params, t, args.bench_data) for t in TARGETS]
             else:
-                work = {"40": args.work, "100": args.work100}[group]
-                targets = [Target.of_workspace(s, params, stages.Workspace(work / f"data-{s}")) for s in ("bbc", "r8", "sms")]
+                option, _, sources = TASKS[group]
+                targets = [Target.of_workspace(s, params, stages.Workspace(getattr(args, option) / f"data-{s}")) for s in sources]
             records = []
             for target in targets:
                 if args.replay:
                     mine = [r for key, r in earlier.items() if key[0] == target.name]
-                    checked = {key: r["blend"] for key, r in earlier.items()} | recorded.get(group, {})
-                    records += run_target(target, replayed_runs(target, mine), checked, variants, earlier)
+                    records += run_target(target, replayed_runs(target, mine), recorded.get(group, {}), variants, earlier)
                 else:
                     records += run_target(target, fresh_runs(target, budgets, seeds), recorded.get(group, {}), variants)
             write_json(OUT / f"{group}.json", {

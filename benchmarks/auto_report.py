@@ -168,17 +168,24 @@ def undecided_table(found: dict[str, list[dict]], out_dir: Path) -> list[str]:
 def other_task_cells(out_dir: Path) -> list[tuple[int, str, float, float, list[dict]]]:
     """Per query count, task and budget of benchmarks/other_tasks.py's records: (query rows, task,
     budget, the best other selector's mean F1, the cell's records)."""
-    from benchmarks.other_tasks import METHODS, N_QUERY, OUT  # other_tasks imports this module
+    from benchmarks.other_tasks import N_QUERY, OUT  # other_tasks imports this module
 
+    return [(N_QUERY if folder.name == OUT.name else int(folder.name.split("-")[2]), *cell)  # other-tasks-100-queries
+            for folder in sorted(out_dir.glob(OUT.name + "*")) for cell in folder_cells(folder)]
+
+
+def folder_cells(folder: Path) -> list[tuple[str, float, float, list[dict]]]:
+    """Per task and budget of the other_tasks.py records in `folder`: (task, budget, the best other
+    selector's mean F1, the cell's records)."""
+    from benchmarks.other_tasks import METHODS
+
+    records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
     cells = []
-    for folder in sorted(out_dir.glob(OUT.name + "*")):
-        records = [r for f in sorted(folder.glob("*.json")) for r in read_json(f)["records"]]
-        queries = N_QUERY if folder.name == OUT.name else int(folder.name.split("-")[2])  # other-tasks-100-queries
-        for source, b in sorted({(r["source"], r["budget"]) for r in records}):
-            cell = [r for r in records if (r["source"], r["budget"]) == (source, b)]
-            best = best_other({m: np.mean([r["f1"] for r in cell if r["method"] == m]) for m in METHODS
-                               if any(r["method"] == m for r in cell)})[1]
-            cells.append((queries, source, b, best, cell))
+    for source, b in sorted({(r["source"], r["budget"]) for r in records}):
+        cell = [r for r in records if (r["source"], r["budget"]) == (source, b)]
+        best = best_other({m: np.mean([r["f1"] for r in cell if r["method"] == m]) for m in METHODS
+                           if any(r["method"] == m for r in cell)})[1]
+        cells.append((source, b, best, cell))
     return cells
 
 
