@@ -239,7 +239,7 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
     def cells(part: list[str], variant: str) -> list[str]:
         """The groups' bar cells, then the mean gap over all their cells."""
         row, every = [], []
-        for gs in map(lambda g: gaps(g, variant), part):
+        for gs in (gaps(g, variant) for g in part):
             if gs is None:
                 row.append("not run")
                 continue
