@@ -24,3 +24,22 @@ def test_weighted_turns_share_the_budget_by_weight_and_a_weight_of_zero_gives_no
     rows = weighted_turns([first, second, third], [3, 1, 0], 80, seed=0)
     assert len(rows) == 80
     assert (rows < 100).sum() == 60 and ((rows >= 100) & (rows < 200)).sum() == 20 and (rows >= 200).sum() == 0
+
+
+def test_the_rendered_table_has_a_cell_per_column_and_says_not_run_where_a_variant_was_not_run():
+    """The section from the committed records, one group's records without a variant: every row
+    has as many cells as the header, and that group's cell for the variant reads 'not run'."""
+    from pathlib import Path
+
+    from benchmarks.auto_blends import NAMES, OUT, RULE, render
+    from taskselect.io import read_json
+
+    found = {p.stem: read_json(p) for p in sorted(OUT.glob("*.json"))}
+    held_out = next(g for g in found if g not in RULE)
+    for record in found[held_out]["records"]:
+        record.pop("vote", None)
+    rows = [line for line in render(found, Path("benchmarks/quality")).splitlines() if line.startswith("|")]
+    header = rows[0].split(" | ")
+    assert all(len(row.split(" | ")) == len(header) for row in rows[2:])
+    vote = next(row for row in rows if row.startswith("| the rows most close candidates hold first"))
+    assert vote.split(" | ")[header.index(NAMES[held_out])] == "not run"
