@@ -213,8 +213,9 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         "--work> --work-held-out <its --work of the held-out tasks> --work-sentiment <of the held-out sentiment tasks> "
         f"--bench-data data/bench` (records under `{OUT}/`). " + __doc__.split("\n\n")[2].replace("\n", " ").strip()
         + " Head trainer. Runs: " + "; ".join(
-            f"{NAMES[g]}: {found[g]['seconds']:.0f} s" + (f" (--replay --variants {','.join(found[g]['replayed'])})"
-                                                          if "replayed" in found[g] else "")
+            f"{NAMES[g]}: {found[g]['seconds']:.0f} s"
+            + (f" (--replay --variants {','.join(found[g]['replayed'])})" if "replayed" in found[g] else
+               f" (--variants {','.join(found[g]['variants'])})" if "variants" in found[g] else "")
             + f", load {found[g]['load_before']} / {found[g]['load_after']}" for g in groups)
         + f". Machine: {found[groups[0]]['machine']['cpu']}, {found[groups[0]]['machine']['cores']} cores.", "",
         f"Cells within {auto_report.WITHIN} point of the best other selector / largest shortfall / mean gap, in points, at the seeds "
@@ -307,7 +308,8 @@ def main() -> None:
             write_json(OUT / f"{group}.json", {
                 "group": group, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
                 "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "records": records,
-                **({"replayed": list(variants)} if args.replay else {})})
+                **({"replayed": list(variants)} if args.replay else
+                   {"variants": list(variants)} if set(variants) != set(VARIANTS) else {})})
     found = {p.stem: read_json(p) for p in sorted(OUT.glob("*.json"))}
     write_marked_section(args.markdown, SECTION, render(found, args.out))
 
