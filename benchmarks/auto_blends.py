@@ -237,10 +237,10 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
             cells.setdefault((r["task"], r["budget"]), []).append(r[variant])
         return [100 * (np.mean(v) - best[(g, *cell)]) for cell, v in cells.items()]
 
-    def cells(part: list[str], variant: str) -> list[str]:
+    def cells(part: list[str], found_gaps: dict[str, list[float] | None]) -> list[str]:
         """The groups' bar cells, then the mean gap over all their cells."""
         row, every = [], []
-        for gs in (gaps(g, variant) for g in part):
+        for gs in (found_gaps[g] for g in part):
             if gs is None:
                 row.append("not run")
                 continue
@@ -250,7 +250,8 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
         return row + [f"{np.mean(every):+.2f}" if every else "not run"]
 
     for variant in ("blend", *VARIANTS):
-        if all(gaps(g, variant) is None for g in groups):
+        found_gaps = {g: gaps(g, variant) for g in groups}
+        if all(v is None for v in found_gaps.values()):
             continue
         later = [f"{100 * np.mean([r[variant] - r['blend'] for r in found[g]['records'] if r['seed'] not in chosen_on]):+.2f}"
                  for g in ("40", "100") if g in found and all(variant in r for r in found[g]["records"])]
@@ -259,8 +260,8 @@ def render(found: dict[str, dict], out_dir: Path) -> str:
                 "vote": "the rows most close candidates hold first",
                 "cap3": "equal shares of the three close candidates with the most wins (select.auto.blend_max 3)",
                 "repeats2": "equal shares, two fold splits (select.auto.repeats 2)"}[variant]
-        lines.append(f"| {name} | " + " | ".join(cells(rule, variant)) + f" | {' / '.join(later)} |"
-                     + ("".join(f" {c} |" for c in cells(held_out, variant)) if held_out else ""))
+        lines.append(f"| {name} | " + " | ".join(cells(rule, found_gaps)) + f" | {' / '.join(later)} |"
+                     + ("".join(f" {c} |" for c in cells(held_out, found_gaps)) if held_out else ""))
     return "\n".join(lines + [""])
 
 

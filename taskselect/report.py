@@ -143,18 +143,34 @@ def _delta_cell(row: dict, baseline: str) -> str:
     delta = row[f"delta_{baseline}"]
     if delta != delta:
         return ""
-    held = holds(row, baseline)
+    held = _holds(row, baseline)
     return f"{delta:+.4f}" if held is None else f"{delta:+.4f} ({held}/{int(row[f'n_paired_{baseline}'])})"
 
 
-def holds(row: dict, baseline: str) -> int | None:
-    """For a summarize row: of the runs with a paired interval, those whose interval lies wholly on the side of zero of
-    the mean difference from the baseline; None for the baseline itself or runs reported before
-    paired intervals."""
+def _holds(row: dict, baseline: str) -> int | None:
+    """Of a summarize row's runs with a paired interval, those whose interval lies wholly on the
+    side of zero of the mean difference from the baseline; None for the baseline itself or runs
+    reported before paired intervals."""
     n = row.get(f"n_paired_{baseline}")
     if not n or n != n:
         return None
     return int(row[f"n_above_{baseline}" if row[f"delta_{baseline}"] >= 0 else f"n_below_{baseline}"])
+
+
+def verdict(row: dict) -> dict[str, float | int]:
+    """A summarize row's verdict as numbers (metrics.json, the MLflow pipeline run): delta_<baseline>,
+    the mean macro-F1 difference from each baseline that ran (not the baseline's own), and
+    delta_<baseline>_holds, in how many runs it holds (the table's k of (k/n); where the runs have
+    paired intervals)."""
+    found = {}
+    for b in baselines():
+        delta = row.get(f"delta_{b}", np.nan)
+        if b == row["method"] or delta != delta:  # NaN: the baseline did not run
+            continue
+        found[f"delta_{b}"] = delta
+        if (held := _holds(row, b)) is not None:
+            found[f"delta_{b}_holds"] = held
+    return found
 
 
 def comparison_caption(summary: pd.DataFrame) -> str | None:
@@ -170,17 +186,13 @@ def metrics_tree(summary: pd.DataFrame) -> dict:
     delta_<baseline>_holds}}}: what `dvc metrics show` and `dvc exp show` list. delta_<baseline>:
     the mean macro-F1 difference from a baseline that ran (not the baseline's own); _holds: in how
     many of the runs (seeds) its paired interval lies wholly on the difference's side of 0 (the
-    table's (k/n); absent for runs without paired intervals). Numbers only, as DVC compares them."""
+    table's (k/n); absent for runs without paired intervals; verdict). Numbers only, as DVC
+    compares them."""
     tree: dict[str, dict] = {}
     for row in summary.to_dict("records"):
         metrics = {"seeds": int(row["seeds"]), "f1_macro": round(row["f1_macro"], 4),
                    "f1_macro_std": round(row["f1_macro_std"], 4), "accuracy": round(row["accuracy"], 4)}
-        for b in baselines():
-            if b == row["method"] or pd.isna(row.get(f"delta_{b}", np.nan)):
-                continue
-            metrics[f"delta_{b}"] = round(row[f"delta_{b}"], 4)
-            if (held := holds(row, b)) is not None:
-                metrics[f"delta_{b}_holds"] = held
+        metrics |= {name: round(value, 4) for name, value in verdict(row).items()}
         tree.setdefault(row["method"], {})[row["budget_label"]] = metrics
     return tree
 

@@ -29,7 +29,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
-from taskselect.report import baselines, holds, reading_order, summarize
+from taskselect.report import baselines, reading_order, summarize, verdict
 from taskselect.sections import runtime_keys
 
 log = logging.getLogger(__name__)
@@ -199,17 +199,12 @@ def comparison_metrics(records: list[dict]) -> dict[str, float]:
     macro-F1 over seeds, 'f1.tsds.5pct', and its differences from random and from the full pool,
     'delta_random.tsds.5pct' and 'delta_full.tsds.5pct' (left out for the baseline itself, and
     where that baseline did not run), with the runs (seeds) in which each holds,
-    'delta_random_holds.tsds.5pct' (report.holds: the table's k of (k/n); where paired intervals exist)."""
+    'delta_random_holds.tsds.5pct' (report.verdict: the table's k of (k/n); where paired intervals exist)."""
     metrics = {}
     for row in summarize(records).to_dict("records"):
         suffix = f"{row['method']}.{row['budget_label'].replace('%', 'pct')}"
         metrics[f"f1.{suffix}"] = row["f1_macro"]
-        for baseline in baselines():
-            if row["method"] == baseline or row[f"delta_{baseline}"] != row[f"delta_{baseline}"]:  # NaN: not run
-                continue
-            metrics[f"delta_{baseline}.{suffix}"] = row[f"delta_{baseline}"]
-            if (held := holds(row, baseline)) is not None:
-                metrics[f"delta_{baseline}_holds.{suffix}"] = held
+        metrics |= {f"{name}.{suffix}": value for name, value in verdict(row).items()}
     return metrics
 
 
