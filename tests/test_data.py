@@ -507,3 +507,23 @@ def test_test_labels_without_a_query_example_are_loaded_with_a_warning(tmp_path,
     with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
         load_files(custom_files)
     assert "never occur" not in caplog.text
+
+
+def test_a_test_set_too_small_to_resolve_a_point_is_named_with_a_warning(tmp_path, custom_files, caplog):
+    files = {role: str(path) for role, path in custom_files.items()}
+    params = DataParams(**files, text_column="body", label_column="category")
+    with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
+        prepare_benchmark(params)
+    # 2 test rows of each of 6 labels: one row moves macro-F1 by 100 / (3 * 6) points
+    assert f"{custom_files['test']}: label '0' has 2 test rows: one of them predicted otherwise moves macro-F1 " \
+           "by about 5.6 points" in caplog.text
+    caplog.clear()
+    # 9 rows of each label, from trec rows the fixture's files do not hold: a step under one point
+    trec = SOURCES["trec"].load()
+    code = {label: str(i) for i, label in enumerate(sorted(trec["label"].unique()))}
+    more = trec[trec.groupby("label").cumcount().between(6, 14)]
+    as_user_table(more.assign(label=more["label"].map(code))).to_csv(tmp_path / "larger.csv", index=False)
+    with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
+        bench = prepare_benchmark(params.model_copy(update={"test": str(tmp_path / "larger.csv")}))
+    assert bench.test["label"].value_counts().min() == 9
+    assert "predicted otherwise" not in caplog.text

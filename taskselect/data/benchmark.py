@@ -396,15 +396,39 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
 def prepare_benchmark(params: DataParams) -> Benchmark:
     """The custom benchmark when any of the files is given, else the packaged one."""
     if not params.custom:
-        return build_benchmark(
+        benchmark = build_benchmark(
             params.target, params.cap_per_source, params.n_query, params.max_test, params.seed
         )
+        warn_coarse_test(benchmark, f"target {params.target!r}'s test set (data.max_test {params.max_test})")
+        return benchmark
     missing = [f"data.{role}" for role in ("pool", "query") if getattr(params, role) is None]
     if missing:
         raise TaskselectError(
             f"{', '.join(missing)}: missing; give data.pool and data.query (and data.test, unless the pool "
             "has no labels) or none of them"
         )
-    return load_custom_benchmark(
+    benchmark = load_custom_benchmark(
         params.pool, params.query, params.test, params.text_column, params.label_column
     )
+    warn_coarse_test(benchmark, str(params.test))
+    return benchmark
+
+
+def warn_coarse_test(benchmark: Benchmark, where: str) -> None:
+    """Warn when one test row of the rarest label moves macro-F1 by a point or more.
+
+    Predicting one of a label's n rows otherwise, when the rest are right, lowers that label's
+    F1 by 1/(2n - 1), and macro-F1 by that over the number of target labels. Differences between
+    selections of a few such steps then rarely hold on this test set (the tables' (k/n)): allowed,
+    since the verdict's intervals say so, but the user is told why."""
+    if benchmark.test.empty:  # an unlabelled pool: nothing is scored
+        return
+    counts = benchmark.test["label"].value_counts()
+    label = counts.sort_index().idxmin()  # the rarest; ties to the first in label order
+    rows = int(counts[label])
+    step = 100 / ((2 * rows - 1) * len(benchmark.target_labels))
+    if step >= 1:
+        logger.warning(
+            "%s: label %r has %d test row%s: one of them predicted otherwise moves macro-F1 by about %.1f points, "
+            "so differences between selections of a few points will rarely hold on it (the (k/n) after each Δ); "
+            "more test rows of each label resolve smaller ones", where, label, rows, "" if rows == 1 else "s", step)
