@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, WithJsonSchema, create_model, field
 
 from taskselect import selectors  # the registry select's parameters are built from
 from taskselect.errors import TaskselectError
-from taskselect.sections import RUNTIME
+from taskselect.sections import RUNTIME, one_line
 from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
@@ -294,25 +294,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-_UNION_MEMBERS = {"int", "float", "str", "bool", "none"}
-
-
 def validate_params(raw: dict[str, Any], source: str = "parameters") -> Params:
     """Validate a nested dict; the first problem becomes a one-line TaskselectError."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        # a union's member (select.budgets.0.int) is pydantic's detail, not a parameter's name
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p))]
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if len(loc) < len(err["loc"]) and err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type"):
-            msg = "Input should be a valid number"  # int | float: neither member's message alone is right
-        if err["type"] == "extra_forbidden":
-            msg = "unknown parameter"
-        raise TaskselectError(f"{source}: {where}: {msg}{given}") from None
+        raise one_line(exc, source) from None
 
 
 def load_params(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Params:

@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
+
+from taskselect.errors import TaskselectError
+
+# A union's member (select.budgets.0.int) is pydantic's detail, not a parameter's name.
+_UNION_MEMBERS = {"int", "float", "str", "bool", "none"}
+
+
+def one_line(exc: ValidationError, source: str) -> TaskselectError:
+    """The first problem pydantic found, as the one-line error every bad parameter gets:
+    '<source>: <dotted key>: <what was expected>; got <value>' (no key for a check of several)."""
+    err = exc.errors()[0]
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p))]
+    where = "".join(f"{p}: " if i == len(loc) - 1 else f"{p}." for i, p in enumerate(loc))  # none: the whole section
+    given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    if len(loc) < len(err["loc"]) and err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type"):
+        msg = "Input should be a valid number"  # int | float: neither member's message alone is right
+    if err["type"] == "extra_forbidden":
+        msg = "unknown parameter"
+    return TaskselectError(f"{source}: {where}{msg}{given}")
 
 
 class Section(BaseModel):
@@ -11,6 +33,16 @@ class Section(BaseModel):
     number is infinite or NaN (a C of .inf silently turned TSDS random-like)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @classmethod
+    def check(cls, obj: Any, source: str) -> None:
+        """Validate the attributes of `obj` named as this section's parameters, so that a selector
+        built directly (not from params.yaml) is held to the same declared constraints; the
+        first problem is raised as one line (one_line)."""
+        try:
+            cls.model_validate({name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)})
+        except ValidationError as exc:
+            raise one_line(exc, source) from None
 
 
 class Runtime:

@@ -187,6 +187,8 @@ def test_the_methods_part_keeps_the_records_of_the_methods_it_does_not_run_again
     ("select.negcliploss.p=0.5", "select.negcliploss.p: p 0.5: expected 'inf' or a number >= 1"),
     ("select.filter.keep=0", "select.filter.keep: Input should be greater than 0"),
     ("select.filter.method=cleanlab", "select.filter.method: Input should be 'none' or 'negcliploss'"),
+    # a check of two parameters names the section (before, only a selector built from it refused them)
+    ("select.loss.neighbourhood=1.2", "select.loss: neighbourhood 1.2: expected at least 1 / (high - low) = 1.33"),
 ])
 def test_bad_parameters_of_the_new_sections_name_the_parameter(override, message):
     from taskselect.config import load_params

@@ -73,3 +73,36 @@ def test_a_toy_selector_appears_in_the_cli_the_form_and_the_file_checks():
     assert seen["params_problems"] == ["select.toy.width: missing"]
     assert seen["dvc_problems"] == ["select.toy: missing from the select stage's params"]
     assert seen["width"] == 5 and seen["reads_corpus"] is True
+
+
+def test_a_selector_built_directly_has_its_sections_defaults_and_constraints():
+    """Each selector's parameters are declared on its section (defaults, bounds): the selector
+    built with no arguments is the one params.yaml's defaults build, and a bad value is refused
+    with the section's message, as params.yaml's is."""
+    import dataclasses
+
+    import pytest
+
+    from taskselect.config import SelectParams, load_params
+    from taskselect.errors import TaskselectError
+    from taskselect.selectors import REGISTRY, make_selector
+
+    compared = []
+    for method, spec in REGISTRY.items():
+        built = make_selector(method, SelectParams())
+        fields = {f.name for f in dataclasses.fields(built)} if dataclasses.is_dataclass(built) else set()
+        if spec.params is None or not fields or not fields <= set(spec.params.model_fields):
+            continue  # parameters beyond its section: auto's select parameters, knn-kde's TSDS search
+        shared = sorted(fields)
+        direct = type(built)()
+        assert {k: getattr(direct, k) for k in shared} == {k: getattr(built, k) for k in shared}, method
+        compared.append(method)
+        key, value = next((k, v) for k, v in [("neighbourhood", 0.5), ("ngrams", 0), ("metric", "ip"), ("p", 0.5)]
+                          if k in shared)
+        with pytest.raises(TaskselectError) as direct_error:
+            dataclasses.replace(direct, **{key: value})
+        with pytest.raises(TaskselectError) as file_error:
+            load_params(None, [f"select.{spec.section}.{key}={value}"])
+        assert str(direct_error.value).startswith(f"{method}: {key}: ")
+        assert str(file_error.value).endswith(str(direct_error.value).removeprefix(f"{method}: "))
+    assert {"tsds", "knn", "kcenter", "dsir", "loss", "s2l", "mates", "negcliploss"} <= set(compared)

@@ -60,7 +60,7 @@ from pydantic import Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from taskselect.errors import TaskselectError
-from taskselect.sections import RUNTIME, Section
+from taskselect.sections import RUNTIME, Section, one_line
 from taskselect.texts import normalize_text
 from taskselect.threads import fixed_threads, usable_cores
 from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
@@ -178,8 +178,7 @@ def parse_candidate(spec: str, params: SelectParams) -> tuple[str, SelectParams]
     try:
         return method, type(params).model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise TaskselectError(f"select.auto.candidates: {spec!r}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise one_line(exc, f"select.auto.candidates: {spec!r}") from None
 
 
 def stratified_folds(labels: np.ndarray, folds: int, seed) -> np.ndarray:
@@ -335,19 +334,7 @@ class AutoSelector:
         from taskselect.config import FinetuneParams
         from taskselect.selectors import make_selector
 
-        if not self.candidates or len(set(self.candidates)) != len(self.candidates):
-            raise TaskselectError(f"select.auto.candidates {self.candidates}: expected distinct candidates, at least one")
-        if self.folds < 2 or self.repeats < 1 or not self.tolerance >= 0 or self.workers < 0:
-            raise TaskselectError(f"select.auto: folds {self.folds}, repeats {self.repeats}, tolerance {self.tolerance}, "
-                                  f"workers {self.workers}: expected folds >= 2, repeats >= 1, tolerance >= 0, workers >= 0")
-        if self.score not in SCORES:
-            raise TaskselectError(f"select.auto.score {self.score!r}: expected one of {', '.join(SCORES)}")
-        if self.undecided not in ("blend", "earliest"):
-            raise TaskselectError(f"select.auto.undecided {self.undecided!r}: expected 'blend' or 'earliest'")
-        if self.blend_max is not None and self.blend_max < 2:
-            raise TaskselectError(f"select.auto.blend_max {self.blend_max}: expected at least 2, or none")
-        if self.trainer not in ("head", "run"):
-            raise TaskselectError(f"select.auto.trainer {self.trainer!r}: expected 'head' or 'run'")
+        AutoParams.check(self, "select.auto")
         self.finetune = self.finetune or FinetuneParams()
         self._selectors = {spec: make_selector(*parse_candidate(spec, self.params)) for spec in self.candidates}
         # What the candidates computed from the last query set and pool (a digest of both; the

@@ -21,7 +21,6 @@ from pydantic import Field
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from taskselect.errors import TaskselectError
 from taskselect.memo import keep_last
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, SubsetSelect, check_size, require_corpus, register
@@ -113,10 +112,7 @@ class DSIRSelector:
     smoothing: float = 1.0
 
     def __post_init__(self):
-        if self.buckets < 1 or self.ngrams < 1:
-            raise TaskselectError(f"buckets {self.buckets}, ngrams {self.ngrams}: expected integers >= 1")
-        if not self.smoothing > 0:
-            raise TaskselectError(f"smoothing {self.smoothing}: expected a value > 0")
+        DSIRParams.check(self, "dsir")
 
     def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
         """The pool's and the queries' n-gram counts once; a subset of the queries fits its own

@@ -16,7 +16,6 @@ import numpy as np
 from pydantic import Field
 from tqdm.auto import tqdm
 
-from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, check_size, register
 from taskselect.selectors.neighbourhood import round_robin
@@ -108,8 +107,7 @@ class KCenterSelector:
     neighbourhood: float = 1.5
 
     def __post_init__(self):
-        if not self.neighbourhood >= 1:
-            raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected a value >= 1")
+        KCenterParams.check(self, "kcenter")
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         candidates = check_embeddings("candidates", candidates)

@@ -15,7 +15,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from taskselect.errors import TaskselectError
 from taskselect.index import Metric
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, check_size, register
@@ -51,8 +50,7 @@ class KNNSelector:
     lexical_weight: float = 0.5
 
     def __post_init__(self):
-        if self.metric not in ("l2", "cosine"):
-            raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
+        KNNParams.check(self, "knn")
 
     @property
     def needs_corpus(self) -> bool:

@@ -15,9 +15,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.selectors.base import Selection, check_size, require_corpus, register
 from taskselect.selectors.neighbourhood import round_robin
@@ -44,6 +43,15 @@ class LossParams(Section):
     epochs: int = Field(5, ge=1, description="Proxy model training epochs; the last epoch's loss is the score.")
     l2: float = Field(1e-4, gt=0, description="Proxy model's L2 penalty (SGDClassifier alpha).")
 
+    @model_validator(mode="after")
+    def _band_fills_the_budget(self) -> LossParams:
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low}, high {self.high}: expected low < high")
+        if not self.neighbourhood * (self.high - self.low) >= 1:
+            raise ValueError(f"neighbourhood {self.neighbourhood}: expected at least 1 / (high - low) = "
+                             f"{1 / (self.high - self.low):.3g}, or the kept band cannot fill the budget")
+        return self
+
 
 @register("loss", LossParams, reads="corpus")
 @dataclass
@@ -66,15 +74,7 @@ class LossSelector:
     l2: float = 1e-4
 
     def __post_init__(self):
-        if not 0 <= self.low < self.high <= 1:
-            raise TaskselectError(f"low {self.low}, high {self.high}: expected 0 <= low < high <= 1")
-        if not self.neighbourhood * (self.high - self.low) >= 1:
-            raise TaskselectError(
-                f"neighbourhood {self.neighbourhood}: expected at least 1 / (high - low) = "
-                f"{1 / (self.high - self.low):.3g}, or the kept band cannot fill the budget"
-            )
-        if self.epochs < 1:
-            raise TaskselectError(f"epochs {self.epochs}: expected an integer >= 1")
+        LossParams.check(self, "loss")
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, "loss", len(candidates), len(query))

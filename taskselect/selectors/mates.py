@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from scipy.special import log_softmax, logsumexp, softmax
 
 from taskselect.errors import TaskselectError
@@ -197,11 +197,7 @@ class MATESSelector:
     neighbourhood: float = 3.0
 
     def __post_init__(self):
-        try:  # the same checks as params.yaml's, for direct use
-            MatesParams(**self.__dict__)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise TaskselectError(f"mates: {err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
+        MatesParams.check(self, "mates")
 
     def _influence_model(self, seed: int):
         from sklearn.linear_model import Ridge  # scikit-learn where used: the CLI starts without it

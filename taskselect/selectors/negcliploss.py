@@ -266,10 +266,7 @@ class NegCLIPLossSelector:
     p: Literal["inf"] | float = "inf"
 
     def __post_init__(self):
-        if not 0 < self.keep <= 1:
-            raise TaskselectError(f"keep {self.keep}: expected a share of the pool in (0, 1]")
-        if self.p != "inf" and not float(self.p) >= 1:
-            raise TaskselectError(f"p {self.p}: expected 'inf' or a number >= 1")
+        NegCLIPLossParams.check(self, "negcliploss")
 
     def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
         """The pool's scores (once per tau and seed, NegCLIPLoss.of_pool) and distinct pairs once;

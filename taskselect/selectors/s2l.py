@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from taskselect.errors import TaskselectError
 from taskselect.memo import keep_last
 from taskselect.sections import Section
 from taskselect.threads import fixed_threads
@@ -90,10 +89,7 @@ class S2LSelector:
     l2: float = 1e-4
 
     def __post_init__(self):
-        if self.epochs < 1 or self.clusters < 1:
-            raise TaskselectError(f"epochs {self.epochs}, clusters {self.clusters}: expected integers >= 1")
-        if not self.neighbourhood >= 1:
-            raise TaskselectError(f"neighbourhood {self.neighbourhood}: expected a value >= 1")
+        S2LParams.check(self, "s2l")
 
     def query_subsets(self, query, candidates, index=None, corpus=None) -> SubsetSelect:
         """Every subset of the queries selects as `select` does (the pool's clusters of a seed

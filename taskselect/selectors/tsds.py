@@ -489,18 +489,7 @@ class TSDSSelector:
     lexical_weight: float = 0.5
 
     def __post_init__(self):
-        if not 0.0 <= self.alpha <= 1.0:
-            raise TaskselectError(f"alpha {self.alpha}: expected a value in [0, 1]")
-        if not self.C > 0:
-            raise TaskselectError(f"C {self.C}: expected a value > 0")
-        if not self.sigma >= 0:
-            raise TaskselectError(f"sigma {self.sigma}: expected a value >= 0")
-        for name, least in (("max_k", 1), ("kde_k", 1), ("kde_nprobe", 1), ("kde_exact_max", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-                raise TaskselectError(f"{name} {value!r}: expected an integer >= {least}")
-        if self.metric not in ("l2", "cosine"):
-            raise TaskselectError(f"metric {self.metric!r}: expected 'l2' or 'cosine'")
+        TSDSParams.check(self, "tsds")
 
     @property
     def plan_params(self) -> dict[str, Any]:
