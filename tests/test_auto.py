@@ -253,7 +253,7 @@ def test_candidates_cross_validated_side_by_side_give_what_one_at_a_time_gives(a
         made[workers] = summary, pd.read_parquet(ws.selection(run) / "selection.parquet")
     (parallel, rows), (sequential, sequential_rows) = made[len(specs)], made[1]
     assert parallel == sequential and rows.equals(sequential_rows)
-    with pytest.raises(TaskselectError, match=r"^select\.auto: workers: Input should be greater than or equal to 0; got -1$"):
+    with pytest.raises(TaskselectError, match=r"^auto: workers: Input should be greater than or equal to 0; got -1$"):
         replace(make_selector("auto", select), workers=-1)
 
 

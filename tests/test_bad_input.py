@@ -258,7 +258,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "value for a section": (["prepare", "-S", "select.tsds=5"], ["select.tsds", "valid dictionary"]),
     "parameter used as a section": (["prepare", "-S", "select.tsds.alpha.x=1"], ["select.tsds.alpha", "valid number"]),
     # -- parameters only the selector or a model can judge: still before anything is written
-    "loss band inverted": (["prepare", "-S", "select.methods=[loss]", "-S", "select.loss.low=0.96"], ["low 0.96, high 0.95", "expected 0 <= low < high <= 1"]),
+    "loss band inverted": (["prepare", "-S", "select.methods=[loss]", "-S", "select.loss.low=0.96"], ["select.loss: low 0.96, high 0.95: expected low < high"]),
     "loss band too narrow for its neighbourhood": (["prepare", "-S", "select.methods=[loss]", "-S", "select.loss.neighbourhood=1"], ["neighbourhood 1.0", "at least 1 / (high - low)"]),
     "embedding model missing": (["prepare", "-S", "embed.model=/no/such/model"], ["embed.model '/no/such/model'", "local model directory"]),
     "transformer model missing": (["prepare", "-S", "finetune.trainer=transformer", "-S", "finetune.transformer.model=/no/model"], ["finetune.transformer.model '/no/model'", "local model directory"]),

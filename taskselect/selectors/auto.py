@@ -334,7 +334,7 @@ class AutoSelector:
         from taskselect.config import FinetuneParams
         from taskselect.selectors import make_selector
 
-        AutoParams.check(self, "select.auto")
+        AutoParams.check(self, "auto")
         self.finetune = self.finetune or FinetuneParams()
         self._selectors = {spec: make_selector(*parse_candidate(spec, self.params)) for spec in self.candidates}
         # What the candidates computed from the last query set and pool (a digest of both; the
