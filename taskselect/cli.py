@@ -36,7 +36,7 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="Root of the artifacts
 OutDir = Annotated[Optional[Path], typer.Option("--out", help="Where results.json and metrics.json go [default: DATA_DIR/results].")]
 ResultsDir = Annotated[Optional[Path], typer.Option("--out", help="The finished run's results (run.json, results.json) [default: DATA_DIR/results].")]
 Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_sentiment, trec, 20newsgroups, drug_reviews.")]
-Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, JSONL, JSON or Parquet) with text and label columns; without a label column, selection only (no --test).")]
+Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, TSV, JSONL, JSON or Parquet) with text and label columns; without a label column, selection only (no --test).")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
 Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with macro-F1 (none for an unlabelled pool).")]
 Method = Annotated[Optional[str], typer.Option(help=f"Only this method: {', '.join(registered_methods())} [default: all in params].")]

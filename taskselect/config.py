@@ -51,7 +51,7 @@ class DataParams(_Section):
     )
     seed: int = Field(0, description="Seed of every sampling step in building the benchmark.")
     pool: Annotated[str | None, RUNTIME] = Field(
-        None, description="Your own pool file (CSV, JSONL, JSON or Parquet). In data/own/ when the run's "
+        None, description="Your own pool file (CSV, TSV, JSONL, JSON or Parquet). In data/own/ when the run's "
         "artifacts are the project's data/ (DVC tracks your files there)."
     )
     query: Annotated[str | None, RUNTIME] = Field(None, description="Your own query file (examples of the task), beside the pool file.")

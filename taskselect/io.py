@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where used: `select-embeddings` starts without pan
 
 from taskselect.errors import TaskselectError
 
-TABLE_SUFFIXES = {".csv": "CSV", ".jsonl": "JSONL", ".json": "JSON", ".parquet": "Parquet"}
+TABLE_SUFFIXES = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSONL", ".json": "JSON", ".parquet": "Parquet"}
 
 
 def _make_temporary(path: Path, make) -> Path:
@@ -102,8 +102,8 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV, JSONL, JSON or Parquet file chosen by its suffix (.json: an array of objects,
-    one per row, as pandas' `to_json(orient="records")` writes it, or JSON lines).
+    """Read a CSV, TSV, JSONL, JSON or Parquet file chosen by its suffix (.json: an array of
+    objects, one per row, as pandas' `to_json(orient="records")` writes it, or JSON lines).
 
     Texts and labels are data, not numbers or missing values: CSV cells are read as strings as
     written (`NA`, `None` and `null` stay text; an empty cell is the empty string), JSON values
@@ -126,8 +126,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if suffix in (".jsonl", ".json"):
         return _read_jsonl(path)
     try:
-        if suffix == ".csv":
-            return _read_csv(path)
+        if suffix in (".csv", ".tsv"):
+            return _read_csv(path, "\t" if suffix == ".tsv" else ",")
         return pd.read_parquet(path)
     except UnicodeDecodeError as exc:
         # the decoder's position is within a chunk pandas read, not the file's: name the byte only
@@ -139,9 +139,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         ) from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Every cell a string as written. A file whose first line ends with a line feed alone ends
-    its rows there: a carriage return inside a text is text. pandas' own `to_csv` writes a text
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    """Every cell a string as written, cells separated by `sep` and quoted as Python's csv module
+    and pandas write them. A CSV whose header has no comma but a semicolon or tab is refused,
+    naming it: Excel writes semicolons where the decimal mark is a comma, and read with commas
+    its rows would split wherever a text holds one. A file whose first line ends with a line
+    feed alone ends its rows there: a carriage return inside a text is text. pandas' own `to_csv` writes a text
     holding a bare CR (tweets do: "...\\r\\rhttp://...") unquoted, and a reader ending rows at
     any CR (pandas' default) cuts that row in two, shifting its label into a row of its own. CRLF
     files (which quote such texts) and old CR-only files are read as pandas reads them; an LF
@@ -149,10 +152,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     with open(path, "rb") as fh:
-        first = re.search(rb"\r\n|\r|\n", fh.read(1 << 16))
+        head = fh.read(1 << 16)
+    first = re.search(rb"\r\n|\r|\n", head)
+    header = head[:first.start() if first else len(head)]
+    other = next((name for char, name in ((b";", "semicolons"), (b"\t", "tabs")) if char in header), None)
+    if sep == "," and b"," not in header and other:
+        raise TaskselectError(f"{path}: its header separates its columns with {other}, not commas; save it "
+                              f"comma-separated{', or name it .tsv' if other == 'tabs' else ''}")
     if first is None or first.group() != b"\n":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, lineterminator="\n")
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, lineterminator="\n")
     if len(frame.columns):
         last = frame.columns[-1]
         frame[last] = frame[last].str.removesuffix("\r")

@@ -85,6 +85,7 @@ def _write_bad_files(root: Path) -> None:
     numeric["test"].assign(label=numeric["test"]["label"].astype(float)).to_parquet(bad / "float_test.parquet")
     write_csv("float_spelling_query.csv", cell(numeric["query"].astype({"label": str}), "label", 0, "0.0"))
     write_csv("missing_field.csv", pool)
+    pool.to_csv(bad / "semicolons.csv", index=False, sep=";")  # as Excel writes CSV where 0,5 is a number
     text = (bad / "missing_field.csv").read_text().splitlines()
     (bad / "missing_field.csv").write_text("\n".join(text[:3] + ["only-a-text-no-label-field"] + text[3:]) + "\n")
     (bad / "pool.txt").write_text("text,label\nhello,a\n")
@@ -299,6 +300,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "JSONL number as text": (["prepare", *own("query", "bad/number_text.jsonl")], ["bad/number_text.jsonl", "column 'text', row 3", "expected non-empty text, got the number 42"]),
     "JSONL list as label": (["prepare", *own("query", "bad/list_label.jsonl")], ["bad/list_label.jsonl", "column 'label', row 4", "got a list ['a', 'b']"]),
     "JSONL missing key": (["prepare", *own("query", "bad/missing_key.jsonl")], ["bad/missing_key.jsonl", "column 'label', row 3", "an empty cell"]),
+    "CSV with semicolons": (["prepare", *own("pool", "bad/semicolons.csv")], ["bad/semicolons.csv", "separates its columns with semicolons, not commas"]),
     "CSV not UTF-8": (["prepare", *own("pool", "bad/cp1252.csv")], ["bad/cp1252.csv", "not UTF-8 text", "0x80", "save it as UTF-8"]),
     "JSONL not UTF-8": (["prepare", *own("query", "bad/latin1.jsonl")], ["bad/latin1.jsonl: line 3", "not UTF-8"]),
     "JSONL blank lines only": (["prepare", *own("query", "bad/empty.jsonl")], ["bad/empty.jsonl", "no rows", "query set"]),

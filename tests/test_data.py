@@ -527,3 +527,16 @@ def test_a_test_set_too_small_to_resolve_a_point_is_named_with_a_warning(tmp_pat
         bench = prepare_benchmark(params.model_copy(update={"test": str(tmp_path / "larger.csv")}))
     assert bench.test["label"].value_counts().min() == 9
     assert "predicted otherwise" not in caplog.text
+
+
+def test_a_tsv_file_reads_as_the_same_rows_as_its_csv(tmp_path, custom_files):
+    """Tab-separated files (.tsv), quoted where a text holds a tab, quote or line break as pandas
+    and Python's csv module write them, hold the same rows as the CSV."""
+    test = pd.read_csv(custom_files["test"], dtype=str)
+    test.loc[0, "body"] = 'a text with\ta tab, a "quote" and\na line break'
+    test.to_csv(tmp_path / "test.csv", index=False)
+    test.to_csv(tmp_path / "test.tsv", index=False, sep="\t")
+    as_csv = load_files({**custom_files, "test": tmp_path / "test.csv"})
+    as_tsv = load_files({**custom_files, "test": tmp_path / "test.tsv"})
+    pd.testing.assert_frame_equal(as_tsv.test, as_csv.test)
+    assert as_tsv.test["text"].iloc[0] == 'a text with\ta tab, a "quote" and\na line break'

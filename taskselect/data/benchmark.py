@@ -184,7 +184,7 @@ def load_custom_benchmark(
     text_column: str = "text",
     label_column: str = "label",
 ) -> Benchmark:
-    """Read the three sets from CSV, JSONL, JSON or Parquet files.
+    """Read the three sets from CSV, TSV, JSONL, JSON or Parquet files.
 
     Every row needs a non-empty text and a label. An `id` column, if present, must be unique;
     otherwise ids are "<role>:<row>". Rows are counted from 1, header excluded. Labels are
