@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Target:
-    """One prepared target: embeddings, labels and texts, and a memo of scored selections."""
+    """One prepared target: embeddings, labels and texts, and a memo of the predictions of the
+    selections scored."""
 
     name: str
     params: Params
@@ -68,18 +69,23 @@ class Target:
         """Share of the selected rows (draws) that carry a target label."""
         return float(np.isin(self.benchmark.pool["label"].to_numpy()[indices], self.benchmark.target_labels).mean())
 
-    def f1(self, indices: np.ndarray, seed: int = 0) -> float:
-        """Macro-F1 on the test set of the head trained on pool rows `indices` (as the stages do)."""
+    def predictions(self, indices: np.ndarray, seed: int = 0) -> np.ndarray:
+        """(n_test,) labels the head trained on pool rows `indices` predicts for the test rows,
+        within the target labels (as the stages do)."""
         rows = np.sort(np.asarray(indices, dtype=np.int64))
         key = hashlib.sha1(rows.tobytes()).hexdigest()
         if key not in self.scored:
             b = self.benchmark
             trainer = make_trainer(self.params.finetune, seed).fit(Examples(
                 b.pool["text"].iloc[rows].tolist(), self.pool[rows], b.pool["label"].to_numpy()[rows]))
-            predicted = predict_within(trainer.predict_scores(Examples(b.test["text"].tolist(), self.test)),
-                                       trainer.classes_, b.target_labels)
-            self.scored[key] = classification_metrics(b.test["label"], predicted, b.target_labels)["f1_macro"]
+            self.scored[key] = predict_within(trainer.predict_scores(Examples(b.test["text"].tolist(), self.test)),
+                                              trainer.classes_, b.target_labels)
         return self.scored[key]
+
+    def f1(self, indices: np.ndarray, seed: int = 0) -> float:
+        """Macro-F1 on the test set of the head trained on pool rows `indices` (as the stages do)."""
+        b = self.benchmark
+        return classification_metrics(b.test["label"], self.predictions(indices, seed), b.target_labels)["f1_macro"]
 
 
 def mean_table(records: list[dict], by: list[str], value: str = "f1") -> pd.DataFrame:
