@@ -92,6 +92,14 @@ def _label(alpha: float, C: float, sigma: float) -> str:
     return f" ({names[0]})" if names else ""
 
 
+def setting_cells(setting: tuple, bold: tuple, named: tuple, name: str) -> str:
+    """A table row's first cells: alpha (bold if the setting is `bold`), C, sigma, and `name` if it
+    is `named` (the default), else the name of the preset it is, if any."""
+    mark = "**" if setting == bold else ""
+    note = f" ({name})" if setting == named else _label(*setting)
+    return f"| {mark}{setting[0]:g}{mark} | {setting[1]:g} | {setting[2]:g}{note} | "
+
+
 def render(out_dir: Path, params: Params) -> str:
     tsds = params.select.tsds
     current = (tsds.alpha, tsds.C, tsds.sigma)
@@ -119,9 +127,7 @@ def render(out_dir: Path, params: Params) -> str:
         "|---|---|---|" + "---|" * len(cells) + "---|---|",
     ]
     for setting in order:
-        mark = "**" if setting == default else ""
-        note = " (current default)" if setting == current else _label(*setting)
-        lines.append(f"| {mark}{setting[0]:g}{mark} | {setting[1]:g} | {setting[2]:g}{note} | "
+        lines.append(setting_cells(setting, default, current, "current default")
                      + " | ".join(f"{wide.loc[setting, c]:.3f}" for c in cells)
                      + f" | {ranks.loc[setting, 'rank']:.1f} | {100 * ranks.loc[setting, 'gap']:.1f} |")
     gap = means.set_index(SETTING)

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Target, runs_line, write_marked_section
-from benchmarks.sensitivity import ALPHAS, BUDGETS, CS, SEEDS, SETTING, SIGMAS, _label, cell_means, run_target
+from benchmarks.sensitivity import (ALPHAS, BUDGETS, CS, SEEDS, SETTING, SIGMAS, _label, cell_means, run_target,
+                                    setting_cells)
 from taskselect import stages
 from taskselect.bench import machine
 from taskselect.config import Params, load_params
@@ -75,9 +76,7 @@ def render(found: list[dict], params: Params) -> str:
         "|---|---|---|" + "---|" * len(tasks) + "---|---|---|",
     ]
     for setting in order:
-        mark = "**" if setting == default else ""
-        note = " (default)" if setting == default else _label(*setting)
-        lines.append(f"| {mark}{setting[0]:g}{mark} | {setting[1]:g} | {setting[2]:g}{note} | "
+        lines.append(setting_cells(setting, default, default, "default")
                      + " | ".join(f"{per_task.loc[setting, t]:.3f}" for t in tasks)
                      + f" | {summary.loc[setting, 'f1']:.3f} | {summary.loc[setting, 'rank']:.1f} | "
                        f"{100 * summary.loc[setting, 'gap']:.1f} |")
