@@ -77,9 +77,10 @@ def test_a_toy_selector_appears_in_the_cli_the_form_and_the_file_checks():
 
 def test_a_selector_built_directly_has_its_sections_defaults_and_constraints():
     """Each selector's parameters are declared on its section (defaults, bounds): the selector
-    built with no arguments is the one params.yaml's defaults build, and a bad value is refused
-    with the section's message, as params.yaml's is."""
+    built with no more arguments than it requires is the one params.yaml's defaults build, and a
+    bad value is refused with the section's message, as params.yaml's is."""
     import dataclasses
+    from collections import Counter
 
     import pytest
 
@@ -87,22 +88,26 @@ def test_a_selector_built_directly_has_its_sections_defaults_and_constraints():
     from taskselect.errors import TaskselectError
     from taskselect.selectors import REGISTRY, make_selector
 
+    built = {method: make_selector(method, SelectParams()) for method in REGISTRY}
+    owners = Counter(type(selector) for selector in built.values())
     compared = []
-    for method, spec in REGISTRY.items():
-        built = make_selector(method, SelectParams())
-        fields = {f.name for f in dataclasses.fields(built)} if dataclasses.is_dataclass(built) else set()
-        if spec.params is None or not fields or not fields <= set(spec.params.model_fields):
-            continue  # parameters beyond its section: auto's select parameters, knn-kde's TSDS search
-        shared = sorted(fields)
-        direct = type(built)()
-        assert {k: getattr(direct, k) for k in shared} == {k: getattr(built, k) for k in shared}, method
+    for method, selector in built.items():
+        spec = REGISTRY[method]
+        if spec.params is None or not dataclasses.is_dataclass(selector) or owners[type(selector)] > 1:
+            continue  # no parameters; knn-kde and knn-uniform share one class, set by their builds
+        fields = dataclasses.fields(selector)
+        required = {f.name: getattr(selector, f.name) for f in fields
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        shared = [f.name for f in fields if f.name in spec.params.model_fields and f.name not in required]
+        direct = type(selector)(**required)
+        assert {k: getattr(direct, k) for k in shared} == {k: getattr(selector, k) for k in shared}, method
         compared.append(method)
-        key, value = next((k, v) for k, v in [("neighbourhood", 0.5), ("ngrams", 0), ("metric", "ip"), ("p", 0.5)]
-                          if k in shared)
+        key, value = next((k, v) for k, v in [("neighbourhood", 0.5), ("ngrams", 0), ("metric", "ip"), ("p", 0.5),
+                                              ("folds", 1)] if k in shared)
         with pytest.raises(TaskselectError) as direct_error:
             dataclasses.replace(direct, **{key: value})
         with pytest.raises(TaskselectError) as file_error:
             load_params(None, [f"select.{spec.section}.{key}={value}"])
         assert str(direct_error.value).startswith(f"{method}: {key}: ")
         assert str(file_error.value).endswith(str(direct_error.value).removeprefix(f"{method}: "))
-    assert {"tsds", "knn", "kcenter", "dsir", "loss", "s2l", "mates", "negcliploss"} <= set(compared)
+    assert {"tsds", "knn", "kcenter", "dsir", "loss", "s2l", "mates", "negcliploss", "auto"} <= set(compared)
