@@ -18,7 +18,7 @@ def one_line(exc: ValidationError, source: str) -> TaskselectError:
     '<source>: <dotted key>: <what was expected>; got <value>' (no key for a check of several)."""
     err = exc.errors()[0]
     loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p))]
-    where = "".join(f"{p}: " if i == len(loc) - 1 else f"{p}." for i, p in enumerate(loc))  # none: the whole section
+    where = ".".join(map(str, loc)) + ": " if loc else ""  # none: a check of the whole section
     given = f"; got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
     msg = err["msg"].removeprefix("Value error, ")
     if len(loc) < len(err["loc"]) and err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type"):

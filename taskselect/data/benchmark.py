@@ -399,18 +399,19 @@ def prepare_benchmark(params: DataParams) -> Benchmark:
         benchmark = build_benchmark(
             params.target, params.cap_per_source, params.n_query, params.max_test, params.seed
         )
-        warn_coarse_test(benchmark, f"target {params.target!r}'s test set (data.max_test {params.max_test})")
-        return benchmark
-    missing = [f"data.{role}" for role in ("pool", "query") if getattr(params, role) is None]
-    if missing:
-        raise TaskselectError(
-            f"{', '.join(missing)}: missing; give data.pool and data.query (and data.test, unless the pool "
-            "has no labels) or none of them"
+        test = f"target {params.target!r}'s test set (data.max_test {params.max_test})"
+    else:
+        missing = [f"data.{role}" for role in ("pool", "query") if getattr(params, role) is None]
+        if missing:
+            raise TaskselectError(
+                f"{', '.join(missing)}: missing; give data.pool and data.query (and data.test, unless the pool "
+                "has no labels) or none of them"
+            )
+        benchmark = load_custom_benchmark(
+            params.pool, params.query, params.test, params.text_column, params.label_column
         )
-    benchmark = load_custom_benchmark(
-        params.pool, params.query, params.test, params.text_column, params.label_column
-    )
-    warn_coarse_test(benchmark, str(params.test))
+        test = str(params.test)
+    warn_coarse_test(benchmark, test)
     return benchmark
 
 
