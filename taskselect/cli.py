@@ -267,13 +267,13 @@ def compare(
     data_dir: DataDir = Path("data"),
     out: ResultsDir = None,
 ) -> None:
-    """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random and full."""
+    """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random, full and report.against's selectors."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 
     from taskselect import tracking
     from taskselect.plan import results_dir
-    from taskselect.report import baselines
+    from taskselect.report import compared
     if fmt not in ("table", "csv", "markdown", "json"):
         raise TaskselectError(f"--format {fmt!r}: expected table, csv, markdown or json")
     try:
@@ -294,9 +294,10 @@ def compare(
     experiment = experiment or tracking.experiment_name(params)
     summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs)
     if fmt in ("csv", "json"):  # the numbers, for a program
-        paired = [f"n_{side}_{b}" for b in baselines() for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
+        references = compared(lambda name: f"delta_{name}" in summary)
+        paired = [f"n_{side}_{b}" for b in references for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
         shown = summary[["method", "budget_label", "seeds", "f1_macro", "f1_macro_std",
-                         *(f"delta_{b}" for b in baselines()), *paired]].rename(columns={"budget_label": "budget"})
+                         *(f"delta_{b}" for b in references), *paired]].rename(columns={"budget_label": "budget"})
         sys.stdout.write(shown.to_csv(index=False, float_format="%.4f") if fmt == "csv"
                          else shown.to_json(orient="records", indent=2) + "\n")
     elif fmt == "markdown":  # for reading: the table's cells, (k/n) explained under it

@@ -213,6 +213,28 @@ class EvaluateParams(_Section):
     seed: int = Field(0, description="Seed of the bootstrap resampling.")
 
 
+class ReportParams(_Section):
+    """The comparison every run's report makes."""
+
+    # runtime: it changes what the report compares, never a selection, model or score
+    against: Annotated[list[Method], RUNTIME] = Field(
+        ["tsds"],
+        description="Selectors every other selection is also compared against, beside the baselines random and "
+        "full: the macro-F1 difference and its paired interval, from that selector's run of the same budget and "
+        "seed (where it ran).",
+    )
+
+    @field_validator("against")
+    @classmethod
+    def _not_a_baseline(cls, against: list[str]) -> list[str]:
+        for name in against:
+            if selectors.REGISTRY[name].baseline:
+                raise ValueError(f"{name} is a baseline: every selection is compared against it already")
+        if len(set(against)) < len(against):
+            raise ValueError("a selector is named twice")
+        return against
+
+
 class TrackParams(_Section):
     """MLflow tracking."""
 
@@ -236,6 +258,7 @@ class Params(_Section):
     select: SelectParams = Field(default_factory=SelectParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    report: ReportParams = Field(default_factory=ReportParams)
     track: TrackParams = Field(default_factory=TrackParams)
 
 

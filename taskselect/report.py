@@ -6,6 +6,8 @@ that DVC shows, the Prefect artifact and the MLflow parent run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -15,20 +17,25 @@ OPTIONAL_MEANS = ("f1_micro", "n_unique", "n_on_task", "target_share")
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
-    """One row per (method, budget): means and standard deviations over seeds, deltas vs the baselines.
+    """One row per (method, budget): means and standard deviations over seeds, deltas vs the
+    methods the runs are compared against (compared: the baselines, and report.against's selectors
+    where the records have paired intervals against them).
 
     Columns: method, budget, budget_label, seeds (how many), n_selected, f1_macro, f1_macro_std,
-    accuracy, accuracy_std, delta_<baseline> for each baseline selector (delta_random,
-    delta_full: macro-F1 difference, NaN where the baseline did not run), and the means of f1_micro, n_unique, n_on_task and target_share
-    where the records have them. A single seed has std 0.
+    accuracy, accuracy_std, delta_<reference> for each of those (delta_random, delta_full,
+    delta_tsds: macro-F1 difference, NaN where the reference did not run), and the means of
+    f1_micro, n_unique, n_on_task and target_share where the records have them. A single seed has
+    std 0.
 
     Where the records have paired intervals ("delta_ci", stages.paired_deltas; "confidence", their
-    level): n_paired_<baseline>, the runs (seeds) with one, and of those n_above_<baseline> and
-    n_below_<baseline>, the runs whose interval lies wholly above or below zero (the verdict
+    level): n_paired_<reference>, the runs (seeds) with one, and of those n_above_<reference> and
+    n_below_<reference>, the runs whose interval lies wholly above or below zero (the verdict
     holds on that run's test set); and confidence.
     """
     frame = pd.DataFrame(records)
-    paired = baselines() if "delta_ci" in frame else []
+    intervals = [ci for ci in frame["delta_ci"] if isinstance(ci, dict)] if "delta_ci" in frame else []
+    references = compared(lambda name: any(name in ci for ci in intervals))
+    paired = references if intervals else []
     for baseline in paired:
         frame[f"_side_{baseline}"] = [_side(ci.get(baseline)) if isinstance(ci, dict) else np.nan for ci in frame["delta_ci"]]
     grouped = frame.groupby(["method", "budget", "budget_label"], sort=False)
@@ -43,7 +50,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     spec |= {"confidence": ("confidence", "max")} if paired and "confidence" in frame else {}
     table = grouped.agg(**spec).reset_index()
     table[["f1_macro_std", "accuracy_std"]] = table[["f1_macro_std", "accuracy_std"]].fillna(0.0)
-    for baseline in baselines():
+    for baseline in references:
         reference = table[table["method"] == baseline].set_index("budget")["f1_macro"]
         table[f"delta_{baseline}"] = table["f1_macro"] - table["budget"].map(reference)
     return table
@@ -100,14 +107,14 @@ def auto_choices(records: list[dict], bold: bool = False) -> list[str]:
 
 def verdicts(records: list[dict]) -> list[str]:
     """One line per run of a selector (not a baseline) with paired intervals (stages.paired_deltas):
-    its macro-F1 minus each baseline's at the same budget and seed, and the interval of that
-    difference over resamples of the test rows."""
+    its macro-F1 minus each reference's (the baselines, report.against's selectors) at the same
+    budget and seed, and the interval of that difference over resamples of the test rows."""
     f1 = {(r["method"], r["budget"], r["seed"]): r.get("f1_macro") for r in records}
     lines = [f"{r['slug']}: " + ", ".join(f"{r['f1_macro'] - f1[b, r['budget'], r['seed']]:+.4f} vs {b} "
                                           f"[{low:+.4f}, {high:+.4f}]" for b, (low, high) in r["delta_ci"].items())
              for r in records if "delta_ci" in r and not REGISTRY[r["method"]].baseline]
     if lines:
-        lines.append(f"Δ macro-F1 against the baseline's run of the same budget and seed; "
+        lines.append(f"Δ macro-F1 against the other method's run of the same budget and seed; "
                      f"[{records[0]['confidence']:.0%} interval: both scored on the same bootstrap resamples of the test rows]")
     return lines
 
@@ -115,6 +122,12 @@ def verdicts(records: list[dict]) -> list[str]:
 def baselines() -> list[str]:
     """The selectors every method is compared against (delta_<name>), in registration order."""
     return [name for name, spec in REGISTRY.items() if spec.baseline]
+
+
+def compared(has: Callable[[str], bool]) -> list[str]:
+    """The methods a table's runs are compared against: the baselines, then each other selector
+    `has(name)` says they have a difference from (report.against), in registration order."""
+    return baselines() + [name for name, spec in REGISTRY.items() if not spec.baseline and has(name)]
 
 
 def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +144,7 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return [
         {"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
          "macro-F1 (mean ± std)": f"{row['f1_macro']:.4f} ± {row['f1_macro_std']:.4f}",
-         **{f"Δ vs {b}": _delta_cell(row, b) for b in baselines()}}
+         **{f"Δ vs {b}": _delta_cell(row, b) for b in compared(lambda name: f"delta_{name}" in summary)}}
         for row in reading_order(summary).to_dict("records")
     ]
 
@@ -163,7 +176,7 @@ def verdict(row: dict) -> dict[str, float | int]:
     delta_<baseline>_holds, in how many runs it holds (the table's k of (k/n); where the runs have
     paired intervals)."""
     found = {}
-    for b in baselines():
+    for b in compared(lambda name: f"delta_{name}" in row):
         delta = row.get(f"delta_{b}", np.nan)
         if b == row["method"] or delta != delta:  # NaN: the baseline did not run
             continue

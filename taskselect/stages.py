@@ -598,13 +598,14 @@ def collect(runs: list[Run], ws: Workspace) -> list[dict]:
     return records
 
 
-def paired_deltas(records: list[dict], ws: Workspace, params: EvaluateParams) -> None:
-    """Add to each scored record "delta_ci": {baseline: [low, high]}, the percentile bootstrap
-    interval of its macro-F1 minus that of the baseline's run of the same budget and seed
-    (random, full), both scored on the same resamples of the test rows (the draws of the runs'
-    own intervals: stratified by label, params.n_boot, params.seed). The rows both runs get right
-    or wrong move both scores alike: it says whether the difference holds on this test set, which
-    the two runs' own intervals side by side do not."""
+def paired_deltas(records: list[dict], ws: Workspace, params: EvaluateParams, against: list[str]) -> None:
+    """Add to each scored record "delta_ci": {reference: [low, high]}, the percentile bootstrap
+    interval of its macro-F1 minus that of the reference's run of the same budget and seed (the
+    baselines random and full, then the selectors `against` names: report.against), both scored on
+    the same resamples of the test rows (the draws of the runs' own intervals: stratified by label,
+    params.n_boot, params.seed). The rows both runs get right or wrong move both scores alike: it
+    says whether the difference holds on this test set, which the two runs' own intervals side by
+    side do not."""
     from taskselect.metrics import macro_f1_resamples, percentile_interval, stratified_draws
 
     truth = pd.read_parquet(ws.prepared / "test.parquet", columns=["label"])["label"].to_numpy(dtype=str)
@@ -621,11 +622,11 @@ def paired_deltas(records: list[dict], ws: Workspace, params: EvaluateParams) ->
         return resampled[key]
 
     for (method, budget, seed), record in runs.items():
-        against = {b: (b, budget, seed) for b in baselines() if b != method and (b, budget, seed) in runs}
-        if against:
+        pairs = {b: (b, budget, seed) for b in [*baselines(), *against] if b != method and (b, budget, seed) in runs}
+        if pairs:
             record["delta_ci"] = {b: list(percentile_interval(resamples((method, budget, seed)) - resamples(key),
                                                                params.confidence))
-                                  for b, key in against.items()}
+                                  for b, key in pairs.items()}
 
 
 def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None = None) -> list[dict]:
@@ -642,7 +643,7 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
     records = collect(plan_runs(params.select) if runs is None else runs, ws)
     pool_size, labelled = meta["rows"]["pool"], ws.pool_labelled()
     if labelled:
-        paired_deltas(records, ws, params.evaluate)
+        paired_deltas(records, ws, params.evaluate, params.report.against)
     write_json(out_dir / "results.json", records)
     title = f"{meta['task']}: macro-F1 versus budget"
     if labelled:

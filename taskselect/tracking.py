@@ -29,8 +29,9 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
-from taskselect.report import baselines, reading_order, summarize, verdict
+from taskselect.report import compared, reading_order, summarize, verdict
 from taskselect.sections import runtime_keys
+from taskselect.selectors import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,8 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
     if "metrics.f1_macro" not in runs or runs["metrics.f1_macro"].isna().all():
         raise TaskselectError(f"experiment {experiment!r}: the selection runs that match have no macro-F1 to "
                               "compare (their pool had no labels: selection only)")
-    paired = [b for b in baselines() if f"metrics.delta_{b}_ci_low" in runs]  # logged since the paired intervals
+    logged = {b for b in REGISTRY if f"metrics.delta_{b}_ci_low" in runs}  # since the paired intervals
+    paired = [b for b in compared(logged.__contains__) if b in logged]
     return pd.DataFrame({
         "method": runs["params.method"], "budget": [_budget(b) for b in runs["params.budget"]],
         "parent": runs["tags.mlflow.parentRunId"],

@@ -150,6 +150,27 @@ def test_the_comparison_counts_the_seeds_whose_paired_interval_clears_zero():
     assert plain["tsds"]["10%"]["delta_random"] == 0.125 and "delta_random_holds" not in plain["tsds"]["10%"]
 
 
+def test_a_selector_report_against_names_gets_its_column_where_the_runs_were_paired_with_it():
+    """report.against (tsds by default): auto's runs paired with tsds's get a Δ vs tsds column with
+    its (k/n), after the baselines'; records without such intervals get no column."""
+    def run(method, seed, f1, **delta_ci):
+        return {"method": method, "budget": 0.1, "budget_label": "10%", "seed": seed, "n_selected": 10,
+                "f1_macro": f1, "accuracy": f1, "confidence": 0.95, "delta_ci": delta_ci}
+    records = [run("tsds", 0, 0.8, random=[0.1, 0.3]), run("tsds", 1, 0.7, random=[0.05, 0.2]),
+               run("random", 0, 0.6, tsds=[-0.3, -0.1]), run("random", 1, 0.55, tsds=[-0.2, -0.1]),
+               run("auto", 0, 0.7, random=[0.0, 0.2], tsds=[-0.15, -0.05]),  # below tsds
+               run("auto", 1, 0.72, random=[0.1, 0.3], tsds=[-0.01, 0.05])]  # across zero
+    summary = summarize(records)
+    rows = {r["method"]: r for r in comparison_rows(summary)}
+    assert list(rows["auto"]) == ["method", "budget", "seeds", "macro-F1 (mean ± std)", "Δ vs random", "Δ vs full", "Δ vs tsds"]
+    assert rows["auto"]["Δ vs tsds"] == "-0.0400 (1/2)" and rows["random"]["Δ vs tsds"] == "-0.1750 (2/2)"
+    assert rows["auto"]["Δ vs full"] == ""  # the full pool did not run
+    assert metrics_tree(summary)["auto"]["10%"]["delta_tsds"] == -0.04
+    assert metrics_tree(summary)["auto"]["10%"]["delta_tsds_holds"] == 1
+    unpaired = comparison_rows(summarize([r | {"delta_ci": {"random": r["delta_ci"].get("random", [0, 1])}} for r in records]))
+    assert "Δ vs tsds" not in unpaired[0]
+
+
 @pytest.mark.parametrize("targets, params, message", [
     ([], Params(), "targets: expected at least one target"),
     (["trec", "trec"], Params(), "names a target twice"),

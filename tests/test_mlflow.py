@@ -76,7 +76,7 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
     assert {"results.json", "summary.csv", "metrics.json", "f1_vs_budget.png"} <= parent_files
     # the verdict on the parent: per method and baseline, the mean difference and the seeds it holds in
     parent_metrics = as_dict(parent["data"]["metrics"])
-    for method, baseline in (("tsds", "random"), ("tsds", "full"), ("random", "full")):
+    for method, baseline in (("tsds", "random"), ("tsds", "full"), ("random", "full"), ("auto", "tsds")):
         mine, theirs = ([r for r in records if r["method"] == m] for m in (method, baseline))
         delta = np.mean([r["f1_macro"] for r in mine]) - np.mean([r["f1_macro"] for r in theirs])
         held = sum(low > 0 if delta >= 0 else high < 0 for r in mine for low, high in [r["delta_ci"][baseline]])
@@ -96,7 +96,7 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
         assert as_dict(child["data"]["params"])["data.cap_per_source"] == "150"
         for baseline, (low, high) in record["delta_ci"].items():  # the paired interval against each baseline
             assert (metrics[f"delta_{baseline}_ci_low"], metrics[f"delta_{baseline}_ci_high"]) == pytest.approx((low, high))
-        assert len(record["delta_ci"]) == (1 if tags["method"] in ("random", "full") else 2)
+        assert set(record["delta_ci"]) == {"random", "full", "tsds"} - {tags["method"]}  # tsds: report.against
         if tags["method"] == "auto":  # the choice, beside selection.json in the selection artifacts
             assert tags["auto.choice"] == record["select_info"]["choice"]
         files = {f["path"] for f in api(server, "artifacts/list", run_id=child["info"]["run_id"])["files"]}
@@ -126,9 +126,10 @@ def test_compare_prints_mean_std_and_deltas(server, logged, tmp_path):
         assert row["f1_macro"] == pytest.approx(f1[method])
         assert row["delta_random"] == pytest.approx(f1[method] - f1["random"])
         assert row["delta_full"] == pytest.approx(f1[method] - f1["full"])
+        assert row["delta_tsds"] == pytest.approx(f1[method] - f1["tsds"])  # report.against
     assert rows["random"]["f1_macro_std"] == pytest.approx(np.std([r["f1_macro"] for r in records if r["method"] == "random"], ddof=1))
     for method, row in rows.items():  # the seeds whose logged paired interval lies above / below zero
-        for baseline in {"random", "full"} - {method}:
+        for baseline in {"random", "full", "tsds"} - {method}:
             intervals = [r["delta_ci"][baseline] for r in records if r["method"] == method]
             assert (row[f"n_paired_{baseline}"], row[f"n_above_{baseline}"], row[f"n_below_{baseline}"]) == (
                 2, sum(low > 0 for low, _ in intervals), sum(high < 0 for _, high in intervals))

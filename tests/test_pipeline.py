@@ -71,7 +71,7 @@ def test_each_selection_is_set_against_the_baselines_on_the_same_test_resamples(
     labels = sorted(set(truth))
     for method, r in by_method.items():  # the saved predictions are the ones scored
         assert classification_metrics(truth, predicted[method], labels)["f1_macro"] == pytest.approx(r["f1_macro"])
-        assert set(r["delta_ci"]) == {"random", "full"} - {method}
+        assert set(r["delta_ci"]) == {"random", "full", *params.report.against} - {method}  # against: tsds
         for baseline, (low, high) in r["delta_ci"].items():
             delta = r["f1_macro"] - by_method[baseline]["f1_macro"]
             assert low <= delta <= high, (method, baseline)
@@ -81,6 +81,9 @@ def test_each_selection_is_set_against_the_baselines_on_the_same_test_resamples(
     assert list(percentile_interval(scored["tsds"], params.evaluate.confidence)) == pytest.approx(by_method["tsds"]["f1_macro_ci"])
     assert list(percentile_interval(scored["tsds"] - scored["random"], params.evaluate.confidence)) == pytest.approx(
         by_method["tsds"]["delta_ci"]["random"])
+    auto = macro_f1_resamples(truth, predicted["auto"], labels, draws)  # and against report.against's tsds alike
+    assert list(percentile_interval(auto - scored["tsds"], params.evaluate.confidence)) == pytest.approx(
+        by_method["auto"]["delta_ci"]["tsds"])
     # full against random is random against full, turned round
     assert by_method["full"]["delta_ci"]["random"] == pytest.approx([-h for h in reversed(by_method["random"]["delta_ci"]["full"])])
 
