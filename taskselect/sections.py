@@ -35,6 +35,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @classmethod
+    def default(cls, name: str) -> Any:
+        """The default declared for parameter `name`: a selector's own field takes it from here,
+        so that a selector built in Python and one built from params.yaml start alike."""
+        return cls.model_fields[name].get_default(call_default_factory=True)
+
+    @classmethod
     def check(cls, obj: Any, source: str) -> None:
         """Validate the attributes of `obj` named as this section's parameters, so that a selector
         built directly (not from params.yaml) is held to the same declared constraints; the

@@ -29,7 +29,7 @@ class ToyParams(Section):
 @register("toy", ToyParams, reads="corpus")
 @dataclass
 class ToySelector:
-    width: int = 3
+    width: int = ToyParams.default("width")
 
     def select(self, query, candidates, size, seed, index=None, corpus=None):
         return Selection(indices=np.arange(size, dtype=np.int64))

@@ -11,7 +11,7 @@ it, and registers itself with the `register` class decorator (taskselect.selecto
     @register("toy", ToyParams, reads="embeddings", uses_budget=True)
     @dataclass
     class ToySelector:
-        width: int = 3                             # the section's parameters, same defaults
+        width: int = ToyParams.default("width")    # the section's parameters and defaults
         def __post_init__(self): ToyParams.check(self, "toy")   # and its constraints
         def select(self, query, candidates, size, seed, index=None, corpus=None) -> Selection: ...
 

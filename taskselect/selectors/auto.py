@@ -320,14 +320,14 @@ class AutoSelector:
 
     params: SelectParams
     candidates: list[str]
-    folds: int = 5
-    repeats: int = 1
-    tolerance: float = 1.0
-    score: str = "soft_f1"
-    undecided: str = "blend"
-    blend_max: int | None = None
-    trainer: str = "head"
-    workers: int = 0
+    folds: int = AutoParams.default("folds")
+    repeats: int = AutoParams.default("repeats")
+    tolerance: float = AutoParams.default("tolerance")
+    score: str = AutoParams.default("score")
+    undecided: str = AutoParams.default("undecided")
+    blend_max: int | None = AutoParams.default("blend_max")
+    trainer: str = AutoParams.default("trainer")
+    workers: int = AutoParams.default("workers")
     finetune: FinetuneParams | None = None
 
     def __post_init__(self):

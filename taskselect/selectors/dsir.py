@@ -107,9 +107,9 @@ class DSIRSelector:
         n-gram the queries never use lowers a row's weight by a finite amount.
     """
 
-    buckets: int = 10000
-    ngrams: int = 2
-    smoothing: float = 1.0
+    buckets: int = DSIRParams.default("buckets")
+    ngrams: int = DSIRParams.default("ngrams")
+    smoothing: float = DSIRParams.default("smoothing")
 
     def __post_init__(self):
         DSIRParams.check(self, "dsir")

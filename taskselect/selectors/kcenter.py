@@ -104,7 +104,7 @@ class KCenterSelector:
     by the seed); distances are L2 between the embeddings.
     """
 
-    neighbourhood: float = 1.5
+    neighbourhood: float = KCenterParams.default("neighbourhood")
 
     def __post_init__(self):
         KCenterParams.check(self, "kcenter")

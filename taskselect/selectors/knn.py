@@ -45,9 +45,9 @@ class KNNSelector:
         taskselect.selectors.representation); 'lexical' and 'hybrid' read the corpus' texts.
     """
 
-    metric: Metric = "l2"
-    representation: Representation = "semantic"
-    lexical_weight: float = 0.5
+    metric: Metric = KNNParams.default("metric")
+    representation: Representation = KNNParams.default("representation")
+    lexical_weight: float = KNNParams.default("lexical_weight")
 
     def __post_init__(self):
         KNNParams.check(self, "knn")

@@ -67,11 +67,11 @@ class LossSelector:
     The seed drives the proxy's training order and the queries' turns.
     """
 
-    low: float = 0.2
-    high: float = 0.95
-    neighbourhood: float = 1.5
-    epochs: int = 5
-    l2: float = 1e-4
+    low: float = LossParams.default("low")
+    high: float = LossParams.default("high")
+    neighbourhood: float = LossParams.default("neighbourhood")
+    epochs: int = LossParams.default("epochs")
+    l2: float = LossParams.default("l2")
 
     def __post_init__(self):
         LossParams.check(self, "loss")

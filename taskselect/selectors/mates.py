@@ -183,18 +183,18 @@ class MATESSelector:
     the query set, the probes, the influence model's initialisation and the Gumbel noise.
     """
 
-    rounds: int = 4
-    warmup: float = 0.1
-    probes: int = 1000
-    holdout_probes: float = 0.2
-    holdout_queries: float = 0.3
-    step: float = 1.0
-    proxy_C: float = 10.0
-    influence_model: Literal["mlp", "ridge"] = "mlp"
-    hidden: int = 64
-    l2: float = 1e-2
-    temperature: float = 0.5
-    neighbourhood: float = 3.0
+    rounds: int = MatesParams.default("rounds")
+    warmup: float = MatesParams.default("warmup")
+    probes: int = MatesParams.default("probes")
+    holdout_probes: float = MatesParams.default("holdout_probes")
+    holdout_queries: float = MatesParams.default("holdout_queries")
+    step: float = MatesParams.default("step")
+    proxy_C: float = MatesParams.default("proxy_C")
+    influence_model: Literal["mlp", "ridge"] = MatesParams.default("influence_model")
+    hidden: int = MatesParams.default("hidden")
+    l2: float = MatesParams.default("l2")
+    temperature: float = MatesParams.default("temperature")
+    neighbourhood: float = MatesParams.default("neighbourhood")
 
     def __post_init__(self):
         MatesParams.check(self, "mates")

@@ -259,11 +259,11 @@ class NegCLIPLossSelector:
     The seed drives the random batches and the wrong labels of tau's tuning.
     """
 
-    keep: float = 0.3
-    batch_size: int = 256
-    partitions: int = 5
-    tau: float | None = None
-    p: Literal["inf"] | float = "inf"
+    keep: float = NegCLIPLossParams.default("keep")
+    batch_size: int = NegCLIPLossParams.default("batch_size")
+    partitions: int = NegCLIPLossParams.default("partitions")
+    tau: float | None = NegCLIPLossParams.default("tau")
+    p: Literal["inf"] | float = NegCLIPLossParams.default("p")
 
     def __post_init__(self):
         NegCLIPLossParams.check(self, "negcliploss")

@@ -83,10 +83,10 @@ class S2LSelector:
     The seed drives the proxy's training order, k-means and the sampling.
     """
 
-    epochs: int = 5
-    clusters: int = 20
-    neighbourhood: float = 1.5
-    l2: float = 1e-4
+    epochs: int = S2LParams.default("epochs")
+    clusters: int = S2LParams.default("clusters")
+    neighbourhood: float = S2LParams.default("neighbourhood")
+    l2: float = S2LParams.default("l2")
 
     def __post_init__(self):
         S2LParams.check(self, "s2l")

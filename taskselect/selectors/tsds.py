@@ -475,18 +475,18 @@ class TSDSSelector:
         taskselect.selectors.representation); 'lexical' and 'hybrid' read the corpus' texts.
     """
 
-    alpha: float = 0.9
-    C: float = 5.0
-    sigma: float = 0.1
-    max_k: int = 5000
-    kde_k: int = 1000
-    metric: Metric = "l2"
-    replace: bool = False
-    lower_alpha: bool = True
-    kde_exact_max: int = 50000
-    kde_nprobe: int = 8
-    representation: Representation = "semantic"
-    lexical_weight: float = 0.5
+    alpha: float = TSDSParams.default("alpha")
+    C: float = TSDSParams.default("C")
+    sigma: float = TSDSParams.default("sigma")
+    max_k: int = TSDSParams.default("max_k")
+    kde_k: int = TSDSParams.default("kde_k")
+    metric: Metric = TSDSParams.default("metric")
+    replace: bool = TSDSParams.default("replace")
+    lower_alpha: bool = TSDSParams.default("lower_alpha")
+    kde_exact_max: int = TSDSParams.default("kde_exact_max")
+    kde_nprobe: int = TSDSParams.default("kde_nprobe")
+    representation: Representation = TSDSParams.default("representation")
+    lexical_weight: float = TSDSParams.default("lexical_weight")
 
     def __post_init__(self):
         TSDSParams.check(self, "tsds")
