@@ -56,39 +56,63 @@ def recorded_runs(group: str) -> dict[str, dict[tuple, float]]:
             for s in TASKS[group][2]}
 
 
+class Paired:
+    """Selections of one target scored as the stages score them, each on the same resamples of
+    the test rows (evaluate.n_boot within each label, evaluate.seed: stages.paired_deltas), and
+    checked against the recorded runs: (method, budget, seed) -> macro-F1."""
+
+    def __init__(self, target: Target, recorded: dict[tuple, float]):
+        self.target, self.recorded = target, recorded
+        b, evaluate = target.benchmark, target.params.evaluate
+        self.truth = b.test["label"].to_numpy(dtype=str)
+        self.draws = stratified_draws(self.truth, evaluate.n_boot, np.random.default_rng(evaluate.seed))
+        self.auto, self.own = auto_selector(target.params), {}
+
+    def scored(self, method: str, budget: float, seed: int, rows: np.ndarray) -> tuple[float, np.ndarray]:
+        """(macro-F1, (n_boot,) resampled macro-F1) of the head trained on pool rows `rows`; a
+        macro-F1 other than the recorded run's stops the script."""
+        target = self.target
+        f1 = target.f1(rows, seed)
+        if abs(f1 - self.recorded[method, budget, seed]) > 1e-9:
+            raise SystemExit(f"{target.name} {method} {budget} seed {seed}: macro-F1 {f1} is not the "
+                             f"recorded {self.recorded[method, budget, seed]}: the workspace changed")
+        return f1, macro_f1_resamples(self.truth, target.predictions(rows, seed), target.benchmark.target_labels,
+                                      self.draws)
+
+    def selection(self, method: str, size: int, seed: int) -> np.ndarray:
+        """The rows `method` selects (as params.yaml's section sets it up)."""
+        target = self.target
+        selector = make_selector(method, target.params.select, target.params.finetune)
+        return selector.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus).indices
+
+    def auto_selection(self, close: list[str], size: int, seed: int) -> np.ndarray:
+        """auto's rows, from its close candidates (recorded by auto_blends.py): their selections
+        with every query, blended as auto blends them."""
+        target, every = self.target, np.arange(len(self.target.query))
+        for spec in set(close) - set(self.own):
+            self.own[spec] = self.auto.candidate(spec, target.query, target.pool, target.index, target.corpus)
+        selections = [self.own[spec](every, size, seed).indices for spec in close]
+        return selections[0] if len(close) == 1 else in_turns(selections, size, seed)
+
+    def interval(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        """The paired interval of the difference of two selections' resampled macro-F1."""
+        return percentile_interval(a - b, self.target.params.evaluate.confidence)
+
+
 def run_target(target: Target, recorded: dict[tuple, float], blends: dict, budgets) -> list[dict]:
     """A record per budget and seed of auto's runs: auto's and the best other selector's macro-F1
     and the paired interval of their difference."""
-    b = target.benchmark
-    truth = b.test["label"].to_numpy(dtype=str)
-    evaluate = target.params.evaluate
-    draws = stratified_draws(truth, evaluate.n_boot, np.random.default_rng(evaluate.seed))
-    auto, own, every = auto_selector(target.params), {}, np.arange(len(target.query))
-    out = []
+    paired, out = Paired(target, recorded), []
     for budget in budgets:
         best, _ = best_other({m: float(np.mean([f1 for (mm, bb, _), f1 in recorded.items() if mm == m and bb == budget]))
                               for m in {m for (m, bb, _) in recorded if bb == budget}})
-        selector = make_selector(best, target.params.select, target.params.finetune)
         size = resolve_budget(budget, len(target.pool))
         for seed in sorted(s for (m, bb, s) in recorded if m == "auto" and bb == budget):
-            close = blends[(budget, seed)]["close"]
-            for spec in set(close) - set(own):
-                own[spec] = auto.candidate(spec, target.query, target.pool, target.index, target.corpus)
-            selections = [own[spec](every, size, seed).indices for spec in close]
-            rows = {"auto": selections[0] if len(close) == 1 else in_turns(selections, size, seed),
-                    best: selector.select(target.query, target.pool, size, seed, index=target.index,
-                                          corpus=target.corpus).indices}
-            scores, f1 = {}, {}
-            for method, chosen in rows.items():
-                predicted = target.predictions(chosen, seed)
-                scores[method] = macro_f1_resamples(truth, predicted, b.target_labels, draws)
-                f1[method] = target.f1(chosen, seed)
-                if abs(f1[method] - recorded[method, budget, seed]) > 1e-9:
-                    raise SystemExit(f"{target.name} {method} {budget} seed {seed}: macro-F1 {f1[method]} is not the "
-                                     f"recorded {recorded[method, budget, seed]}: the workspace changed")
-            low, high = percentile_interval(scores["auto"] - scores[best], evaluate.confidence)
+            f1, scores = paired.scored("auto", budget, seed, paired.auto_selection(blends[(budget, seed)]["close"], size, seed))
+            other, other_scores = paired.scored(best, budget, seed, paired.selection(best, size, seed))
+            low, high = paired.interval(scores, other_scores)
             out.append({"target": target.name, "budget": budget, "seed": seed, "best_other": best,
-                        "auto": f1["auto"], "other": f1[best], "low": low, "high": high})
+                        "auto": f1, "other": other, "low": low, "high": high})
     return out
 
 
