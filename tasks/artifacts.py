@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import (auto_choices, comparison_caption, comparison_rows, selection_rows, summarize,
-                               summarize_selections, verdicts)
+from taskselect.report import (auto_choices, compared, comparison_caption, comparison_rows, selection_rows,
+                               summarize, summarize_selections, verdicts)
 
 TABLE_KEY = "f1-comparison"
 SWEEP_TABLE_KEY = "sweep-f1-comparison"
-TABLE_DESCRIPTION = (
-    "macro-F1 on the task's test set, mean ± std over seeds; Δ: macro-F1 points against a random "
-    "selection of the same size and against the full pool"
-)
 
 
 @task(name="publish")
@@ -30,7 +27,7 @@ def publish_results(records: list[dict], out_dir: Path, mlflow_run: dict | None)
     if skipped is None:
         summary = summarize(records)
         create_table_artifact(comparison_rows(summary), key=TABLE_KEY,
-                              description=_described(comparison_caption(summary)))
+                              description=_described(summary, comparison_caption(summary)))
     else:  # an unlabelled pool: what was selected, in the F1 table's place, and why it has no F1
         create_table_artifact(selection_rows(summarize_selections(records)), key=TABLE_KEY,
                               description=f"selections, no macro-F1: {skipped}")
@@ -62,9 +59,14 @@ def publish_sweep(records_by_target: dict[str, list[dict]]) -> None:
     summaries = {target: summarize(records) for target, records in records_by_target.items()}
     rows = [{"target": target, **row} for target, summary in summaries.items() for row in comparison_rows(summary)]
     caption = next(filter(None, map(comparison_caption, summaries.values())), None)
-    create_table_artifact(rows, key=SWEEP_TABLE_KEY, description=_described(caption))
+    create_table_artifact(rows, key=SWEEP_TABLE_KEY, description=_described(pd.concat(summaries.values()), caption))
 
 
-def _described(caption: str | None) -> str:
-    """The comparison table's description, with what its (k/n) counts say where it has them."""
-    return "; ".join(filter(None, [TABLE_DESCRIPTION, caption]))
+def _described(summary: pd.DataFrame, caption: str | None) -> str:
+    """The comparison table's description: what its Δ columns compare with (the baselines, and the
+    selectors of report.against the runs were set against), and what its (k/n) counts say where
+    it has them."""
+    against = ["a random selection of the same size" if b == "random" else "the full pool" if b == "full"
+               else f"{b}'s selection of the same size" for b in compared(lambda name: f"delta_{name}" in summary)]
+    delta = f"Δ: macro-F1 points against {', '.join(against[:-1])} and {against[-1]}"  # the baselines at least
+    return "; ".join(filter(None, ["macro-F1 on the task's test set, mean ± std over seeds", delta, caption]))

@@ -113,12 +113,14 @@ def state_of(states: dict[str, str], task: str) -> str:
     return state
 
 
-def artifacts(server, flow_run) -> dict[str, object]:
-    """{key: data} of the artifacts a flow run published."""
+def artifacts(server, flow_run, what: str = "data") -> dict[str, object]:
+    """{key: data} of the artifacts a flow run published ({key: description} with what="description")."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with api(server) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+    if what == "description":
+        return {a.key: a.description for a in found}
     return {a.key: json.loads(a.data) if a.type == "table" else a.data for a in found}
 
 
@@ -211,6 +213,13 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     holds = sum((low > 0) if delta >= 0 else (high < 0) for r in records if r["method"] == "tsds"
                 for low, high in [r["delta_ci"]["random"]])
     assert table["tsds"]["Δ vs random"] == f"{delta:+.4f} ({holds}/2)"
+    auto_f1 = [r["f1_macro"] for r in records if r["method"] == "auto"]  # and auto against report.against's tsds
+    delta = np.mean(auto_f1) - np.mean(tsds)
+    holds = sum((low > 0) if delta >= 0 else (high < 0) for r in records if r["method"] == "auto"
+                for low, high in [r["delta_ci"]["tsds"]])
+    assert table["auto"]["Δ vs tsds"] == f"{delta:+.4f} ({holds}/2)"
+    assert "against a random selection of the same size, the full pool and tsds's selection of the same size" in \
+        artifacts(server, run, "description")["f1-comparison"]
 
     note = published["results"]
     assert f"`{project / 'data' / 'results'}`" in note and "f1_vs_budget.png" in note
