@@ -32,7 +32,7 @@ def run_dir(request) -> Path:
 def store(run_dir):
     """The latest pipeline run of the store: (experiment, parent run, its child runs)."""
     client = mlflow.MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
-    (experiment,) = [e for e in client.search_experiments() if e.name.startswith("taskselect-")][:1]
+    experiment = client.get_experiment_by_name(tracking.experiment_name(Params()))  # a store may hold others
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'pipeline'",
                                    order_by=["attributes.start_time DESC"], max_results=1)
     children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
