@@ -267,7 +267,7 @@ def compare(
     data_dir: DataDir = Path("data"),
     out: ResultsDir = None,
 ) -> None:
-    """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random, full and report.against's selectors."""
+    """Compare methods from MLflow: macro-F1 mean +- std over seeds per budget, deltas vs random, full and report.against (tsds)."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 

@@ -36,23 +36,23 @@ def summarize(records: list[dict]) -> pd.DataFrame:
     intervals = [ci for ci in frame["delta_ci"] if isinstance(ci, dict)] if "delta_ci" in frame else []
     references = compared(lambda name: any(name in ci for ci in intervals))
     paired = references if intervals else []
-    for baseline in paired:
-        frame[f"_side_{baseline}"] = [_side(ci.get(baseline)) if isinstance(ci, dict) else np.nan for ci in frame["delta_ci"]]
+    for reference in paired:
+        frame[f"_side_{reference}"] = [_side(ci.get(reference)) if isinstance(ci, dict) else np.nan for ci in frame["delta_ci"]]
     grouped = frame.groupby(["method", "budget", "budget_label"], sort=False)
     spec = {"seeds": ("seed", "nunique"), "n_selected": ("n_selected", "mean"),
             "f1_macro": ("f1_macro", "mean"), "f1_macro_std": ("f1_macro", "std"),
             "accuracy": ("accuracy", "mean"), "accuracy_std": ("accuracy", "std")}
     spec |= {name: (name, "mean") for name in OPTIONAL_MEANS if name in frame}
-    for baseline in paired:
-        side = f"_side_{baseline}"
-        spec |= {f"n_paired_{baseline}": (side, "count"), f"n_above_{baseline}": (side, lambda s: int((s > 0).sum())),
-                 f"n_below_{baseline}": (side, lambda s: int((s < 0).sum()))}
+    for reference in paired:
+        side = f"_side_{reference}"
+        spec |= {f"n_paired_{reference}": (side, "count"), f"n_above_{reference}": (side, lambda s: int((s > 0).sum())),
+                 f"n_below_{reference}": (side, lambda s: int((s < 0).sum()))}
     spec |= {"confidence": ("confidence", "max")} if paired and "confidence" in frame else {}
     table = grouped.agg(**spec).reset_index()
     table[["f1_macro_std", "accuracy_std"]] = table[["f1_macro_std", "accuracy_std"]].fillna(0.0)
-    for baseline in references:
-        reference = table[table["method"] == baseline].set_index("budget")["f1_macro"]
-        table[f"delta_{baseline}"] = table["f1_macro"] - table["budget"].map(reference)
+    for reference in references:
+        f1 = table[table["method"] == reference].set_index("budget")["f1_macro"]
+        table[f"delta_{reference}"] = table["f1_macro"] - table["budget"].map(f1)
     return table
 
 
@@ -171,14 +171,14 @@ def _holds(row: dict, baseline: str) -> int | None:
 
 
 def verdict(row: dict) -> dict[str, float | int]:
-    """A summarize row's verdict as numbers (metrics.json, the MLflow pipeline run): delta_<baseline>,
-    the mean macro-F1 difference from each baseline that ran (not the baseline's own), and
-    delta_<baseline>_holds, in how many runs it holds (the table's k of (k/n); where the runs have
+    """A summarize row's verdict as numbers (metrics.json, the MLflow pipeline run): delta_<reference>,
+    the mean macro-F1 difference from each method it is compared against that ran (not its own), and
+    delta_<reference>_holds, in how many runs it holds (the table's k of (k/n); where the runs have
     paired intervals)."""
     found = {}
     for b in compared(lambda name: f"delta_{name}" in row):
         delta = row.get(f"delta_{b}", np.nan)
-        if b == row["method"] or delta != delta:  # NaN: the baseline did not run
+        if b == row["method"] or delta != delta:  # NaN: it did not run
             continue
         found[f"delta_{b}"] = delta
         if (held := _holds(row, b)) is not None:
