@@ -97,13 +97,13 @@ class KNNDensitySelector:
     the selection's info["k"]), as a larger budget reaches further from the queries.
     """
 
-    k: int = 200
-    sigma: float = 0.0
-    kde_k: int = 1000
-    metric: Metric = "l2"
-    replace: bool = False
-    kde_exact_max: int = 50000
-    kde_nprobe: int = 8
+    k: int = KNNUniformParams.default("k")
+    sigma: float = 0.0  # KNN-Uniform
+    kde_k: int = TSDSParams.default("kde_k")
+    metric: Metric = TSDSParams.default("metric")
+    replace: bool = TSDSParams.default("replace")
+    kde_exact_max: int = TSDSParams.default("kde_exact_max")
+    kde_nprobe: int = TSDSParams.default("kde_nprobe")
 
     @classmethod
     def tsds_search(cls, tsds: TSDSParams, k: int, sigma: float) -> KNNDensitySelector:
