@@ -37,3 +37,10 @@ def test_a_stage_tracks_its_sections_parameters_but_the_runtime_ones(stage):
 
     listed = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"]
     assert listed == stage_params(Params.model_fields[stage].annotation, stage)
+
+
+def test_the_report_stage_tracks_what_its_comparison_reads():
+    """report sets each run against the baselines and report.against's selectors on evaluate's
+    resamples (n_boot, confidence, seed): another of either must rerun it, not only new evaluations."""
+    listed = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["params"]
+    assert {"evaluate", "report", "select.methods", "select.budgets", "select.seeds"} <= set(listed)
