@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ import numpy as np
 from benchmarks.auto_blends import OUT as BLENDS
 from benchmarks.auto_paired import Paired
 from benchmarks.auto_report import CELL_BUDGETS, load
-from benchmarks.harness import Target, machine, write_marked_section
+from benchmarks.harness import Target, stopwatch, write_marked_section
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import REGISTRY, budget_label, resolve_budget
@@ -115,14 +113,13 @@ def main() -> None:
     if not args.render_only:
         params = load_params(None, args.overrides)
         blends = {(r["task"], r["budget"], r["seed"]): r for r in read_json(BLENDS / "targets.json")["records"]}
-        load_before, started, records = os.getloadavg()[0], time.perf_counter(), []
+        measured, records = stopwatch(), []
         for name, runs in load(Path("benchmarks/quality")).items():
             recorded = {(r["method"], r["budget"], r["seed"]): r["f1_macro"] for r in runs}
             records += run_target(Target.load(params, name, args.data_dir), recorded,
                                   {k[1:]: v for k, v in blends.items() if k[0] == name})
-        write_json(OUT, {"seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                         "load_after": round(os.getloadavg()[0], 2), "machine": machine(),
-                         "n_boot": params.evaluate.n_boot, "confidence": params.evaluate.confidence, "records": records})
+        write_json(OUT, {**measured(), "n_boot": params.evaluate.n_boot, "confidence": params.evaluate.confidence,
+                         "records": records})
     write_marked_section(args.markdown, SECTION, render(read_json(OUT)))
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -46,7 +45,7 @@ import numpy as np
 
 from benchmarks import auto_report, other_tasks
 from benchmarks.auto_seeds import auto_runs, auto_selector
-from benchmarks.harness import Target, machine, write_marked_section
+from benchmarks.harness import Target, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
@@ -299,7 +298,7 @@ def main() -> None:
             budgets, seeds = GROUPS[group]
             earlier = {(r["task"], r["budget"], r["seed"]): r for r in read_json(OUT / f"{group}.json")["records"]} \
                 if (args.replay or set(variants) != set(VARIANTS)) and (OUT / f"{group}.json").is_file() else {}
-            load_before, started = os.getloadavg()[0], time.perf_counter()
+            measured = stopwatch()
             if group == "targets":
                 targets = [Target.load(params, t, args.bench_data) for t in TARGETS]
             else:
@@ -313,8 +312,7 @@ def main() -> None:
                 else:
                     records += run_target(target, fresh_runs(target, budgets, seeds), recorded.get(group, {}), variants)
             write_json(OUT / f"{group}.json", {
-                "group": group, "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(), "records": records,
+                "group": group, **measured(), "records": records,
                 **({"replayed": list(variants)} if args.replay else
                    {"variants": list(variants)} if set(variants) != set(VARIANTS) else {})})
     found = {p.stem: read_json(p) for p in sorted(OUT.glob("*.json"))}

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,7 @@ from benchmarks.auto_blends import NAMES, TASKS
 from benchmarks.auto_blends import OUT as BLENDS
 from benchmarks.auto_report import CELL_BUDGETS, best_other, load
 from benchmarks.auto_seeds import auto_selector
-from benchmarks.harness import Target, machine, write_marked_section
+from benchmarks.harness import Target, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
@@ -167,8 +165,7 @@ def main() -> None:
         params = load_params(None, args.overrides)
         for group in args.groups.split(","):
             blends = {(r["task"], r["budget"], r["seed"]): r for r in read_json(BLENDS / f"{group}.json")["records"]}
-            load_before, started = os.getloadavg()[0], time.perf_counter()
-            records = []
+            measured, records = stopwatch(), []
             for name, recorded in recorded_runs(group).items():
                 if group == "targets":
                     target, budgets = Target.load(params, name, args.data_dir), CELL_BUDGETS
@@ -180,9 +177,8 @@ def main() -> None:
                     budgets = sorted({b for (m, b, _) in recorded if m == "auto"})
                 records += run_target(target, recorded, {k[1:]: v for k, v in blends.items() if k[0] == name}, budgets)
             write_json(OUT / f"{group}.json", {
-                "seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(),
-                "n_boot": params.evaluate.n_boot, "confidence": params.evaluate.confidence, "records": records})
+                **measured(), "n_boot": params.evaluate.n_boot, "confidence": params.evaluate.confidence,
+                "records": records})
     found = {g: read_json(OUT / f"{g}.json") for g in GROUPS if (OUT / f"{g}.json").is_file()}
     write_marked_section(args.markdown, SECTION, render(found))
 

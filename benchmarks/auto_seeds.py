@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import Target, machine, write_marked_section
+from benchmarks.harness import Target, stopwatch, write_marked_section
 from benchmarks import auto_report, other_tasks
 from benchmarks.other_tasks import N_QUERY
 from taskselect import stages
@@ -123,14 +121,11 @@ def main() -> None:
     if not args.render_only:
         params = load_params(None, args.overrides)
         seeds, budgets = [int(s) for s in args.seeds.split(",")], [float(b) for b in args.budgets.split(",")]
-        load_before, started = os.getloadavg()[0], time.perf_counter()
+        measured = stopwatch()
         records = [r for source in SOURCES for r in run_source(source, args.work, params, seeds, budgets)]
         suffix = "" if tuple(budgets) == BUDGETS else "-" + "-".join(map(str, budgets))
         write_json(OUT / f"{args.queries}-queries{suffix}.json", {
-            "queries": args.queries, "seeds": seeds, "budgets": budgets,
-            "seconds": round(time.perf_counter() - started, 1),
-            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "machine": machine(),
-            "records": records})
+            "queries": args.queries, "seeds": seeds, "budgets": budgets, **measured(), "records": records})
     found = sorted((read_json(p) for p in OUT.glob("*-queries*.json")),
                    key=lambda f: (budgets_of(f) != BUDGETS, f["queries"]))
     write_marked_section(args.markdown, SECTION, render(found))

@@ -110,6 +110,14 @@ def write_marked_section(markdown: Path, name: str, body: str) -> None:
 
 
 
+def stopwatch():
+    """Start timing a benchmark run; calling the result at its end gives the facts its records
+    file keeps: seconds, the 1-minute load average before and after, and the machine."""
+    load_before, started = os.getloadavg()[0], time.perf_counter()
+    return lambda: {"seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
+                    "load_after": round(os.getloadavg()[0], 2), "machine": machine()}
+
+
 def benchmark_main(doc: str, name: str, section: str, run_target, render, targets: str = ",".join(TARGETS),
                    add_arguments=None) -> None:
     """The command line every script of this kind shares: run `run_target` on each target, keep its
@@ -133,13 +141,9 @@ def benchmark_main(doc: str, name: str, section: str, run_target, render, target
     params = load_params(args.params, args.overrides)
     if not args.render_only:
         for target in args.targets.split(","):
-            load_before, started = os.getloadavg()[0], time.perf_counter()
+            measured = stopwatch()
             records, facts = run_target(Target.load(params, target, args.data_dir), args)
-            write_json(args.out / f"{target}.json", {
-                "target": target, "seconds": round(time.perf_counter() - started, 1),
-                "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
-                "machine": machine(), **facts, "records": records,
-            })
+            write_json(args.out / f"{target}.json", {"target": target, **measured(), **facts, "records": records})
     write_marked_section(args.markdown, section, render(args.out, params))
 
 

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import time
 from pathlib import Path
 
-from benchmarks.harness import Target, runs_line, write_marked_section
+from benchmarks.harness import Target, runs_line, stopwatch, write_marked_section
 from benchmarks.sensitivity import (ALPHAS, BUDGETS, CS, SEEDS, SETTING, SIGMAS, _label, cell_means, run_target,
                                     setting_cells)
 from taskselect import stages
-from taskselect.bench import machine
 from taskselect.config import Params, load_params
 from taskselect.io import read_json, write_json
 
@@ -105,15 +102,12 @@ def main() -> None:
         for work in args.work:
             directory, _, sources = work.rpartition(":")
             for source in sources.split(","):
-                load_before, started = os.getloadavg()[0], time.perf_counter()
+                measured = stopwatch()
                 target = Target.of_workspace(source, params, stages.Workspace(Path(directory) / f"data-{source}"))
                 records, facts = run_target(target)
                 tsds = params.select.tsds
                 facts["checked_runs"] = check_against_recorded(source, records, (tsds.alpha, tsds.C, tsds.sigma))
-                write_json(OUT / f"{source}.json", {
-                    "target": source, "seconds": round(time.perf_counter() - started, 1),
-                    "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
-                    "machine": machine(), **facts, "records": records})
+                write_json(OUT / f"{source}.json", {"target": source, **measured(), **facts, "records": records})
     found = [read_json(p) for p in sorted(OUT.glob("*.json"))]
     write_marked_section(args.markdown, SECTION, render(found, params))
 
