@@ -26,7 +26,7 @@ import numpy as np
 from benchmarks.auto_blends import OUT as BLENDS
 from benchmarks.auto_paired import Paired
 from benchmarks.auto_report import CELL_BUDGETS, load
-from benchmarks.harness import Target, stopwatch, write_marked_section
+from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import REGISTRY, budget_label, resolve_budget
@@ -105,9 +105,7 @@ def render(found: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="the bench's workspaces")
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
+    section_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:

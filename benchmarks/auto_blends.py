@@ -45,7 +45,7 @@ import numpy as np
 
 from benchmarks import auto_report, other_tasks
 from benchmarks.auto_seeds import auto_runs, auto_selector
-from benchmarks.harness import Target, stopwatch, write_marked_section
+from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json
@@ -278,12 +278,10 @@ def main() -> None:
     parser.add_argument("--work-sentiment", type=Path, help="its --work directory of the held-out sentiment tasks")
     parser.add_argument("--bench-data", type=Path, default=Path("data/bench"), help="the bench's workspaces")
     parser.add_argument("--groups", default=",".join(GROUPS))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    section_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quality"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--replay", action="store_true", help="the close candidates and wins of the records")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="the variants to compute (--replay keeps the others' records)")
-    parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:

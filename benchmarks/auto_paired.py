@@ -31,7 +31,7 @@ from benchmarks.auto_blends import NAMES, TASKS
 from benchmarks.auto_blends import OUT as BLENDS
 from benchmarks.auto_report import CELL_BUDGETS, best_other, load
 from benchmarks.auto_seeds import auto_selector
-from benchmarks.harness import Target, stopwatch, write_marked_section
+from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
@@ -156,9 +156,7 @@ def main() -> None:
     parser.add_argument("--work-held-out", type=Path, help="other_tasks.py's --work directory of the held-out tasks")
     parser.add_argument("--work-sentiment", type=Path, help="its --work directory of the held-out sentiment tasks")
     parser.add_argument("--groups", default=",".join(GROUPS))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
+    section_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:

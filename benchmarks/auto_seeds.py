@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import Target, stopwatch, write_marked_section
+from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
 from benchmarks import auto_report, other_tasks
 from benchmarks.other_tasks import N_QUERY
 from taskselect import stages
@@ -113,9 +113,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=N_QUERY, help="the query rows other_tasks.py used there")
     parser.add_argument("--seeds", default="2,3,4")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
+    section_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:

@@ -110,6 +110,14 @@ def write_marked_section(markdown: Path, name: str, body: str) -> None:
 
 
 
+def section_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every script that writes a BENCHMARKS.md section takes: -S overrides of
+    params.yaml, the markdown file, and --render-only (the section from the records alone)."""
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--render-only", action="store_true", help="only render the section from the records")
+
+
 def stopwatch():
     """Start timing a benchmark run; calling the result at its end gives the facts its records
     file keeps: seconds, the 1-minute load average before and after, and the machine."""
@@ -128,12 +136,10 @@ def benchmark_main(doc: str, name: str, section: str, run_target, render, target
     """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--targets", default=targets)
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
+    section_arguments(parser)
     parser.add_argument("--params", default=None, help="parameters file [default: ./params.yaml]")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quality") / name)
     parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true", help="only render the section from the records")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args()

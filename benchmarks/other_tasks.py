@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import auto_report
-from benchmarks.harness import machine, write_marked_section
+from benchmarks.harness import machine, section_arguments, write_marked_section
 from taskselect.io import read_json, write_json
 from taskselect.selectors import budget_label
 
@@ -138,14 +138,12 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join([*METHODS, *VARIANTS]),
                         help="rerun these (e.g. auto after a change to it); the other methods' records are kept")
     parser.add_argument("--work", type=Path, default=Path(".taskselect-cache/other-tasks"))
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    section_arguments(parser)
     parser.add_argument("--queries", type=int, default=N_QUERY,
                         help=f"query rows per task; other than {N_QUERY}, records and section of their own")
     parser.add_argument("--records", type=Path,
                         help=f"records folder (default {OUT}, or {OUT}-N-queries); its own section, --section")
     parser.add_argument("--section", help="BENCHMARKS.md section of --records")
-    parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     out, section = (OUT, SECTION) if args.queries == N_QUERY else (
         OUT.with_name(f"{OUT.name}-{args.queries}-queries"), f"{SECTION}, {args.queries} queries")

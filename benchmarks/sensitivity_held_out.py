@@ -18,7 +18,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from benchmarks.harness import Target, runs_line, stopwatch, write_marked_section
+from benchmarks.harness import Target, runs_line, section_arguments, stopwatch, write_marked_section
 from benchmarks.sensitivity import (ALPHAS, BUDGETS, CS, SEEDS, SETTING, SIGMAS, _label, cell_means, run_target,
                                     setting_cells)
 from taskselect import stages
@@ -90,9 +90,7 @@ def render(found: list[dict], params: Params) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", action="append", default=[], help="<other_tasks.py's --work>:<source>,<source>")
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true")
+    section_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     params = load_params(None, args.overrides)
