@@ -312,8 +312,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "Parquet that is text": (["prepare", *own("test", "bad/garbage.parquet")], ["bad/garbage.parquet", "cannot read as Parquet"]),
     # -- your own files: label spaces that would make macro-F1 silently wrong
     "one test class": (["prepare", *own("test", "bad/one_class_test.csv")], ["bad/one_class_test.csv", "one class only ('negative')", "at least 2"]),
-    "test label never in the pool": (["prepare", *own("test", "bad/unseen_test_label.csv")], ["bad/unseen_test_label.csv", "label 'furious' (1 row)", "never occurs in files/pool.csv", "no selection can learn it"]),
-    "query label never in the test set": (["prepare", *own("query", "bad/extra_query_label.csv")], ["bad/extra_query_label.csv", "label 'sarcastic' (1 row)", "never occurs in files/test.parquet", "macro-F1"]),
+    "test label never in the pool": (["prepare", *own("test", "bad/unseen_test_label.csv")], ["bad/unseen_test_label.csv", "label 'furious' (1 row)", "never occurs in files/pool.csv", "no selection can learn it", "remove its test rows or add pool rows of it"]),
+    "query label never in the test set": (["prepare", *own("query", "bad/extra_query_label.csv")], ["bad/extra_query_label.csv", "label 'sarcastic' (1 row)", "never occurs in files/test.parquet", "macro-F1", "remove its query rows or add test rows of it"]),
     "float labels against int labels": (["prepare", *own("test", "bad/float_test.parquet", NUM)], ["bad/float_test.parquet", "'0.0'", "files/num_pool.csv has '0'", "compared as text"]),
     "0 and 0.0 in one file": (["prepare", *own("query", "bad/mixed_numbers.jsonl", NUM)], ["bad/mixed_numbers.jsonl", "label '0.0'", "has '0'"]),
     "0.0 spelt in one query row": (["prepare", *own("query", "bad/float_spelling_query.csv", NUM)], ["bad/float_spelling_query.csv", "label '0.0'", "files/num_pool.csv has '0'"]),

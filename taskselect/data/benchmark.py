@@ -283,8 +283,10 @@ def check_label_spaces(frames: dict[str, pd.DataFrame], paths: dict[str, Path], 
             "scoring needs at least 2"
         )
     for role, other, why in (
-        ("query", "test", "macro-F1 would average in a class the test set cannot score"),
-        ("test", "pool", "no selection can learn it (its F1 would be 0 by construction)"),
+        ("query", "test", "macro-F1 would average in a class the test set cannot score; remove its query rows "
+                          "or add test rows of it"),
+        ("test", "pool", "no selection can learn it (its F1 would be 0 by construction); remove its test rows or "
+                         "add pool rows of it"),
     ):
         absent = labels[role].index.difference(labels[other].index)
         if len(absent):
