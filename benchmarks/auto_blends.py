@@ -14,7 +14,7 @@ ranks the pool rows by how many close candidates' selections hold them (ties in 
 order) and takes them in that order, each row as often as one selection draws it, so that rows one
 candidate alone holds come last; 'cap3' blends in equal shares only the three close candidates
 with the most wins (ties to the preferred; select.auto.blend_max 3), since five or six close
-candidates leave each a sliver of a small budget. Two settings are measured alike, each with its own cross-validation
+candidates leave each a sliver of a small budget. Four settings are measured alike, each with its own cross-validation
 (which may close other candidates): 'repeats2', auto with two fold splits (select.auto.repeats 2),
 'knn-uniform', the TSDS paper's KNN-Uniform added to the candidates after knn, and 'tol0.5' and
 'tol2', auto blending the candidates within 0.5 or 2 standard errors of the best instead of 1
