@@ -109,7 +109,6 @@ def write_marked_section(markdown: Path, name: str, body: str) -> None:
         tmp.write_text(text)
 
 
-
 def section_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every script that writes a BENCHMARKS.md section takes: -S overrides of
     params.yaml, the markdown file, and --render-only (the section from the records alone)."""
