@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.auto_blends import OUT as BLENDS
-from benchmarks.auto_paired import Paired
 from benchmarks.auto_report import CELL_BUDGETS, load
-from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
+from benchmarks.harness import Paired, Target, section_arguments, stopwatch, write_marked_section
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
 from taskselect.selectors import REGISTRY, budget_label, resolve_budget

@@ -30,14 +30,11 @@ import numpy as np
 from benchmarks.auto_blends import NAMES, TASKS
 from benchmarks.auto_blends import OUT as BLENDS
 from benchmarks.auto_report import CELL_BUDGETS, best_other, load
-from benchmarks.auto_seeds import auto_selector
-from benchmarks.harness import Target, section_arguments, stopwatch, write_marked_section
+from benchmarks.harness import Paired, Target, section_arguments, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.io import read_json, write_json
-from taskselect.metrics import macro_f1_resamples, percentile_interval, stratified_draws
-from taskselect.selectors import budget_label, make_selector, resolve_budget
-from taskselect.selectors.auto import in_turns
+from taskselect.selectors import budget_label, resolve_budget
 
 SECTION = "auto against the best other selector, run by run"
 OUT = Path("benchmarks/quality/auto-paired")
@@ -52,49 +49,6 @@ def recorded_runs(group: str) -> dict[str, dict[tuple, float]]:
     folder = Path("benchmarks/quality") / TASKS[group][1]
     return {s: {(r["method"], r["budget"], r["seed"]): r["f1"] for r in read_json(folder / f"{s}.json")["records"]}
             for s in TASKS[group][2]}
-
-
-class Paired:
-    """Selections of one target scored as the stages score them, each on the same resamples of
-    the test rows (evaluate.n_boot within each label, evaluate.seed: stages.paired_deltas), and
-    checked against the recorded runs: (method, budget, seed) -> macro-F1."""
-
-    def __init__(self, target: Target, recorded: dict[tuple, float]):
-        self.target, self.recorded = target, recorded
-        b, evaluate = target.benchmark, target.params.evaluate
-        self.truth = b.test["label"].to_numpy(dtype=str)
-        self.draws = stratified_draws(self.truth, evaluate.n_boot, np.random.default_rng(evaluate.seed))
-        self.auto, self.own = auto_selector(target.params), {}
-
-    def scored(self, method: str, budget: float, seed: int, rows: np.ndarray) -> tuple[float, np.ndarray]:
-        """(macro-F1, (n_boot,) resampled macro-F1) of the head trained on pool rows `rows`; a
-        macro-F1 other than the recorded run's stops the script."""
-        target = self.target
-        f1 = target.f1(rows, seed)
-        if abs(f1 - self.recorded[method, budget, seed]) > 1e-9:
-            raise SystemExit(f"{target.name} {method} {budget} seed {seed}: macro-F1 {f1} is not the "
-                             f"recorded {self.recorded[method, budget, seed]}: the workspace changed")
-        return f1, macro_f1_resamples(self.truth, target.predictions(rows, seed), target.benchmark.target_labels,
-                                      self.draws)
-
-    def selection(self, method: str, size: int, seed: int) -> np.ndarray:
-        """The rows `method` selects (as params.yaml's section sets it up)."""
-        target = self.target
-        selector = make_selector(method, target.params.select, target.params.finetune)
-        return selector.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus).indices
-
-    def auto_selection(self, close: list[str], size: int, seed: int) -> np.ndarray:
-        """auto's rows, from its close candidates (recorded by auto_blends.py): their selections
-        with every query, blended as auto blends them."""
-        target, every = self.target, np.arange(len(self.target.query))
-        for spec in set(close) - set(self.own):
-            self.own[spec] = self.auto.candidate(spec, target.query, target.pool, target.index, target.corpus)
-        selections = [self.own[spec](every, size, seed).indices for spec in close]
-        return selections[0] if len(close) == 1 else in_turns(selections, size, seed)
-
-    def interval(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        """The paired interval of the difference of two selections' resampled macro-F1."""
-        return percentile_interval(a - b, self.target.params.evaluate.confidence)
 
 
 def run_target(target: Target, recorded: dict[tuple, float], blends: dict, budgets) -> list[dict]:

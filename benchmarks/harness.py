@@ -25,8 +25,10 @@ from taskselect.config import TARGETS, Params, load_params
 from taskselect.data import Benchmark
 from taskselect.index import read_index
 from taskselect.io import atomic_path, read_json, write_json
-from taskselect.metrics import classification_metrics, predict_within
-from taskselect.selectors import Corpus
+from taskselect.metrics import (classification_metrics, macro_f1_resamples, percentile_interval, predict_within,
+                                stratified_draws)
+from taskselect.selectors import Corpus, make_selector
+from taskselect.selectors.auto import in_turns
 from taskselect.trainers import Examples, make_trainer
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,49 @@ class Target:
         """Macro-F1 on the test set of the head trained on pool rows `indices` (as the stages do)."""
         b = self.benchmark
         return classification_metrics(b.test["label"], self.predictions(indices, seed), b.target_labels)["f1_macro"]
+
+
+class Paired:
+    """Selections of one target scored as the stages score them, each on the same resamples of
+    the test rows (evaluate.n_boot within each label, evaluate.seed: stages.paired_deltas), and
+    checked against the recorded runs: (method, budget, seed) -> macro-F1."""
+
+    def __init__(self, target: Target, recorded: dict[tuple, float]):
+        self.target, self.recorded = target, recorded
+        b, evaluate = target.benchmark, target.params.evaluate
+        self.truth = b.test["label"].to_numpy(dtype=str)
+        self.draws = stratified_draws(self.truth, evaluate.n_boot, np.random.default_rng(evaluate.seed))
+        self.auto, self.own = make_selector("auto", target.params.select, target.params.finetune), {}
+
+    def scored(self, method: str, budget: float, seed: int, rows: np.ndarray) -> tuple[float, np.ndarray]:
+        """(macro-F1, (n_boot,) resampled macro-F1) of the head trained on pool rows `rows`; a
+        macro-F1 other than the recorded run's stops the script."""
+        target = self.target
+        f1 = target.f1(rows, seed)
+        if abs(f1 - self.recorded[method, budget, seed]) > 1e-9:
+            raise SystemExit(f"{target.name} {method} {budget} seed {seed}: macro-F1 {f1} is not the "
+                             f"recorded {self.recorded[method, budget, seed]}: the workspace changed")
+        return f1, macro_f1_resamples(self.truth, target.predictions(rows, seed), target.benchmark.target_labels,
+                                      self.draws)
+
+    def selection(self, method: str, size: int, seed: int) -> np.ndarray:
+        """The rows `method` selects (as params.yaml's section sets it up)."""
+        target = self.target
+        selector = make_selector(method, target.params.select, target.params.finetune)
+        return selector.select(target.query, target.pool, size, seed, index=target.index, corpus=target.corpus).indices
+
+    def auto_selection(self, close: list[str], size: int, seed: int) -> np.ndarray:
+        """auto's rows, from its close candidates (recorded by auto_blends.py): their selections
+        with every query, blended as auto blends them."""
+        target, every = self.target, np.arange(len(self.target.query))
+        for spec in set(close) - set(self.own):
+            self.own[spec] = self.auto.candidate(spec, target.query, target.pool, target.index, target.corpus)
+        selections = [self.own[spec](every, size, seed).indices for spec in close]
+        return selections[0] if len(close) == 1 else in_turns(selections, size, seed)
+
+    def interval(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        """The paired interval of the difference of two selections' resampled macro-F1."""
+        return percentile_interval(a - b, self.target.params.evaluate.confidence)
 
 
 def mean_table(records: list[dict], by: list[str], value: str = "f1") -> pd.DataFrame:
