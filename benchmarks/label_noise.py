@@ -1,7 +1,7 @@
 """Label noise: how much a flipped 20% of the pool's labels costs the selectors, and how much the
 negCLIPLoss filter (select.filter) wins back.
 
-    flock /work/bench.lock .venv/bin/python benchmarks/label_noise.py [--targets T,...] [--seeds 0,1,2] \
+    PYTHONPATH=. .venv/bin/python benchmarks/label_noise.py [--targets T,...] [--seeds 0,1,2] \
         [--budget 0.05] [--share 0.2] [-S embed.cache_dir=/work/cache/embeddings]
 
 For each target: the benchmark's pool as built (clean), and a copy whose labels are flipped on a
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 import time
@@ -34,11 +33,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
+from benchmarks.harness import section_arguments, stopwatch, write_marked_section
 from taskselect import stages
 from taskselect.threads import fixed_threads
-from taskselect.bench import QualityBench, machine
+from taskselect.bench import QualityBench
 from taskselect.config import TARGETS, load_params
-from taskselect.io import atomic_path, read_json, write_json, write_parquet
+from taskselect.io import read_json, write_json, write_parquet
 from taskselect.report import summarize
 from taskselect.selectors import Corpus
 from taskselect.selectors.negcliploss import NegCLIPLoss, top_share
@@ -48,8 +48,7 @@ log = logging.getLogger("label_noise")
 METHODS = ("tsds", "knn", "dsir", "random")
 SETTINGS = ("clean", "noisy", "noisy+filter")
 OUT = Path("benchmarks/label_noise")
-BEGIN = "<!-- BEGIN label_noise.py: generated, edits between these markers are overwritten -->"
-END = "<!-- END label_noise.py -->"
+SECTION = "Label noise: the negCLIPLoss filter in front of the selectors"
 
 
 def flip_labels(pool: pd.DataFrame, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,8 +146,7 @@ def render(out: Path) -> str:
     m = meta["machine"]
     targets = [t for t in TARGETS if (out / t / "noise.json").is_file()]
     lines = [
-        "## Label noise: the negCLIPLoss filter in front of the selectors", "",
-        f"`.venv/bin/python benchmarks/label_noise.py {' '.join(meta['args'])}` "
+        f"`PYTHONPATH=. python benchmarks/label_noise.py {' '.join(meta['args'])}` "
         "(records under benchmarks/label_noise/). A seeded 20% of each target's pool gets another label of its own "
         "source; tsds, knn, dsir and random select 5% of the pool from the clean pool, the noisy pool, and the noisy "
         "pool behind `select.filter: {method: negcliploss, keep: 0.8}`; the head trainer learns the selected rows' "
@@ -192,40 +190,25 @@ def render(out: Path) -> str:
     return "\n".join(lines)
 
 
-def write_section(markdown: Path, body: str) -> None:
-    text = markdown.read_text() if markdown.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{body}{END}"
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + f"\n\n{block}\n"
-    with atomic_path(markdown) as tmp:
-        tmp.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--budget", type=float, default=0.05)
     parser.add_argument("--share", type=float, default=0.2)
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=OUT, help="Records.")
     parser.add_argument("--data-dir", type=Path, default=Path("data/label_noise"), help="Artifacts, one workspace per target.")
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--render-only", action="store_true", help="Only rewrite the section from the records.")
+    section_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.render_only:
         bench = QualityBench(load_params(None, args.overrides), args.out, args.data_dir, targets=tuple(args.targets.split(",")),
                              budgets=(args.budget,), seeds=tuple(int(s) for s in args.seeds.split(",")))
-        load_before, started = os.getloadavg()[0], time.perf_counter()
+        measured = stopwatch()
         for target in bench.targets:
             run_target(bench, target, args.share)
-        write_json(args.out / "bench.json", {"machine": machine(), "args": sys.argv[1:], "seconds": round(time.perf_counter() - started, 1),
-                                        "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
-                                        "finished": time.strftime("%Y-%m-%d %H:%M")})
-    write_section(args.markdown, render(args.out))
+        write_json(args.out / "bench.json", {"args": sys.argv[1:], **measured(), "finished": time.strftime("%Y-%m-%d %H:%M")})
+    write_marked_section(args.markdown, SECTION, render(args.out))
 
 
 if __name__ == "__main__":
