@@ -1,12 +1,12 @@
-"""benchmarks/against_tsds.py's section: each selector's difference from tsds per cell, and in
+"""benchmarks/against.py's section: each selector's difference from tsds per cell, and in
 how many runs its paired interval lies wholly on that side of 0."""
 
 
 def test_a_cell_counts_the_runs_whose_interval_is_wholly_on_the_mean_differences_side():
-    from benchmarks.against_tsds import render
+    from benchmarks.against import render
 
     def run(method, target, budget, seed, f1, low, high):
-        return {"target": target, "method": method, "budget": budget, "seed": seed, "f1": f1, "tsds": 0.80,
+        return {"target": target, "method": method, "budget": budget, "seed": seed, "f1": f1, "reference": 0.80,
                 "low": low, "high": high}
     records = [run("dsir", "trec", b, s, f1, low, high) for b in (0.02, 0.05, 0.1) for s, f1, low, high in [
         (0, 0.85, 0.02, 0.08),  # holds above
@@ -14,7 +14,7 @@ def test_a_cell_counts_the_runs_whose_interval_is_wholly_on_the_mean_differences
         (2, 0.79, -0.03, 0.01)]]  # cannot tell
     records += [run("knn", "trec", b, s, 0.78, -0.04, -0.001 if s == 0 else 0.01) for b in (0.02, 0.05, 0.1)
                 for s in range(3)]
-    meta = {"confidence": 0.95, "n_boot": 1000, "seconds": 1, "load_before": 0, "load_after": 0,
+    meta = {"reference": "tsds", "confidence": 0.95, "n_boot": 1000, "seconds": 1, "load_before": 0, "load_after": 0,
             "machine": {"cpu": "cpu", "cores": 2}}
     text = render(meta | {"records": records})
     assert "| method | trec 2% | trec 5% | trec 10% |" in text
