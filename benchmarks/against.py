@@ -103,9 +103,15 @@ def render(found: dict) -> str:
     runs = {m: sum(r["low"] > 0 for r in records if r["method"] == m) for m in methods}
     below = {m: sum(r["high"] < 0 for r in records if r["method"] == m) for m in methods}
     n = {m: sum(r["method"] == m for r in records) for m in methods}
+    def cells(m: str) -> str:  # the shorter list: the cells, or every cell but the others
+        if 2 * len(above[m]) <= len(columns):
+            return ", ".join(above[m])
+        rest = [f"{t} {budget_label(b)}" for t, b in columns if f"{t} {budget_label(b)}" not in above[m]]
+        return f"every cell but {', '.join(rest)}" if rest else "every cell"
+
     lines += ["", f"Runs whose difference from {reference} holds, above / below 0: " + "; ".join(
         f"{m} {runs[m]} / {below[m]} of {n[m]}" for m in methods) + f". Cells where a selector is above {reference} in at "
-        "least two of the three runs: " + ("; ".join(f"{m}: {', '.join(c)}" for m, c in above.items() if c) or "none")
+        "least two of the three runs: " + ("; ".join(f"{m}: {cells(m)}" for m in methods if above[m]) or "none")
         + ".", ""]
     return "\n".join(lines)
 
