@@ -103,6 +103,7 @@ def render(found: dict) -> str:
     runs = {m: sum(r["low"] > 0 for r in records if r["method"] == m) for m in methods}
     below = {m: sum(r["high"] < 0 for r in records if r["method"] == m) for m in methods}
     n = {m: sum(r["method"] == m for r in records) for m in methods}
+
     def cells(m: str) -> str:  # the shorter list: the cells, or every cell but the others
         if 2 * len(above[m]) <= len(columns):
             return ", ".join(above[m])
