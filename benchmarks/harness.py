@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from taskselect.bench import QualityBench, machine
+from taskselect.bench import stopwatch as bench_stopwatch
 from taskselect.config import TARGETS, Params, load_params
 from taskselect.data import Benchmark
 from taskselect.index import read_index
@@ -164,10 +163,9 @@ def section_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stopwatch():
     """Start timing a benchmark run; calling the result at its end gives the facts its records
-    file keeps: seconds, the 1-minute load average before and after, and the machine."""
-    load_before, started = os.getloadavg()[0], time.perf_counter()
-    return lambda: {"seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
-                    "load_after": round(os.getloadavg()[0], 2), "machine": machine()}
+    file keeps: taskselect.bench.stopwatch's seconds and load averages, and the machine."""
+    measured = bench_stopwatch()
+    return lambda: {**measured(), "machine": machine()}
 
 
 def benchmark_main(doc: str, name: str, section: str, run_target, render, targets: str = ",".join(TARGETS),

@@ -232,16 +232,19 @@ class QualityBench:
         meta["machine"] = machine()
         meta.setdefault("parts", {})
         for part in parts:
-            load_before = os.getloadavg()[0]
-            started = time.perf_counter()
+            measured = stopwatch()
             getattr(self, "methods_part" if part == "methods" else part)()
-            meta["parts"][self._part_key(part)] = {
-                "seconds": round(time.perf_counter() - started, 1),
-                "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
-                "finished": time.strftime("%Y-%m-%d %H:%M"),
-            }
+            meta["parts"][self._part_key(part)] = {**measured(), "finished": time.strftime("%Y-%m-%d %H:%M")}
             write_json(meta_path, meta)
         return meta
+
+
+def stopwatch():
+    """Start timing; calling the result gives the wall seconds since and the 1-minute load
+    average before and after (the machine's load is part of what a timing means)."""
+    load_before, started = os.getloadavg()[0], time.perf_counter()
+    return lambda: {"seconds": round(time.perf_counter() - started, 1), "load_before": round(load_before, 2),
+                    "load_after": round(os.getloadavg()[0], 2)}
 
 
 def machine() -> dict:
