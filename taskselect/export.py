@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, required
 from taskselect.selectors import budget_label
-from taskselect.stages import ROW_VALUES, Run, Workspace, load_selection
+from taskselect.stages import ROW_VALUES, Run, Workspace, check_made_from, load_selection
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -51,10 +51,23 @@ def find_run(ws: Workspace, method: str | None, budget: str | None, seed: int | 
     wanted = " ".join(given) or "(no --method, --budget or --seed)"
     if not matches:
         raise TaskselectError(f"no selection matches {wanted} in {ws.runs / 'selections'}; it holds {available}")
-    if len(matches) > 1:
-        raise TaskselectError(f"{len(matches)} selections match {wanted}: {', '.join(r.slug for r in matches)}; "
+    # A run on another pool leaves the selections it did not remake: they are not this pool's.
+    current = [r for r in matches if made_from_this_pool(ws, r)]
+    if not current:
+        check_made_from("selection", ws, matches[0])  # its one line, naming the command that remakes it
+    if len(current) > 1:
+        raise TaskselectError(f"{len(current)} selections match {wanted}: {', '.join(r.slug for r in current)}; "
                               "choose one with --method, --budget and --seed")
-    return matches[0]
+    return current[0]
+
+
+def made_from_this_pool(ws: Workspace, run: Run) -> bool:
+    """Whether the run's selection was made from the prepared pool, embeddings and index `ws` holds now."""
+    try:
+        check_made_from("selection", ws, run)
+    except TaskselectError:
+        return False
+    return True
 
 
 def output_format(out: Path, fmt: str | None) -> str:
@@ -91,9 +104,13 @@ def selection_rows(ws: Workspace, run: Run) -> pd.DataFrame:
     pool_path = ws.prepared / "pool.parquet"
     if not pool_path.is_file():
         raise TaskselectError(f"{pool_path}: not found; the selection {run.slug} needs the prepared pool it was made from")
+    # Row numbers and the ids of a file without an id column ('pool:7') can match another pool.
+    check_made_from("selection", ws, run)
     rows = chosen["pool_row"].to_numpy()
-    texts = _pool_columns(pool_path, rows, ["id", "text"])
-    if not (texts["id"].to_numpy() == chosen["id"].to_numpy()).all():
+    # A selection made before taskselect recorded what it was made from: its rows must still exist.
+    beyond = rows.size and rows.max() >= pq.ParquetFile(pool_path).metadata.num_rows
+    texts = None if beyond else _pool_columns(pool_path, rows, ["id", "text"])
+    if texts is None or not (texts["id"].to_numpy() == chosen["id"].to_numpy()).all():
         raise TaskselectError(f"{pool_path}: its rows no longer match the selection {run.slug} "
                               "(prepared again since?); rerun the selection")
     frame = chosen[["pool_row", "id"]].assign(text=texts["text"])

@@ -105,3 +105,21 @@ def test_bad_requests_are_one_line_errors_and_touch_nothing(small_run, tmp_path)
                                      str(tmp_path / "b.csv"), cwd=tmp_path),
                           "probs.npy: selection tsds-0.1-0's per-row probability not found", "taskselect select")
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_a_selection_made_from_another_pool_is_refused_not_exported(small_run, tmp_path):
+    """A run on a smaller pool leaves the earlier selections: their row numbers (and the ids of a
+    file without an id column, 'pool:7') may point into the new pool, and must not be exported."""
+    stale = tmp_path / "stale"
+    for part in ("prepared", "selections/tsds-0.1-0", "selections/random-0.1-0"):
+        shutil.copytree(small_run.dir / "data" / part, stale / part)
+    pool = pd.read_parquet(stale / "prepared" / "pool.parquet")
+    pool.iloc[:20].to_parquet(stale / "prepared" / "pool.parquet")  # prepared again from another file
+    assert_one_line_error(taskselect("export", "--data-dir", str(stale), "--method", "tsds", "--out",
+                                     str(tmp_path / "t.csv"), cwd=tmp_path),
+                          "selections/tsds-0.1-0: made from another", "taskselect select --method tsds --budget 0.1 --seed 0")
+    # one made before taskselect recorded what a selection is made from: its rows lie beyond the pool
+    (stale / "selections" / "random-0.1-0" / stages.MADE_FROM).unlink()
+    assert_one_line_error(taskselect("export", "--data-dir", str(stale), "--method", "random", "--out",
+                                     str(tmp_path / "r.csv"), cwd=tmp_path), "no longer match the selection random-0.1-0")
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "r.csv").exists()
