@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 SETTINGS = {
     # Models come from installed packages; a name that is not a local path must never reach a hub.
@@ -54,6 +55,10 @@ def configure() -> None:
 
     for name, value in SETTINGS.items():
         os.environ.setdefault(name, value)
+    if not sys.stderr.isatty():
+        # A progress bar redrawn ten times a second fills a log file or CI log with lines; there
+        # one redraw in 30 s still shows a long step moving (tqdm reads TQDM_<argument> defaults).
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     # Not a default a user may override: libraries loaded from here on, and child processes
     # (Dask workers, DVC's stage commands), start their BLAS at this count.
     os.environ["OPENBLAS_NUM_THREADS"] = str(NUMERIC_THREADS)

@@ -129,6 +129,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         if suffix in (".csv", ".tsv"):
             return _read_csv(path, "\t" if suffix == ".tsv" else ",")
         return pd.read_parquet(path)
+    except TaskselectError:  # already names the file and what is wrong
+        raise
+    except pd.errors.EmptyDataError:
+        raise TaskselectError(f"{path}: empty; expected a header row naming its columns, then a row per example") from None
     except UnicodeDecodeError as exc:
         # the decoder's position is within a chunk pandas read, not the file's: name the byte only
         raise TaskselectError(f"{path}: not UTF-8 text (it holds the byte {exc.object[exc.start]:#04x}, e.g. a "

@@ -293,7 +293,7 @@ def test_pool_rows_repeating_a_test_text_are_left_out_and_query_copies_kept(tmp_
     assert len(bench.pool) == 24 + 1 and list(bench.pool["id"][:2]) == ["pool:2", "pool:3"]
     assert bench.pool["text"][0] == query["body"][0]
     warned = [r.getMessage() for r in caplog.records]
-    assert any(f"{pool}: 1 pool rows repeat a text of {custom_files['test']} and are left out" in w for w in warned)
+    assert any(f"{pool}: 1 pool row repeats a text of {custom_files['test']} and is left out" in w for w in warned)
     assert any(f"{pool}: 1 pool rows repeat a query text (kept" in w for w in warned)
 
     # the pool's only rows of a test label are copies of test rows: refused, saying so
@@ -324,7 +324,7 @@ def test_query_rows_repeating_a_test_text_are_left_out_and_all_of_them_refused(t
     with caplog.at_level(logging.WARNING, logger="taskselect.data.benchmark"):
         bench = load_files({**custom_files, "query": path})
     assert list(bench.query["id"]) == list(query["id"])
-    assert any(f"{path}: 1 query rows repeat a text of {custom_files['test']} and are left out" in r.getMessage()
+    assert any(f"{path}: 1 query row repeats a text of {custom_files['test']} and is left out" in r.getMessage()
                for r in caplog.records)
 
     only_test = tmp_path / "only_test.jsonl"

@@ -30,3 +30,13 @@ def test_importing_changes_no_environment_and_configure_sets_it():
     assert [k for k in seen["changed"] if not k.startswith("KMP_")] == []
     assert seen["level"] == 0  # logging.NOTSET: untouched
     assert seen["after"] == SETTINGS
+
+
+def test_progress_bars_redraw_seldom_in_a_log_file():
+    """stderr to a file (a log, CI): a bar redraws at most every 30 s, not ten times a second."""
+    probe = ("from taskselect.environment import configure\nconfigure()\nfrom tqdm import tqdm\n"
+             "print(tqdm(range(3)).mininterval)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TQDM_")}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.strip().splitlines()[-1]) == 30

@@ -247,8 +247,9 @@ def _without_test_copies(frame: pd.DataFrame, role: str, test: pd.DataFrame, pat
     if copies.all():
         raise TaskselectError(f"{paths[role]}: every row repeats a text of {paths['test']}; {remedy}")
     if copies.any():
-        logger.warning("%s: %d %s rows repeat a text of %s and are left out (%s)", paths[role], int(copies.sum()),
-                       role, paths["test"], why)
+        n = int(copies.sum())
+        logger.warning("%s: %d %s %s a text of %s and %s left out (%s)", paths[role], n, role,
+                       "row repeats" if n == 1 else "rows repeat", paths["test"], "is" if n == 1 else "are", why)
     return frame[~copies].reset_index(drop=True)
 
 
