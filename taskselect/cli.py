@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -47,19 +48,40 @@ TrackingUri = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [d
 
 def _params(params_file: Path | None, overrides: list[str] | None, **shortcuts) -> Params:
     """params.yaml, then shortcut options, then -S overrides (last wins)."""
+    return load_params(params_file, _overrides(overrides, **shortcuts))
+
+
+def _overrides(overrides: list[str] | None, **shortcuts) -> list[str]:
+    """The KEY=VALUE overrides the shortcut options stand for, then the -S ones. The data options
+    (--target, --pool, --query, --test) describe the run's data whole: a file they leave out is
+    none, not the one params.yaml kept from an earlier run (which would score another test set)."""
+    from taskselect.validate import parse_budget
+
     named = {
         "target": "data.target", "pool": "data.pool", "query": "data.query", "test": "data.test",
         "methods": "select.methods", "budgets": "select.budgets", "seeds": "select.seeds",
         "trainer": "finetune.trainer",
     }
-    extra = []
+    given = [name for name in ("target", "pool", "query", "test") if shortcuts.get(name) is not None]
+    if "target" in given and len(given) > 1:
+        raise TaskselectError(f"--target with --{given[1]}: a run takes a packaged target or your own files, not both")
+    extra = [f"data.{name}=" for name in ("pool", "query", "test") if given and name not in given]
     for name, value in shortcuts.items():
         if value is None:
             continue
-        if name in ("methods", "budgets", "seeds"):
+        items = [item.strip() for item in str(value).split(",")]
+        if name == "budgets":
+            value = json.dumps([parse_budget(item, "--budgets") for item in items])
+        elif name == "seeds":
+            if not all(item.lstrip("-").isdigit() for item in items):
+                raise TaskselectError(f"--seeds {value!r}: expected whole numbers, comma-separated (0,1,2)")
+            value = "[" + value + "]"
+        elif name == "methods":
+            if unknown := [item for item in items if item not in registered_methods()]:
+                raise TaskselectError(f"--methods {unknown[0]!r}: expected one of {', '.join(registered_methods())}")
             value = "[" + value + "]"
         extra.append(f"{named[name]}={value}")
-    return load_params(params_file, extra + list(overrides or []))
+    return extra + list(overrides or [])
 
 
 def _runs(params: Params, method: str | None, budget: str | None, seed: int | None, data_dir: Path):
@@ -432,6 +454,22 @@ def select_embeddings(
     )
 
 
+def left_note(params_file: Path | None, data_dir: Path, out: Path, options: list[str]) -> str | None:
+    """The line a run recorded in the project's DVC state starts with when the params.yaml it
+    reads holds values other than the committed file's that its `options` (KEY=VALUE) do not set:
+    what an earlier run with options (or `dvc exp run -S`) left there, used again (a plain
+    `make run` after a run of your files scores them, not the packaged benchmark)."""
+    from taskselect.versioning import dvc_project, left_by_earlier_runs, records_run
+
+    root = dvc_project(data_dir)
+    if params_file is not None or not records_run(root, out) or Path("params.yaml").resolve() != root / "params.yaml":
+        return None
+    left = left_by_earlier_runs(root, [option.partition("=")[0].strip() for option in options])
+    return (f"note: params.yaml differs from the committed one (an earlier run with options, or `dvc exp run -S`, wrote "
+            f"it), and this run uses it: {'; '.join(left)} (`git checkout params.yaml` restores the committed "
+            "values)") if left else None
+
+
 @app.command()
 def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
         out: OutDir = None, target: Target = None, pool: Pool = None, query: Query = None,
@@ -450,11 +488,14 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     from taskselect.validate import check_run
     from taskselect.versioning import check_recordable
 
-    params = _params(params_file, overrides, target=target, pool=pool, query=query, test=test,
-                     methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    options = _overrides(overrides, target=target, pool=pool, query=query, test=test,
+                         methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    params = load_params(params_file, options)
     out = results_dir(data_dir, out)
     check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
     check_recordable(data_dir, out)
+    if note := left_note(params_file, data_dir, out, options):
+        err_console.print(note, markup=False, highlight=False)
     from flows.engine import api_url, task_runner
     from flows.pipeline import pipeline
 

@@ -23,8 +23,8 @@ TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
 # int | float, not float: the type is the meaning (30 rows, 1 row vs 1.0 = the whole pool), and
 # DVC names a matrix stage's outputs after the value as params.yaml writes it (tsds-30-0).
-_BUDGET_HELP = ("Training-set size: a whole number is a row count, a number in (0, 1] a fraction of the pool "
-                "(0.05 = 5%; 1.0 = all of it).")
+_BUDGET_HELP = ("Training-set size: a whole number (2 or more) is a row count, a number in (0, 1] a fraction of "
+                "the pool (0.05 = 5%; 1.0 = all of it).")
 Budget = Annotated[
     int | float,
     Field(gt=0, description=_BUDGET_HELP),
@@ -136,6 +136,9 @@ class _SelectChecks(_Section):
         for b in budgets:
             if b > 1 and b != int(b):
                 raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
+            if b == 1 and isinstance(b, int):  # no classifier learns from one row: the whole pool was meant
+                raise ValueError("budget 1 is one row (a whole number counts rows); the whole pool is 1.0, "
+                                 "or the method full")
         return budgets
 
 
@@ -149,7 +152,8 @@ def _select_params() -> type[_Section]:
             [s.name for s in registered if s.default], min_length=1,
             description=f"Selection methods to compare: {', '.join(methods)}.",
         )),
-        "budgets": (Annotated[list[Budget], RUNTIME], Field([0.05], min_length=1, description="Training-set sizes.")),
+        "budgets": (Annotated[list[Budget], RUNTIME], Field([0.05], min_length=1, description=(
+            "Training-set sizes: fractions of the pool in (0, 1] (0.05 = 5%; 1.0 = all of it) or row counts (500)."))),
         "seeds": (Annotated[list[int], RUNTIME], Field([0], min_length=1, description="Selection and training seeds.")),
     }
     fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
@@ -350,6 +354,18 @@ def load_params(path: str | os.PathLike | None = None, overrides: list[str] | No
         source += " with overrides"
         raw = apply_overrides(raw, overrides)
     return validate_params(raw, source)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'select': {'tsds': {'alpha': 0.9}}} -> {'select.tsds.alpha': 0.9}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def dump_params(params: Params) -> str:

@@ -16,7 +16,6 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
@@ -26,7 +25,7 @@ from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Schema, TensorSpec
 
-from taskselect.config import Params, TrackParams, validate_params
+from taskselect.config import Params, TrackParams, flatten, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
 from taskselect.report import compared, reading_order, summarize, verdict
@@ -38,18 +37,6 @@ log = logging.getLogger(__name__)
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_on_task", "target_share",
                "select_seconds", "finetune_seconds", "evaluate_seconds")
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'select': {'tsds': {'alpha': 0.9}}} -> {'select.tsds.alpha': 0.9}."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def tracking_uri(track: TrackParams) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,16 +29,23 @@ if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks
 
 
 def parse_budget(text: str, option: str = "--budget") -> float | int:
-    """A budget given on the command line: a whole row count (`500`, `1e3`) or a fraction of the
-    pool in (0, 1] (`0.05`), as select.budgets holds it (counts as int: DVC's matrix passes `--budget 30`
-    for the run whose outputs it names tsds-30-0, and 30.0 would name them tsds-30.0-0)."""
+    """A budget given on the command line: a whole row count (`500`, `1e3`), a fraction of the
+    pool in (0, 1] (`0.05`) or a percentage of it (`5%`), as select.budgets holds it (counts as
+    int: DVC's matrix passes `--budget 30` for the run whose outputs it names tsds-30-0, and 30.0
+    would name them tsds-30.0-0)."""
+    number = text.strip().removesuffix("%")
     try:
-        value = float(text)
-        return SelectParams(budgets=[int(value) if value.is_integer() and "." not in text else value]).budgets[0]
-    except (ValueError, ValidationError) as exc:
+        if number != text.strip():  # exact: 7% is 0.07, not 0.07000000000000001
+            value = float(Decimal(number) / 100)
+        else:
+            value = float(text)
+            value = int(value) if value.is_integer() and "." not in text else value
+        return SelectParams(budgets=[value]).budgets[0]
+    except (ValueError, ArithmeticError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
         raise TaskselectError(
-            f"{option} {text!r}: expected a row count (500) or a fraction of the pool in (0, 1] (0.05); {reason}"
+            f"{option} {text!r}: expected a row count (500), a fraction of the pool in (0, 1] (0.05) or a "
+            f"percentage (5%); {reason}"
         ) from None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from ruamel.yaml import YAML
 
-from taskselect.config import DataParams, Params
+from taskselect.config import DataParams, Params, flatten, validate_params
 from taskselect.errors import TaskselectError
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,28 @@ def _said(result: subprocess.CompletedProcess) -> str:
     return said or f"exit code {result.returncode}, no message"
 
 
+def left_by_earlier_runs(root: Path, own: list[str]) -> list[str]:
+    """What ROOT/params.yaml says other than the committed params.yaml (git HEAD), 'key: committed
+    -> now' for each parameter this run's options (`own`: their dotted keys) do not set: values an
+    earlier run with options wrote there (record_run), which this run uses unless told otherwise.
+    Empty without git or a committed params.yaml; both files are compared as validated parameters,
+    so a default the committed file leaves out is not a difference."""
+    try:
+        shown = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=root, capture_output=True, text=True)
+        now = (root / "params.yaml").read_text()
+    except OSError:
+        return []
+    if shown.returncode != 0:
+        return []
+    try:
+        committed = flatten(validate_params(yaml.safe_load(shown.stdout) or {}).model_dump(mode="json"))
+    except (TaskselectError, yaml.YAMLError):  # an old commit's parameters: nothing to compare with
+        return []
+    current = flatten(validate_params(yaml.safe_load(now) or {}, str(root / "params.yaml")).model_dump(mode="json"))
+    return [f"{key}: {_json(committed.get(key))} -> {_json(value)}" for key, value in current.items()
+            if _json(committed.get(key)) != _json(value) and not any(key == o or key.startswith(o + ".") for o in own)]
+
+
 def sync_params_file(root: Path, params: Params) -> list[str]:
     """Write `params` into ROOT/params.yaml, keeping its comments; return what changed, one
     'key: old -> new' per parameter (empty: the file already said so)."""
@@ -103,6 +125,8 @@ def sync_params_file(root: Path, params: Params) -> list[str]:
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096  # never fold a long value (paths, URIs) onto a second line
+    # null as the file writes it, not ruamel's empty value: a rewrite leaves the other lines alone
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     document = rt.load(path) if path.is_file() else {}
     changes: list[str] = []
     _merge(document, params.model_dump(mode="json"), "", changes)

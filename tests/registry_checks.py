@@ -10,23 +10,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def params_file_problems(path: Path = ROOT / "params.yaml") -> list[str]:
     """Where `path` differs from the parameters' defaults (config.Params, built from the registry):
     each missing, unknown or different key, one line each."""
-    from taskselect.config import Params
+    from taskselect.config import Params, flatten
 
-    stated = _flatten(yaml.safe_load(Path(path).read_text()))
-    defaults = _flatten(Params().model_dump(mode="json"))
+    stated = flatten(yaml.safe_load(Path(path).read_text()))
+    defaults = flatten(Params().model_dump(mode="json"))
     return ([f"{key}: missing" for key in defaults if key not in stated]
             + [f"{key}: not a parameter" for key in stated if key not in defaults]
             + [f"{key}: {stated[key]!r}, default {defaults[key]!r}" for key in defaults

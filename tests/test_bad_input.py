@@ -86,6 +86,7 @@ def _write_bad_files(root: Path) -> None:
     write_csv("float_spelling_query.csv", cell(numeric["query"].astype({"label": str}), "label", 0, "0.0"))
     write_csv("missing_field.csv", pool)
     pool.to_csv(bad / "semicolons.csv", index=False, sep=";")  # as Excel writes CSV where 0,5 is a number
+    pool.to_csv(bad / "tabs.csv", index=False, sep="\t")
     text = (bad / "missing_field.csv").read_text().splitlines()
     (bad / "missing_field.csv").write_text("\n".join(text[:3] + ["only-a-text-no-label-field"] + text[3:]) + "\n")
     (bad / "pool.txt").write_text("text,label\nhello,a\n")
@@ -122,6 +123,8 @@ def _write_bad_files(root: Path) -> None:
     (bad / "inf.yaml").write_text("select:\n  tsds:\n    C: .inf\n")
     (bad / "nan_budget.yaml").write_text("select:\n  budgets: [.nan]\n")
     (bad / "latin1.yaml").write_bytes("data:\n  target: caf\xe9\n".encode("latin-1"))
+    (bad / "earlier_run.yaml").write_text(TINY.replace("max_test: 30}", "max_test: 30, pool: files/pool.csv, "
+                                                       "query: files/query.jsonl, test: files/test.parquet}"))
 
     # arrays
     rng = np.random.default_rng(0)
@@ -293,7 +296,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "CSV empty label": (["prepare", *own("pool", "bad/empty_label.csv")], ["bad/empty_label.csv", "column 'label', row 3", "expected a label"]),
     "CSV row missing a field": (["prepare", *own("pool", "bad/missing_field.csv")], ["bad/missing_field.csv", "column 'label', row 3", "expected a label", "an empty cell"]),
     "CSV header only": (["prepare", *own("pool", "bad/header_only.csv")], ["bad/header_only.csv", "no rows", "pool set"]),
-    "CSV zero bytes": (["prepare", *own("test", "bad/zero_bytes.csv")], ["bad/zero_bytes.csv", "cannot read as CSV"]),
+    "CSV zero bytes": (["prepare", *own("test", "bad/zero_bytes.csv")], ["error: bad/zero_bytes.csv: empty; expected a header row"]),
     "ids repeated": (["prepare", *own("pool", "bad/dup_ids.csv")], ["bad/dup_ids.csv", "column 'id' repeats 'p'", "unique"]),
     "query made of test rows": (["prepare", *own("query", "bad/query_is_test.csv")], ["bad/query_is_test.csv", "every row repeats a text of files/test.parquet", "give examples of the task that the test set does not hold"]),
     "JSONL broken line": (["prepare", *own("query", "bad/broken.jsonl")], ["bad/broken.jsonl: line 3", "not valid JSON"]),
@@ -303,6 +306,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "JSONL list as label": (["prepare", *own("query", "bad/list_label.jsonl")], ["bad/list_label.jsonl", "column 'label', row 4", "got a list ['a', 'b']"]),
     "JSONL missing key": (["prepare", *own("query", "bad/missing_key.jsonl")], ["bad/missing_key.jsonl", "column 'label', row 3", "an empty cell"]),
     "CSV with semicolons": (["prepare", *own("pool", "bad/semicolons.csv")], ["bad/semicolons.csv", "separates its columns with semicolons, not commas"]),
+    "TSV named .csv": (["prepare", *own("pool", "bad/tabs.csv")], ["error: bad/tabs.csv: its header separates its columns with tabs", "name it .tsv"]),
     "CSV not UTF-8": (["prepare", *own("pool", "bad/cp1252.csv")], ["bad/cp1252.csv", "not UTF-8 text", "0x80", "save it as UTF-8"]),
     "JSONL not UTF-8": (["prepare", *own("query", "bad/latin1.jsonl")], ["bad/latin1.jsonl: line 3", "not UTF-8"]),
     "JSONL blank lines only": (["prepare", *own("query", "bad/empty.jsonl")], ["bad/empty.jsonl", "no rows", "query set"]),
@@ -322,8 +326,16 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "budget larger than your pool (run)": (["run", *OWN, "--budgets", "0.05,500"], ["select.budgets", "budget 500", "the pool has 105"]),
     "budget larger than the benchmark (prepare)": (["prepare", "-S", "select.budgets=[0.1, 5000]"], ["select.budgets", "budget 5000", f"the pool has {POOL_ROWS}", "benchmark airline_sentiment"]),
     "budget larger than the benchmark (run)": (["run", "--budgets", "5000"], ["budget 5000", f"the pool has {POOL_ROWS}"]),
-    "run with an unknown method": (["run", "--methods", "tsds,magic"], ["select.methods.1", "'magic'"]),
+    "run with an unknown method": (["run", "--methods", "tsds,magic"], ["--methods 'magic'", "expected one of", "tsds"]),
     "run with an unknown target": (["run", "--target", "imdb"], ["data.target", "'imdb'"]),
+    "run with a target and your files": (["run", "--target", "trec", *OWN], ["--target with --pool", "not both"]),
+    "run with a budget of one row": (["run", "--budgets", "1"], ["--budgets '1'", "budget 1 is one row", "1.0"]),
+    "budget of one row in the parameters": (["prepare", "-S", "select.budgets=[0.05, 1]"], ["select.budgets", "budget 1 is one row"]),
+    "run with a budget in words": (["run", "--budgets", "5%,ten"], ["--budgets 'ten'", "percentage (5%)", "not a number"]),
+    "run with a seed in words": (["run", "--seeds", "0,one"], ["--seeds '0,one'", "whole numbers"]),
+    # an earlier run's files in the parameters: the data options describe the data whole
+    "a new pool alone, the earlier query kept": (["prepare", "--params", "bad/earlier_run.yaml", "--pool", "files/num_pool.csv"], ["data.query: missing"]),
+    "a target after your files": (["run", "--params", "bad/earlier_run.yaml", "--target", "trec", "--budgets", "5000"], ["budget 5000", "benchmark trec"]),
     "run with a data dir that is a file": (["run", "--data-dir", "bad/a_file"], ["bad/a_file", "--data-dir", "expected a directory"]),
     "run with results under a file": (["run", "--out", "bad/a_file/results"], ["bad/a_file/results", "--out", "is a file"]),
     "auto with more folds than query rows (run)": (["run", *OWN, "--methods", "tsds,auto", "-S", "select.auto.folds=20"], ["select.auto.folds 20", "there are 15", "data.query"]),

@@ -37,7 +37,7 @@ def test_unknown_target_is_refused_before_anything_runs(tmp_path):
 
 def test_unknown_method_is_named(tmp_path):
     result = taskselect("run", "--methods", "tsds,magic", cwd=tmp_path)
-    assert_one_line_error(result, "select.methods.1", "'magic'")
+    assert_one_line_error(result, "--methods 'magic'", "expected one of")
 
 
 def test_missing_file_is_named_and_nothing_is_written(tmp_path, files):
@@ -131,8 +131,8 @@ def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embeddi
     assert result.returncode == 2, output
     assert "Traceback" not in output, output
     assert len(errors) == 1 and "lower_alpha=true" in errors[0], output
-    warned = [line for line in output.splitlines() if "1 pool rows repeat a text of" in line]
-    assert len(warned) == 1 and "are left out" in warned[0], output
+    warned = [line for line in output.splitlines() if "1 pool row repeats a text of" in line]
+    assert len(warned) == 1 and "is left out" in warned[0], output
     # Prefect's temporary server writes to a log of its own (its services may log a traceback
     # when the command's exit stops them mid-write: seen once in CI, on this very run)
     assert "a temporary server for this command at http://127.0.0.1:" in output and "temporary-server.log" in output, output

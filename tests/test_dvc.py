@@ -160,19 +160,19 @@ def test_recording_names_what_it_wrote_into_params_yaml_and_why_dvc_failed(tmp_p
     (tmp_path / "dvc.yaml").write_text("stages:\n  prepare:\n    cmd: taskselect prepare\n    params: [data]\n"
                                        "    outs: [data/prepared]\n")
     params = load_params(tmp_path / "params.yaml", ["data.pool=/x/pool.csv", "track.tracking_uri=http://h:5000",
-                                                   "select.budgets=[30, 1]"])
+                                                   "select.budgets=[30, 2]"])
     with caplog.at_level(logging.WARNING, logger="taskselect.versioning"), pytest.raises(RuntimeError) as failed:
         record_run(tmp_path, params, "x")  # data/prepared was never made
     said = str(failed.value).split(": ", 1)[1]
     assert str(failed.value).startswith("dvc commit failed") and "data/prepared" in said
     warning, = [r.getMessage() for r in caplog.records]
     for change in ('data.pool: null -> "/x/pool.csv"', 'track.tracking_uri: null -> "http://h:5000"',
-                   "select.budgets: [0.05] -> [30, 1]"):
+                   "select.budgets: [0.05] -> [30, 2]"):
         assert change in warning
-    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["select"]["budgets"] == [30, 1]
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["select"]["budgets"] == [30, 2]
     assert sync_params_file(tmp_path, params) == []  # nothing more to say
     assert sync_params_file(tmp_path, params.model_copy(update={"select": params.select.model_copy(
-        update={"budgets": [30.0]})})) == ["select.budgets: [30, 1] -> [30.0]"]
+        update={"budgets": [30.0]})})) == ["select.budgets: [30, 2] -> [30.0]"]
 
 
 def test_a_run_dvc_could_not_record_is_refused_before_anything_is_computed(tmp_path):
@@ -193,3 +193,39 @@ def test_a_run_dvc_could_not_record_is_refused_before_anything_is_computed(tmp_p
     check_recordable(tmp_path / "data", tmp_path / "elsewhere")  # not recorded in DVC: nothing to refuse
     (tmp_path / ".gitignore").write_text("/mlruns\n")
     check_recordable(tmp_path / "data", tmp_path / "data" / "results")
+
+
+def test_a_run_names_what_an_earlier_run_left_in_params_yaml(tmp_path, monkeypatch):
+    """After a run with options, params.yaml holds them: a later run without them uses them, and
+    says so in one line before the flow. The values its own options set are not named; a run
+    refused before the flow stays one error line."""
+    from taskselect.cli import left_note
+    from taskselect.versioning import sync_params_file
+
+    git("init", "-q", cwd=tmp_path)
+    assert dvc("init", "-q", cwd=tmp_path).returncode == 0
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    git("add", "-A", cwd=tmp_path)
+    git("commit", "-qm", "committed", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    data, results = tmp_path / "data", tmp_path / "data" / "results"
+    assert left_note(None, data, results, []) is None
+    committed = (tmp_path / "params.yaml").read_text()
+    sync_params_file(tmp_path, load_params(tmp_path / "params.yaml", ["select.budgets=[99999]", "select.tsds.alpha=0.5"]))
+    # the rewrite touches the changed values' lines alone (ruamel would write null as an empty value)
+    changed = [line for line in (tmp_path / "params.yaml").read_text().splitlines() if line not in committed.splitlines()]
+    assert [line.strip() for line in changed] == ["- 99999", "alpha: 0.5"]
+
+    note = left_note(None, data, results, ["track.enabled=false"])
+    assert note.startswith("note: params.yaml differs from the committed one") and "git checkout params.yaml" in note
+    assert "select.budgets: [0.05] -> [99999]; select.tsds.alpha: 0.9 -> 0.5" in note
+    # its own options set the budgets: only the alpha is an earlier run's
+    own = left_note(None, data, results, ["select.budgets=[0.05]", "track.enabled=false"])
+    assert "select.tsds.alpha: 0.9 -> 0.5" in own and "select.budgets" not in own
+    # another parameters file, or results kept out of the project's DVC state: nothing to say
+    assert left_note(tmp_path / "params.yaml", data, results, []) is None
+    assert left_note(None, data, tmp_path / "elsewhere", []) is None
+
+    assert_one_line_error(taskselect("run", "-S", "track.enabled=false", cwd=tmp_path), "budget 99999")
+    assert not data.exists()

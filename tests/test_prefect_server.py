@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import BIN, ROOT, UI_TIMEOUT_MS, committed_project, free_port, launch_chromium, stop, untimed, wait_until_up
-from taskselect.config import load_params
+from taskselect.config import SelectParams, load_params
 from taskselect.selectors import budget_label
 
 pytestmark = pytest.mark.e2e
@@ -303,7 +303,7 @@ def test_a_run_started_from_the_ui_form_completes_with_the_budget_changed_there(
 
         page.goto(f"{server}/deployments/deployment/{deployment.id}/run")  # Run > Custom run
         expect(page.get_by_text("Alignment vs diversity").first).to_be_attached()  # the form, with descriptions
-        field = page.locator(".schema-form-property").filter(has=page.get_by_text("Training-set sizes.", exact=True)).last
+        field = page.locator(".schema-form-property").filter(has=page.get_by_text(SelectParams.model_fields["budgets"].description, exact=True)).last
         budgets = field.locator("input[type=number]")
         expect(budgets).to_have_count(1)
         expect(budgets).to_have_value(f"{default:g}")
