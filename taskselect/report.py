@@ -108,15 +108,24 @@ def auto_choices(records: list[dict], bold: bool = False) -> list[str]:
 def verdicts(records: list[dict]) -> list[str]:
     """One line per run of a selector (not a baseline) with paired intervals (stages.paired_deltas):
     its macro-F1 minus each reference's (the baselines, report.against's selectors) at the same
-    budget and seed, and the interval of that difference over resamples of the test rows."""
+    budget and seed, the interval of that difference over resamples of the test rows, and what
+    the interval says (interval_verdict)."""
     f1 = {(r["method"], r["budget"], r["seed"]): r.get("f1_macro") for r in records}
     lines = [f"{r['slug']}: " + ", ".join(f"{r['f1_macro'] - f1[b, r['budget'], r['seed']]:+.4f} vs {b} "
-                                          f"[{low:+.4f}, {high:+.4f}]" for b, (low, high) in r["delta_ci"].items())
+                                          f"[{low:+.4f}, {high:+.4f}] {interval_verdict(low, high)}"
+                                          for b, (low, high) in r["delta_ci"].items())
              for r in records if "delta_ci" in r and not REGISTRY[r["method"]].baseline]
     if lines:
         lines.append(f"Δ macro-F1 against the other method's run of the same budget and seed; "
-                     f"[{records[0]['confidence']:.0%} interval: both scored on the same bootstrap resamples of the test rows]")
+                     f"[{records[0]['confidence']:.0%} interval: both scored on the same bootstrap resamples of the test rows]; "
+                     "better / worse: the interval lies wholly above / below 0; undecided: it holds 0, this test set "
+                     "cannot tell the two apart")
     return lines
+
+
+def interval_verdict(low: float, high: float) -> str:
+    """What a paired interval of a difference in macro-F1 says: better, worse or undecided."""
+    return {1.0: "better", -1.0: "worse", 0.0: "undecided"}[_side([low, high])]
 
 
 def baselines() -> list[str]:
@@ -144,7 +153,8 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return [
         {"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
          "macro-F1 (mean ± std)": f"{row['f1_macro']:.4f} ± {row['f1_macro_std']:.4f}",
-         **{f"Δ vs {b}": _delta_cell(row, b) for b in compared(lambda name: f"delta_{name}" in summary)}}
+         **{f"Δ vs {b}": _delta_cell(row, b) for b in compared(lambda name: f"delta_{name}" in summary)
+            if summary[f"delta_{b}"].notna().any()}}  # not a column of blanks for a baseline that did not run
         for row in reading_order(summary).to_dict("records")
     ]
 

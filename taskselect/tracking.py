@@ -338,6 +338,10 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
         raise TaskselectError(f"experiment {experiment!r}: no selection runs of a complete pipeline run match")
     if all_parents:
         check_one_setting(runs, experiment)
+        # One setting on the same data selects and scores a seed alike (the runs are seeded): a
+        # seed run again is the same run, not more evidence; its newest run is kept.
+        runs = runs.sort_values("start_time", ascending=False, kind="stable").drop_duplicates(
+            ["params.method", "tags.budget", "params.seed"])
     if "metrics.f1_macro" not in runs or runs["metrics.f1_macro"].isna().all():
         raise TaskselectError(f"experiment {experiment!r}: the selection runs that match have no macro-F1 to "
                               "compare (their pool had no labels: selection only)")
@@ -371,9 +375,9 @@ def check_one_setting(runs: pd.DataFrame, experiment: str) -> None:
             raise TaskselectError(f"{where} include runs logged without the digest of their data, so they cannot be "
                                   "pooled with others; compare one pipeline run (--parent RUN_ID)")
         if digests.nunique() > 1:
-            raise TaskselectError(f"{where} were scored on different data (data_digest {', '.join(sorted(digests.unique()))}: "
-                                  f"other pool, query or test rows); keep one with --filter \"tags.data_digest = "
-                                  f"'{digests.iloc[0]}'\"")
+            scored = "; ".join(f"{digest}: {data_of(group[digests == digest].iloc[0])}" for digest in sorted(digests.unique()))
+            raise TaskselectError(f"{where} were scored on different data (data_digest {scored}: other pool, query or "
+                                  f"test rows); keep one with --filter \"tags.data_digest = '{digests.iloc[0]}'\"")
         for column in sorted(c for c in group if c.startswith("params.") and c.removeprefix("params.") in compared):
             values = group[column].fillna("(not logged)").unique()
             if len(values) > 1:
@@ -404,16 +408,24 @@ def compared_runs(complete: pd.DataFrame, parents: set[str], all_parents: bool) 
     under its table."""
     read = complete[complete["run_id"].isin(parents)]
     newest = read.iloc[0]
-    own = {kind: newest.get(f"params.data.{kind}") for kind in ("pool", "query", "test")}
-    data = (", ".join(f"{kind} {path}" for kind, path in own.items() if path not in (None, "None"))
-            if own["pool"] not in (None, "None") else f"target {newest['params.data.target']}")
+    data = data_of(newest)
     when = f"{newest['start_time']:%Y-%m-%d %H:%M} UTC"
     if all_parents:
-        return f"{len(read)} complete pipeline runs pooled (the newest {when}; {len(complete)} in the experiment); data: {data}"
+        return (f"{len(read)} complete pipeline run{'s' if len(read) != 1 else ''} pooled (the newest {when}; "
+                f"{len(complete)} in the experiment); data: {data}")
     if newest["run_id"] == complete["run_id"].iloc[0]:
         return (f"latest complete pipeline run {newest['run_id']} ({when}; {len(complete)} in the experiment; "
                 f"others: --parent RUN_ID, --all); data: {data}")
     return f"pipeline run {newest['run_id']} ({when}; {len(complete)} complete in the experiment); data: {data}"
+
+
+def data_of(run: pd.Series) -> str:
+    """'pool data/own/pool.csv, query ..., test ...' or 'target trec': the data a logged run (an
+    mlflow.search_runs row) was scored on, as its parameters name it."""
+    own = {kind: run.get(f"params.data.{kind}") for kind in ("pool", "query", "test")}
+    if own["pool"] in (None, "None") or pd.isna(own["pool"]):
+        return f"target {run.get('params.data.target')}"
+    return ", ".join(f"{kind} {path}" for kind, path in own.items() if path not in (None, "None") and not pd.isna(path))
 
 
 def relog_hint(data_dir: str | Path, out_dir: str | Path, exc: BaseException) -> str:
