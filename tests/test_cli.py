@@ -35,6 +35,20 @@ def test_unknown_target_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_the_options_stand_for_whole_parameters():
+    """--budgets takes percentages as exactly the fractions they name, and counts as ints; the data
+    options describe the data whole (what params.yaml kept from an earlier run is not mixed in)."""
+    from taskselect.cli import _overrides, _params
+
+    params = _params(None, None, budgets="5%, 7%,500,0.1,100%", seeds="0,1")
+    assert params.select.budgets == [0.05, 0.07, 500, 0.1, 1.0] and isinstance(params.select.budgets[2], int)
+    assert params.select.seeds == [0, 1]
+    assert _overrides(None, target="trec") == ["data.pool=", "data.query=", "data.test=", "data.target=trec"]
+    earlier = ["data.query=q.jsonl", "data.test=t.csv"]  # -S after the options still wins
+    assert _overrides(earlier, pool="p.csv") == ["data.query=", "data.test=", "data.pool=p.csv", *earlier]
+    assert _overrides(None, methods="tsds") == ["select.methods=[tsds]"]
+
+
 def test_unknown_method_is_named(tmp_path):
     result = taskselect("run", "--methods", "tsds,magic", cwd=tmp_path)
     assert_one_line_error(result, "--methods 'magic'", "expected one of")
