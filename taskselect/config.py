@@ -21,10 +21,10 @@ from taskselect.sections import Section as _Section
 
 TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
 Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
-# int | float, not float: the type is the meaning (30 rows, 1 row vs 1.0 = the whole pool), and
+# int | float, not float: the type is the meaning (30 rows, 0.3 of the pool), and
 # DVC names a matrix stage's outputs after the value as params.yaml writes it (tsds-30-0).
-_BUDGET_HELP = ("Training-set size: a whole number (2 or more) is a row count, a number in (0, 1] a fraction of "
-                "the pool (0.05 = 5%; 1.0 = all of it).")
+_BUDGET_HELP = ("Training-set size: a number in (0, 1) is a fraction of the pool (0.05 = 5%), a whole number "
+                "(2 or more) a row count; the whole pool is the method full.")
 Budget = Annotated[
     int | float,
     Field(gt=0, description=_BUDGET_HELP),
@@ -135,10 +135,12 @@ class _SelectChecks(_Section):
     def _budgets_are_counts_or_fractions(cls, budgets: list[int | float]) -> list[int | float]:
         for b in budgets:
             if b > 1 and b != int(b):
-                raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1]")
-            if b == 1 and isinstance(b, int):  # no classifier learns from one row: the whole pool was meant
-                raise ValueError("budget 1 is one row (a whole number counts rows); the whole pool is 1.0, "
-                                 "or the method full")
+                raise ValueError(f"budget {b} is neither a whole row count nor a fraction in (0, 1)")
+            # 1 row trains nothing, and a form's 1.0 arrives as 1: the whole pool is what was meant,
+            # and that is the method full (most selectors cannot draw every row anyway)
+            if b == 1:
+                raise ValueError(f"budget {b}: the whole pool is the method full (select.methods), run beside the "
+                                 "selections; a budget is a fraction of the pool in (0, 1) or 2 rows or more")
         return budgets
 
 
@@ -153,7 +155,7 @@ def _select_params() -> type[_Section]:
             description=f"Selection methods to compare: {', '.join(methods)}.",
         )),
         "budgets": (Annotated[list[Budget], RUNTIME], Field([0.05], min_length=1, description=(
-            "Training-set sizes: fractions of the pool in (0, 1] (0.05 = 5%; 1.0 = all of it) or row counts (500)."))),
+            "Training-set sizes: fractions of the pool in (0, 1) (0.05 = 5%) or row counts (500)."))),
         "seeds": (Annotated[list[int], RUNTIME], Field([0], min_length=1, description="Selection and training seeds.")),
     }
     fields |= {s.section: (s.params, Field(default_factory=s.params)) for s in registered if s.params is not None}
@@ -249,7 +251,7 @@ class TrackParams(_Section):
         "(a local file, no server).",
     )
     experiment: Annotated[str | None, RUNTIME] = Field(
-        None, description="MLflow experiment name; default 'taskselect-<target>'."
+        None, description="MLflow experiment name; default 'taskselect-' and the target (taskselect-custom for your files)."
     )
 
 

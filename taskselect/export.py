@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, required
-from taskselect.selectors import budget_label
 from taskselect.stages import ROW_VALUES, Run, Workspace, check_made_from, load_selection
+from taskselect.validate import budget_value
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -43,8 +43,13 @@ def find_run(ws: Workspace, method: str | None, budget: str | None, seed: int | 
     runs = selected_runs(ws)
     if not runs:
         raise TaskselectError(f"{ws.runs / 'selections'}: no selections; run `taskselect run` or `taskselect select` first")
-    matches = [r for r in runs if (method is None or r.method == method)
-               and (budget is None or budget in (budget_label(r.budget), f"{r.budget:g}")) and (seed is None or r.seed == seed)]
+    try:
+        wanted_budget = None if budget is None else budget_value(budget)
+    except (ValueError, ArithmeticError):
+        raise TaskselectError(f"--budget {budget!r}: expected a row count (500), a fraction of the pool (0.05) "
+                              "or a percentage (5%)") from None
+    matches = [r for r in runs if (method is None or r.method == method) and (seed is None or r.seed == seed)
+               and (budget is None or (r.budget == wanted_budget and isinstance(r.budget, int) == isinstance(wanted_budget, int)))]
     available = ", ".join(r.slug for r in runs)
     given = [f"--{name} {value}" for name, value in (("method", method), ("budget", budget), ("seed", seed))
              if value is not None]

@@ -29,24 +29,27 @@ if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks
 
 
 def parse_budget(text: str, option: str = "--budget") -> float | int:
-    """A budget given on the command line: a whole row count (`500`, `1e3`), a fraction of the
-    pool in (0, 1] (`0.05`) or a percentage of it (`5%`), as select.budgets holds it (counts as
-    int: DVC's matrix passes `--budget 30` for the run whose outputs it names tsds-30-0, and 30.0
-    would name them tsds-30.0-0)."""
-    number = text.strip().removesuffix("%")
+    """A budget given on the command line, checked as select.budgets checks it (see budget_value)."""
     try:
-        if number != text.strip():  # exact: 7% is 0.07, not 0.07000000000000001
-            value = float(Decimal(number) / 100)
-        else:
-            value = float(text)
-            value = int(value) if value.is_integer() and "." not in text else value
-        return SelectParams(budgets=[value]).budgets[0]
+        return SelectParams(budgets=[budget_value(text)]).budgets[0]
     except (ValueError, ArithmeticError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
         raise TaskselectError(
-            f"{option} {text!r}: expected a row count (500), a fraction of the pool in (0, 1] (0.05) or a "
+            f"{option} {text!r}: expected a row count (500), a fraction of the pool in (0, 1) (0.05) or a "
             f"percentage (5%); {reason}"
         ) from None
+
+
+def budget_value(text: str) -> int | float:
+    """The budget a text names: a whole row count (`500`, `1e3`), a fraction of the pool (`0.05`)
+    or a percentage of it (`5%`), as select.budgets holds it (counts as int: DVC's matrix passes
+    `--budget 30` for the run whose outputs it names tsds-30-0, and 30.0 would name them
+    tsds-30.0-0). ValueError (or ArithmeticError) if it names no number."""
+    number = text.strip().removesuffix("%")
+    if number != text.strip():  # exact: 7% is 0.07, not 0.07000000000000001
+        return float(Decimal(number) / 100)
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
 
 
 def check_params(params: Params) -> None:

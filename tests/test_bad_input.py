@@ -329,8 +329,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "run with an unknown method": (["run", "--methods", "tsds,magic"], ["--methods 'magic'", "expected one of", "tsds"]),
     "run with an unknown target": (["run", "--target", "imdb"], ["data.target", "'imdb'"]),
     "run with a target and your files": (["run", "--target", "trec", *OWN], ["--target with --pool", "not both"]),
-    "run with a budget of one row": (["run", "--budgets", "1"], ["--budgets '1'", "budget 1 is one row", "1.0"]),
-    "budget of one row in the parameters": (["prepare", "-S", "select.budgets=[0.05, 1]"], ["select.budgets", "budget 1 is one row"]),
+    "run with a budget of one row": (["run", "--budgets", "1"], ["--budgets '1'", "the whole pool is the method full"]),
+    "run with the whole pool as a budget": (["run", "--budgets", "100%"], ["--budgets '100%'", "budget 1.0: the whole pool is the method full"]),
+    "budget of one row in the parameters": (["prepare", "-S", "select.budgets=[0.05, 1]"], ["select.budgets", "budget 1: the whole pool is the method full"]),
+    "export a budget in words": (["export", "--budget", "five", "--out", "x.csv"], ["--budget 'five'", "a percentage (5%)"]),
     "run with a budget in words": (["run", "--budgets", "5%,ten"], ["--budgets 'ten'", "percentage (5%)", "not a number"]),
     "run with a seed in words": (["run", "--seeds", "0,one"], ["--seeds '0,one'", "whole numbers"]),
     # an earlier run's files in the parameters: the data options describe the data whole

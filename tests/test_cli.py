@@ -40,8 +40,8 @@ def test_the_options_stand_for_whole_parameters():
     options describe the data whole (what params.yaml kept from an earlier run is not mixed in)."""
     from taskselect.cli import _overrides, _params
 
-    params = _params(None, None, budgets="5%, 7%,500,0.1,100%", seeds="0,1")
-    assert params.select.budgets == [0.05, 0.07, 500, 0.1, 1.0] and isinstance(params.select.budgets[2], int)
+    params = _params(None, None, budgets="5%, 7%,500,0.1", seeds="0,1")
+    assert params.select.budgets == [0.05, 0.07, 500, 0.1] and isinstance(params.select.budgets[2], int)
     assert params.select.seeds == [0, 1]
     assert _overrides(None, target="trec") == ["data.pool=", "data.query=", "data.test=", "data.target=trec"]
     earlier = ["data.query=q.jsonl", "data.test=t.csv"]  # -S after the options still wins
