@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from taskselect.report import (auto_choices, compared, comparison_caption, comparison_rows, selection_rows,
+from taskselect.report import (auto_choices, comparison_caption, comparison_rows, delta_columns, selection_rows,
                                summarize, summarize_selections, verdicts)
 
 TABLE_KEY = "f1-comparison"
@@ -67,6 +67,7 @@ def _described(summary: pd.DataFrame, caption: str | None) -> str:
     selectors of report.against the runs were set against), and what its (k/n) counts say where
     it has them."""
     against = ["a random selection of the same size" if b == "random" else "the full pool" if b == "full"
-               else f"{b}'s selection of the same size" for b in compared(lambda name: f"delta_{name}" in summary)]
-    delta = f"Δ: macro-F1 points against {', '.join(against[:-1])} and {against[-1]}"  # the baselines at least
+               else f"{b}'s selection of the same size" for b in delta_columns(summary)]
+    listed = f"{', '.join(against[:-1])} and {against[-1]}" if len(against) > 1 else "".join(against)
+    delta = f"Δ: difference in macro-F1 (0.01 = 1 point) from {listed}" if against else None
     return "; ".join(filter(None, ["macro-F1 on the task's test set, mean ± std over seeds", delta, caption]))

@@ -113,7 +113,7 @@ def verdicts(records: list[dict]) -> list[str]:
     f1 = {(r["method"], r["budget"], r["seed"]): r.get("f1_macro") for r in records}
     lines = [f"{r['slug']}: " + ", ".join(f"{r['f1_macro'] - f1[b, r['budget'], r['seed']]:+.4f} vs {b} "
                                           f"[{low:+.4f}, {high:+.4f}] {interval_verdict(low, high)}"
-                                          for b, (low, high) in r["delta_ci"].items())
+                                          for b, (low, high) in r["delta_ci"].items() if (b, r["budget"], r["seed"]) in f1)
              for r in records if "delta_ci" in r and not REGISTRY[r["method"]].baseline]
     if lines:
         lines.append(f"Δ macro-F1 against the other method's run of the same budget and seed; "
@@ -153,10 +153,15 @@ def comparison_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return [
         {"method": row["method"], "budget": row["budget_label"], "seeds": str(row["seeds"]),
          "macro-F1 (mean ± std)": f"{row['f1_macro']:.4f} ± {row['f1_macro_std']:.4f}",
-         **{f"Δ vs {b}": _delta_cell(row, b) for b in compared(lambda name: f"delta_{name}" in summary)
-            if summary[f"delta_{b}"].notna().any()}}  # not a column of blanks for a baseline that did not run
+         **{f"Δ vs {b}": _delta_cell(row, b) for b in delta_columns(summary)}}
         for row in reading_order(summary).to_dict("records")
     ]
+
+
+def delta_columns(summary: pd.DataFrame) -> list[str]:
+    """The methods a comparison table shows a Δ column for: those compared (`compared`) that ran
+    (not a column of blanks for the full pool left out of select.methods)."""
+    return [b for b in compared(lambda name: f"delta_{name}" in summary) if summary[f"delta_{b}"].notna().any()]
 
 
 def _delta_cell(row: dict, baseline: str) -> str:

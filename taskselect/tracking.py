@@ -28,7 +28,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from taskselect.config import Params, TrackParams, flatten, validate_params
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, required
-from taskselect.report import compared, reading_order, summarize, verdict
+from taskselect.report import auto_choices, compared, reading_order, summarize, verdict, verdicts
 from taskselect.sections import runtime_keys
 from taskselect.selectors import REGISTRY
 
@@ -166,19 +166,25 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
                 mlflow.log_artifact(str(out_dir / name))
         if skipped is None:
             _log_comparison(ws, records, run_info["pool_size"])
+        said = verdicts(records) + auto_choices(records, bold=True)
+        if said:  # the run page's Description: the verdicts in words, what auto chose
+            mlflow.set_tag("mlflow.note.content", "\n".join(f"- {line}" for line in said))
         for record in records:
-            _log_child(ws, params, record, flat_params, base_tags)
+            _log_child(ws, params, record, flat_params, base_tags,
+                       [line for line in said if line.startswith(f"{record['slug']}: ")])
     log.info("logged to MLflow (%s), experiment %r, run %s", uri, experiment_name(params), parent.info.run_id)
     return parent.info.run_id
 
 
 def pipeline_run_name(task: str, params: Params) -> str:
-    """'airline_sentiment · tsds,random,full · 5%': what the parent run compared, readable in
-    the runs list (the child runs are named 'tsds 5% seed 0')."""
+    """'airline_sentiment · tsds,random,full · 5%' ('custom pool.csv · ...' for your files, so
+    that runs on other pools differ in taskselect-custom): what the parent run compared, readable
+    in the runs list (the child runs are named 'tsds 5% seed 0')."""
     from taskselect.selectors import budget_label
 
     budgets = ",".join(budget_label(b) for b in params.select.budgets)
-    return f"{task} · {','.join(params.select.methods)} · {budgets}"
+    data = f"{task} {Path(params.data.pool).name}" if params.data.pool else task
+    return f"{data} · {','.join(params.select.methods)} · {budgets}"
 
 
 def comparison_metrics(records: list[dict]) -> dict[str, float]:
@@ -213,7 +219,8 @@ def _log_comparison(ws, records: list[dict], pool_size: int) -> None:
         mlflow.log_artifacts(tmp, "confusion")
 
 
-def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: dict) -> None:
+def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: dict, said: list[str]) -> None:
+    """One selection's child run; `said`: its lines of the parent's description (its verdict, what auto chose)."""
     from taskselect.stages import Run
 
     run = Run(record["method"], record["budget"], record["seed"])
@@ -225,6 +232,8 @@ def _log_child(ws, params: Params, record: dict, flat_params: dict, base_tags: d
         mlflow.log_metrics({k: float(record[k]) for k in RUN_METRICS if record.get(k) is not None})
         mlflow.log_artifact(str(ws.selection(run) / "selection.parquet"), "selection")
         mlflow.log_artifact(str(ws.selection(run) / "selection.json"), "selection")  # e.g. auto's candidates
+        if said:
+            mlflow.set_tag("mlflow.note.content", "\n".join(f"- {line}" for line in said))
         if "skipped" in record:  # an unlabelled pool: the selection is all there is
             return
         low, high = record["f1_macro_ci"]

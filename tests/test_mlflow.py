@@ -83,6 +83,15 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
         assert parent_metrics[f"delta_{baseline}.{method}.10pct"] == pytest.approx(delta)
         assert parent_metrics[f"delta_{baseline}_holds.{method}.10pct"] == held
     assert "delta_random_holds.random.10pct" not in parent_metrics
+    # the run page's description says the verdicts in words, one line a selection
+    described = parent_tags["mlflow.note.content"].splitlines()
+    for record in records:
+        if record["method"] in ("tsds", "auto"):
+            low, high = record["delta_ci"]["random"]
+            said = "better" if low > 0 else "worse" if high < 0 else "undecided"
+            assert any(line.startswith(f"- {record['slug']}: ") and f"[{low:+.4f}, {high:+.4f}] {said}" in line
+                       for line in described), described
+    assert sum(": chose **" in line for line in described) == 2  # auto's choice at each seed
 
     children = search(server, f"tags.mlflow.parentRunId = '{parent['info']['run_id']}'")
     assert len(children) == len(records) == 8
@@ -99,6 +108,11 @@ def test_parent_and_child_runs_hold_params_metrics_tags_and_artifacts(server, lo
         assert set(record["delta_ci"]) == {"random", "full", "tsds"} - {tags["method"]}  # tsds: report.against
         if tags["method"] == "auto":  # the choice, beside selection.json in the selection artifacts
             assert tags["auto.choice"] == record["select_info"]["choice"]
+        if tags["method"] in ("tsds", "auto"):  # its lines of the parent's description, and only they
+            assert {line for line in tags["mlflow.note.content"].splitlines()} == \
+                {line for line in described if line.startswith(f"- {record['slug']}: ")}
+        else:
+            assert "mlflow.note.content" not in tags
         files = {f["path"] for f in api(server, "artifacts/list", run_id=child["info"]["run_id"])["files"]}
         assert {"selection", "evaluation"} <= files
 
@@ -284,6 +298,8 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     # a run of your own files is named by them (in taskselect-custom, as `taskselect run --pool` logs it)
     own = {f"params.data.{kind}": f"/x/{kind}.csv" for kind in ("pool", "query", "test")}
     mine = log(**own)
+    named = mlflow.MlflowClient(uri).get_run(mine).info.run_name  # runs on other pools differ in the runs list
+    assert named.split(" · ")[0].endswith(" pool.csv"), named
     _, which = compare(TrackParams(tracking_uri=uri), "taskselect-custom")
     assert which.startswith(f"latest complete pipeline run {mine} (") and which.endswith(
         "; data: pool /x/pool.csv, query /x/query.csv, test /x/test.csv")

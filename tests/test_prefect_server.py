@@ -218,7 +218,7 @@ def test_a_run_from_the_form_completes_and_publishes_its_comparison(server, runs
     holds = sum((low > 0) if delta >= 0 else (high < 0) for r in records if r["method"] == "auto"
                 for low, high in [r["delta_ci"]["tsds"]])
     assert table["auto"]["Δ vs tsds"] == f"{delta:+.4f} ({holds}/2)"
-    assert "against a random selection of the same size, the full pool and tsds's selection of the same size" in \
+    assert "from a random selection of the same size, the full pool and tsds's selection of the same size" in \
         artifacts(server, run, "description")["f1-comparison"]
 
     note = published["results"]

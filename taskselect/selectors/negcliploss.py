@@ -33,10 +33,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 from scipy.special import logsumexp
 
 from taskselect.errors import TaskselectError
@@ -63,7 +63,9 @@ class NegCLIPLossParams(Section):
     tau: float | None = Field(
         None, gt=0, description="Temperature; null: tuned on the query set over 0.01, 0.02, 0.05, 0.1, 0.2, 0.5."
     )
-    p: Literal["inf"] | float = Field(
+    # an enum, not a const: the Prefect form then offers 'inf' to choose, not "P is a const and cannot be changed"
+    p: Annotated[Literal["inf"] | float, WithJsonSchema({"anyOf": [{"type": "string", "enum": ["inf"]},
+                                                                    {"type": "number", "minimum": 1}]})] = Field(
         "inf", description="NormSim's norm over the similarities to the query examples: 'inf' (the largest) or p >= 1."
     )
 
