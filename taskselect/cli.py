@@ -69,7 +69,7 @@ def _overrides(overrides: list[str] | None, **shortcuts) -> list[str]:
     for name, value in shortcuts.items():
         if value is None:
             continue
-        items = [item.strip() for item in str(value).split(",")]
+        items = [item.strip() for item in value.split(",")] if name in ("budgets", "seeds", "methods") else []
         if name == "budgets":
             value = json.dumps([parse_budget(item, "--budgets") for item in items])
         elif name == "seeds":

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from taskselect.errors import TaskselectError
 from taskselect.io import atomic_path, read_json, required
 from taskselect.stages import ROW_VALUES, Run, Workspace, check_made_from, load_selection
-from taskselect.validate import budget_value
+from taskselect.validate import BUDGET_FORMS, budget_value
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -46,8 +46,7 @@ def find_run(ws: Workspace, method: str | None, budget: str | None, seed: int | 
     try:
         wanted_budget = None if budget is None else budget_value(budget)
     except (ValueError, ArithmeticError):
-        raise TaskselectError(f"--budget {budget!r}: expected a row count (500), a fraction of the pool (0.05) "
-                              "or a percentage (5%)") from None
+        raise TaskselectError(f"--budget {budget!r}: expected {BUDGET_FORMS}") from None
     matches = [r for r in runs if (method is None or r.method == method) and (seed is None or r.seed == seed)
                and (budget is None or (r.budget == wanted_budget and isinstance(r.budget, int) == isinstance(wanted_budget, int)))]
     available = ", ".join(r.slug for r in runs)

@@ -28,16 +28,16 @@ if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks
     from taskselect.data import Benchmark
 
 
+BUDGET_FORMS = "a row count (500), a fraction of the pool in (0, 1) (0.05) or a percentage (5%)"
+
+
 def parse_budget(text: str, option: str = "--budget") -> float | int:
     """A budget given on the command line, checked as select.budgets checks it (see budget_value)."""
     try:
         return SelectParams(budgets=[budget_value(text)]).budgets[0]
     except (ValueError, ArithmeticError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else "not a number"
-        raise TaskselectError(
-            f"{option} {text!r}: expected a row count (500), a fraction of the pool in (0, 1) (0.05) or a "
-            f"percentage (5%); {reason}"
-        ) from None
+        raise TaskselectError(f"{option} {text!r}: expected {BUDGET_FORMS}; {reason}") from None
 
 
 def budget_value(text: str) -> int | float:
