@@ -314,7 +314,7 @@ def compare(
         params = _params(params_file, overrides)
     track = params.track.model_copy(update={"tracking_uri": tracking_uri or params.track.tracking_uri})
     experiment = experiment or tracking.experiment_name(params)
-    summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs)
+    summary, which = tracking.compare(track, experiment, parent, filter_string, all_runs, last_run / "results.json")
     if fmt in ("csv", "json"):  # the numbers, for a program
         references = compared(lambda name: f"delta_{name}" in summary)
         paired = [f"n_{side}_{b}" for b in references for side in ("paired", "above", "below") if f"n_{side}_{b}" in summary]
@@ -454,17 +454,22 @@ def select_embeddings(
     )
 
 
-def left_note(params_file: Path | None, data_dir: Path, out: Path, options: list[str]) -> str | None:
-    """The line a run recorded in the project's DVC state starts with when the params.yaml it
-    reads holds values other than the committed file's that its `options` (KEY=VALUE) do not set:
-    what an earlier run with options (or `dvc exp run -S`) left there, used again (a plain
-    `make run` after a run of your files scores them, not the packaged benchmark)."""
+def left_values(params_file: Path | None, data_dir: Path, out: Path, options: list[str]) -> list[str]:
+    """The values a run recorded in the project's DVC state reads from params.yaml other than the
+    committed file's that its `options` (KEY=VALUE) do not set: what an earlier run with options
+    (or `dvc exp run -S`) left there, used again (a plain `make run` after a run of your files
+    scores them, not the packaged benchmark)."""
     from taskselect.versioning import dvc_project, left_by_earlier_runs, records_run
 
     root = dvc_project(data_dir)
     if params_file is not None or not records_run(root, out) or Path("params.yaml").resolve() != root / "params.yaml":
-        return None
-    left = left_by_earlier_runs(root, [option.partition("=")[0].strip() for option in options])
+        return []
+    return left_by_earlier_runs(root, [option.partition("=")[0].strip() for option in options])
+
+
+def left_note(params_file: Path | None, data_dir: Path, out: Path, options: list[str]) -> str | None:
+    """The line such a run starts with (left_values), or None."""
+    left = left_values(params_file, data_dir, out, options)
     return (f"note: params.yaml differs from the committed one (an earlier run with options, or `dvc exp run -S`, wrote "
             f"it), and this run uses it: {'; '.join(left)} (`git checkout params.yaml` restores the committed "
             "values)") if left else None
@@ -492,8 +497,14 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
                          methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
     params = load_params(params_file, options)
     out = results_dir(data_dir, out)
-    check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
-    check_recordable(data_dir, out)
+    try:
+        check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
+        check_recordable(data_dir, out)
+    except TaskselectError as refused:  # a value an earlier run left may be why: the same line says so
+        if left := left_values(params_file, data_dir, out, options):
+            raise TaskselectError(f"{refused} (params.yaml holds values an earlier run left: {'; '.join(left)}; "
+                                  "`git checkout params.yaml` restores the committed ones)") from None
+        raise
     if note := left_note(params_file, data_dir, out, options):
         err_console.print(note, markup=False, highlight=False)
     from flows.engine import api_url, task_runner

@@ -8,6 +8,7 @@ finished run is recorded (`record`: DVC and MLflow, with the same tags whoever r
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +91,8 @@ def dvc_tags(plan: RunPlan, experiment: str | None = None) -> dict[str, str]:
     dvc.lock, and dvc.experiment. A run on the project's own results with an `experiment` name
     first brings params.yaml and dvc.lock up to the run and saves it as that DVC experiment
     (versioning.record_run); any other run in the project's workspace gets dvc.lock's hashes as
-    they stand (the case of `dvc repro`, which records its runs itself). Empty outside a DVC
-    project."""
+    they stand (the case of `dvc repro`, which records its runs itself; under `dvc exp run`, the
+    experiment's name DVC gives the stage). Empty outside a DVC project."""
     if plan.dvc_root is None:
         return {}
     tags = {}
@@ -102,6 +103,8 @@ def dvc_tags(plan: RunPlan, experiment: str | None = None) -> dict[str, str]:
             tags["dvc.experiment"] = recorded["experiment"]
     else:
         hashes = versioning.lock_hashes(plan.dvc_root)
+        if name := os.environ.get("DVC_EXP_NAME"):  # a stage of `dvc exp run`: DVC names the experiment
+            tags["dvc.experiment"] = name
     return {**{f"dvc.{path}": md5 for path, md5 in hashes.items()}, **tags}
 
 

@@ -7,6 +7,7 @@ directory), so a run whose logging failed (tracking server down) can be logged l
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import posixpath
@@ -40,8 +41,16 @@ RUN_METRICS = ("f1_macro", "f1_micro", "accuracy", "n_selected", "n_unique", "n_
 
 
 def tracking_uri(track: TrackParams) -> str:
-    """track.tracking_uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db (SQLite, no server)."""
-    return track.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    """track.tracking_uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db (SQLite, no server).
+
+    In a DVC stage, a relative SQLite path is the DVC project's ($DVC_ROOT): `dvc exp run --temp`
+    and `--queue` run the stages in a copy of the project that DVC deletes afterwards."""
+    uri = track.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    root = os.environ.get("DVC_ROOT")
+    path = uri.removeprefix("sqlite:///")
+    if root and uri.startswith("sqlite:///") and path != ":memory:" and not Path(path).is_absolute():
+        return f"sqlite:///{Path(root, path).resolve()}"
+    return uri
 
 
 def experiment_name(params: Params) -> str:
@@ -157,7 +166,10 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     skipped = next((r["skipped"] for r in records if "skipped" in r), None)
     if skipped is not None:
         base_tags["note"] = skipped
-    with mlflow.start_run(run_name=pipeline_run_name(run_info["task"], params), tags={**base_tags, "kind": "pipeline"}) as parent:
+    name = pipeline_run_name(run_info["task"], params, base_tags.get("dvc.experiment"))
+    # which results.json the parent run logged: `taskselect compare` tells a workspace holding another's
+    results_md5 = hashlib.md5((out_dir / "results.json").read_bytes()).hexdigest()
+    with mlflow.start_run(run_name=name, tags={**base_tags, "kind": "pipeline", "results_md5": results_md5}) as parent:
         mlflow.log_params(flat_params)
         mlflow.log_metrics({k: v for k, v in run_info.items() if k.endswith("_seconds") and v is not None})
         mlflow.log_metric("pool_size", run_info["pool_size"])
@@ -176,15 +188,16 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
     return parent.info.run_id
 
 
-def pipeline_run_name(task: str, params: Params) -> str:
+def pipeline_run_name(task: str, params: Params, experiment: str | None = None) -> str:
     """'airline_sentiment · tsds,random,full · 5%' ('custom pool.csv · ...' for your files, so
-    that runs on other pools differ in taskselect-custom): what the parent run compared, readable
-    in the runs list (the child runs are named 'tsds 5% seed 0')."""
+    that runs on other pools differ in taskselect-custom; '... · 5% · milky-newt' for DVC
+    experiment milky-newt, so that runs of other settings differ): what the parent run compared,
+    readable in the runs list (the child runs are named 'tsds 5% seed 0')."""
     from taskselect.selectors import budget_label
 
     budgets = ",".join(budget_label(b) for b in params.select.budgets)
     data = f"{task} {Path(params.data.pool).name}" if params.data.pool else task
-    return f"{data} · {','.join(params.select.methods)} · {budgets}"
+    return " · ".join([data, ",".join(params.select.methods), budgets, *([experiment] if experiment else [])])
 
 
 def comparison_metrics(records: list[dict]) -> dict[str, float]:
@@ -335,6 +348,10 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
             raise TaskselectError(f"experiment {experiment!r}: no complete pipeline runs")
         parent = complete["run_id"].iloc[0]
     elif parent is not None and parent not in set(complete["run_id"]):
+        every = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.kind = 'pipeline'")
+        if parent not in set(every["run_id"]):
+            raise TaskselectError(f"--parent {parent}: no pipeline run of experiment {experiment!r} has this id "
+                                  f"(the latest: {complete['run_id'].iloc[0] if len(complete) else 'none'})")
         raise TaskselectError(f"--parent {parent}: not a complete pipeline run of experiment {experiment!r} "
                               "(its logging failed or was interrupted: log it again with `taskselect track`)")
     clauses = ["tags.kind = 'selection'", f"attributes.status = '{FINISHED}'"]
@@ -404,11 +421,32 @@ def _budget(logged: str) -> int | float:
 
 
 def compare(track: TrackParams, experiment: str, parent: str | None = None, filter_string: str = "",
-            all_parents: bool = False) -> tuple[pd.DataFrame, str]:
+            all_parents: bool = False, results: Path | None = None) -> tuple[pd.DataFrame, str]:
     """Method x budget comparison (F1 mean and std over seeds, deltas vs random and full) from
-    MLflow, and one line saying which pipeline runs it read, when, and on what data."""
+    MLflow, and one line saying which pipeline runs it read, when, and on what data; a second,
+    when the latest run is shown and `results` (the workspace's results.json) is another's."""
     runs, complete = child_runs(track, experiment, parent, filter_string, all_parents)
-    return reading_order(summarize(runs.to_dict("records"))), compared_runs(complete, set(runs["parent"]), all_parents)
+    which = compared_runs(complete, set(runs["parent"]), all_parents)
+    if parent is None and not all_parents and results is not None and results.is_file():
+        which += other_results(complete, set(runs["parent"]), results)
+    return reading_order(summarize(runs.to_dict("records"))), which
+
+
+def other_results(complete: pd.DataFrame, shown: set[str], results: Path) -> str:
+    """'\nnote: ...' when the pipeline run shown (of `complete`, mlflow.search_runs rows) did not log
+    `results` as it is now (tag results_md5): after `dvc exp apply`, or a run not logged, the
+    workspace holds another run than the experiment's latest. Empty when it is the one, or when
+    the run shown predates the tag."""
+    tagged = complete.get("tags.results_md5", pd.Series(index=complete.index, dtype=object))
+    if tagged[complete["run_id"].isin(shown)].isna().all():
+        return ""
+    md5 = hashlib.md5(results.read_bytes()).hexdigest()
+    if (tagged[complete["run_id"].isin(shown)] == md5).any():
+        return ""
+    match = complete.loc[tagged == md5, "run_id"]
+    where = (f"pipeline run {match.iloc[0]}'s (--parent {match.iloc[0]})" if len(match)
+             else "no complete pipeline run of this experiment logged it (taskselect track logs it)")
+    return f"\nnote: {results} holds another run's results than this one: {where}"
 
 
 def compared_runs(complete: pd.DataFrame, parents: set[str], all_parents: bool) -> str:

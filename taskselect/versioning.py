@@ -9,6 +9,7 @@ as a DVC experiment that `dvc exp show` lists and `dvc exp apply` restores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -152,12 +153,16 @@ def _merge(node, values: dict, prefix: str, changes: list[str]) -> None:
 
 
 def lock_hashes(root: Path) -> dict[str, str]:
-    """{out path: md5} for every output dvc.lock records (empty if there is no lock yet)."""
+    """{out path: md5} for every output dvc.lock records (empty if there is no lock yet); a file's
+    md5 is that of its bytes now (DVC's md5 of a file), since the stage running this (the report
+    under `dvc repro`) has rewritten its outputs and DVC records them in dvc.lock only after it ends."""
     lock = root / "dvc.lock"
     if not lock.is_file():
         return {}
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", []) if "md5" in out}
+    return {out["path"]: hashlib.md5((root / out["path"]).read_bytes()).hexdigest()
+            if (root / out["path"]).is_file() else out["md5"]
+            for stage in stages.values() for out in stage.get("outs", []) if "md5" in out}
 
 
 def record_run(root: Path, params: Params, name: str) -> dict:

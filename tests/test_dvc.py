@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+import mlflow
 import pytest
 import yaml
 
@@ -90,6 +91,15 @@ def test_repro_experiments_and_remote(project):
     random = exp["metrics"]["data/results/metrics.json"]["data"]["random"]["10%"]
     assert tsds["delta_random"] == pytest.approx(tsds["f1_macro"] - random["f1_macro"], abs=1.5e-4)  # each rounded
     assert tsds["delta_random_holds"] in (0, 1)
+    # its MLflow run: named and tagged by the experiment, with the hashes dvc.lock now holds (the
+    # report's own outputs among them, written by the stage that logged them)
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    (logged,) = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id], "tags.kind = 'pipeline'")
+                 if r.data.tags.get("dvc.experiment") == "alpha-0.3"]
+    assert logged.info.run_name.endswith(" · alpha-0.3")
+    lock = {out["path"]: out["md5"] for stage in yaml.safe_load((project / "dvc.lock").read_text())["stages"].values()
+            for out in stage.get("outs", [])}
+    assert {path: logged.data.tags[f"dvc.{path}"] for path in lock} == lock
 
     before = digests(project)
     assert dvc("push", cwd=project).returncode == 0
@@ -198,7 +208,7 @@ def test_a_run_dvc_could_not_record_is_refused_before_anything_is_computed(tmp_p
 def test_a_run_names_what_an_earlier_run_left_in_params_yaml(tmp_path, monkeypatch):
     """After a run with options, params.yaml holds them: a later run without them uses them, and
     says so in one line before the flow. The values its own options set are not named; a run
-    refused before the flow stays one error line."""
+    refused before the flow stays one error line, which names them."""
     from taskselect.cli import left_note
     from taskselect.versioning import sync_params_file
 
@@ -227,5 +237,8 @@ def test_a_run_names_what_an_earlier_run_left_in_params_yaml(tmp_path, monkeypat
     assert left_note(tmp_path / "params.yaml", data, results, []) is None
     assert left_note(None, data, tmp_path / "elsewhere", []) is None
 
-    assert_one_line_error(taskselect("run", "-S", "track.enabled=false", cwd=tmp_path), "budget 99999")
+    refused = taskselect("run", "-S", "track.enabled=false", cwd=tmp_path)
+    assert_one_line_error(refused, "budget 99999")
+    # the refusal says where the value it refuses came from, in the same line
+    assert "(params.yaml holds values an earlier run left: select.budgets: [0.05] -> [99999];" in refused.stderr
     assert not data.exists()

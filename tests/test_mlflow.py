@@ -214,6 +214,7 @@ def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_comple
         assert sorted(labels.values()) == sorted(record["f1_per_class"])  # one key per label, none shared
         assert {labels[k]: v for k, v in child.data.metrics.items() if k in labels} == record["f1_per_class"]
 
+    logged_results = (out / "results.json").read_text()
     # a second run's logging breaks off after its first selection (the rest of its files are gone)
     broken = json.loads((out / "results.json").read_text())
     broken.insert(1, {**broken[0], "seed": 7, "slug": broken[0]["slug"].rsplit("-", 1)[0] + "-7"})
@@ -230,11 +231,18 @@ def test_labels_mlflow_refuses_as_names_are_logged_and_compare_reads_only_comple
         assert {(r["method"], r["seeds"]) for r in json.loads(compared.stdout)} == {(m, 2) for m in Params().select.methods}
     refused = taskselect("compare", "--tracking-uri", uri, "--parent", latest.info.run_id, cwd=tmp_path)
     assert refused.returncode == 2 and "not a complete pipeline run" in refused.stderr
+    assert_one_line_error(taskselect("compare", "--tracking-uri", uri, "--parent", "deadbeef", cwd=tmp_path),
+                          f"--parent deadbeef: no pipeline run of experiment '{EXPERIMENT}' has this id")
     # the table names the run it compares: the complete one, not the newer run whose logging broke off
     (complete,) = [r for r in client.search_runs([experiment], "tags.kind = 'pipeline'") if r.info.status == "FINISHED"]
     table = taskselect("compare", "--tracking-uri", uri, cwd=tmp_path).stdout
     assert f"latest complete pipeline run {complete.info.run_id} (" in table and "; 1 in the experiment;" in table
-    assert "data: target airline_sentiment" in table
+    assert "data: target airline_sentiment" in table and "note:" not in table
+    # results that run did not log (those of the run whose logging broke off): said under the table
+    beside = taskselect("compare", "--tracking-uri", uri, "--out", str(out), cwd=tmp_path).stdout
+    assert f"note: {out / 'results.json'} holds another run's results than this one: no complete pipeline run" in beside
+    (out / "results.json").write_text(logged_results)  # the complete run's: nothing to say
+    assert "note:" not in taskselect("compare", "--tracking-uri", uri, "--out", str(out), cwd=tmp_path).stdout
 
 
 def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp_path):
@@ -326,3 +334,17 @@ def test_compare_all_pools_only_runs_of_one_setting_on_the_same_data(logged, tmp
     (out / "run.json").write_text("{")
     assert_one_line_error(taskselect("compare", "--out", str(out), cwd=tmp_path),
                           f"{out / 'run.json'}: expected a JSON object with the run's params")
+
+
+def test_a_dvc_stage_logs_to_the_projects_store_not_to_dvcs_temporary_copy(monkeypatch, tmp_path):
+    from taskselect.config import TrackParams
+    from taskselect.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert tracking_uri(TrackParams()) == "sqlite:///mlflow.db"
+    # `dvc exp run --temp` runs the stages in a copy under .dvc/tmp/exps; DVC_ROOT names the project
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking_uri(TrackParams()) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert tracking_uri(TrackParams(tracking_uri="sqlite:////srv/runs.db")) == "sqlite:////srv/runs.db"
+    assert tracking_uri(TrackParams(tracking_uri="http://127.0.0.1:5000")) == "http://127.0.0.1:5000"
