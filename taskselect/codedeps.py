@@ -92,9 +92,12 @@ def module_closure(name: str) -> frozenset[Path]:
 
 def _names_used(function: ast.FunctionDef) -> set[str]:
     """Names the body and defaults of `function` read (its annotations are never evaluated:
-    stages.py imports annotations from __future__)."""
+    stages.py imports annotations from __future__), but its own parameters: prepare's `select`
+    argument is the run's SelectParams, not the select stage."""
     nodes = [*function.body, *function.args.defaults, *function.args.kw_defaults]
-    return {n.id for node in nodes if node is not None for n in ast.walk(node) if isinstance(n, ast.Name)}
+    args = function.args
+    own = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
+    return {n.id for node in nodes if node is not None for n in ast.walk(node) if isinstance(n, ast.Name)} - own
 
 
 @functools.cache
