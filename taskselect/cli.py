@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -475,6 +478,34 @@ def left_note(params_file: Path | None, data_dir: Path, out: Path, options: list
             "values)") if left else None
 
 
+@contextmanager
+def second_interrupt_stops():
+    """Ctrl-C once: Prefect ends the flow run (Crashed) when the steps running in its threads have
+    ended, which may take minutes (an embedding shard); said in one line. Ctrl-C again: the process
+    stops at once, its child processes (the temporary Prefect server, local Dask workers) with it.
+    Either way every artifact is whole or absent (atomic writes): a rerun reuses what was complete."""
+    interrupted = False
+
+    def interrupt(signum, frame):
+        nonlocal interrupted
+        if interrupted:
+            import psutil
+
+            for child in psutil.Process().children(recursive=True):
+                child.kill()
+            os._exit(128 + signum)
+        interrupted = True
+        err_console.print("interrupted: the run stops when its running steps end (what they finish is kept, and a "
+                          "rerun reuses it); Ctrl-C again stops it at once", markup=False, highlight=False)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @app.command()
 def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: DataDir = Path("data"),
         out: OutDir = None, target: Target = None, pool: Pool = None, query: Query = None,
@@ -511,7 +542,7 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     from flows.pipeline import pipeline
 
     runner = task_runner(cluster, workers)
-    with workspace_lock(data_dir):  # before Prefect starts: a refusal is one line (the flow nests in it)
+    with workspace_lock(data_dir), second_interrupt_stops():  # the lock before Prefect starts: a refusal is one line
         api_url()  # the run's Prefect API: without $PREFECT_API_URL, a temporary server logging to a file
         records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
     print_results(records)

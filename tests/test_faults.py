@@ -219,3 +219,28 @@ def test_a_stage_refuses_inputs_left_by_another_run_and_names_the_command_that_r
     for kind in ("embeddings", "index"):
         stages.record_made_from(kind, ws)
         stages.check_made_from(kind, ws)
+
+
+def test_ctrl_c_stops_a_run_when_its_steps_end_and_a_second_ctrl_c_at_once(api_env, tmp_path):
+    """Ctrl-C while a long step runs (one embedding shard of 2,800 texts, tens of seconds): one
+    line says the run stops when its running steps end; a second Ctrl-C stops it at once, exit
+    code 130, with nothing half-written and the workspace free for the next run."""
+    proc = start_run(tmp_path, tmp_path / "cache", api_env, "-S", "data.cap_per_source=200", "-S", "embed.shard_rows=100000")
+    log = tmp_path / "run.log"
+    deadline = time.monotonic() + 300
+    while "embedding pool" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGINT)
+    while "interrupted: the run stops when its running steps end" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    assert proc.poll() is None  # the shard is still being embedded
+    os.kill(proc.pid, signal.SIGINT)
+    stopped = time.monotonic()
+    assert proc.wait(timeout=60) == 130, log.read_text()[-3000:]
+    assert time.monotonic() - stopped < 10, "the second Ctrl-C did not stop the run at once"
+    assert log.read_text().count("interrupted:") == 1
+    assert not (tmp_path / "data" / "embeddings").exists() and not (tmp_path / "out" / "results.json").exists()
+    with workspace_lock(tmp_path / "data", "the next run"):
+        pass
