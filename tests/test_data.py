@@ -386,6 +386,11 @@ BAD_INPUTS = {
         set_cell("body", 5, "   "),
         "column 'body', row 6: expected non-empty text, got '   '",
     ),
+    "blank texts": (
+        "pool",
+        lambda path: [set_cell("body", row, "   ")(path) for row in (5, 8, 11)],
+        "column 'body', row 6: expected non-empty text, got '   ' (and 2 more rows: 9, 12)",
+    ),
     "missing label": (
         "pool", set_cell("category", 2, None),
         "column 'category', row 3: expected a label (text or number), got an empty cell (a pool without "

@@ -369,7 +369,7 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
         row = int(np.argmax(bad_text.to_numpy()))
         raise TaskselectError(
             f"{path}: column {text_column!r}, row {row + 1}: expected non-empty text, "
-            f"got {_describe(texts.iloc[row])}"
+            f"got {_describe(texts.iloc[row])}{_others(bad_text)}"
         )
     labels = frame[label_column].map(_label_text) if labelled else None
     if labelled and labels.isna().any():
@@ -377,7 +377,7 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
         unlabelled = " (a pool without labels has no label column at all)" if role == "pool" else ""
         raise TaskselectError(
             f"{path}: column {label_column!r}, row {row + 1}: expected a label (text or number), "
-            f"got {_describe(frame[label_column].iloc[row])}{unlabelled}"
+            f"got {_describe(frame[label_column].iloc[row])}{_others(labels.isna())}{unlabelled}"
         )
 
     if "id" in frame.columns:
@@ -394,6 +394,16 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
     columns = {"id": ids, "text": texts.str.strip(), "label": None if labels is None else labels.astype(str),
                "source": sources}
     return pd.DataFrame({k: v for k, v in columns.items() if v is not None}).reset_index(drop=True)
+
+
+def _others(bad: pd.Series) -> str:
+    """' (and 2 more rows: 9, 12)' after the first bad row of a column, so that one refusal
+    says how many rows to mend; empty when it is the only one."""
+    rows = np.flatnonzero(bad.to_numpy())[1:] + 1
+    if not rows.size:
+        return ""
+    listed = ", ".join(map(str, rows[:5])) + (", ..." if rows.size > 5 else "")
+    return f" (and {rows.size} more row{'s' if rows.size > 1 else ''}: {listed})"
 
 
 def prepare_benchmark(params: DataParams) -> Benchmark:
