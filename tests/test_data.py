@@ -519,8 +519,9 @@ def test_a_test_set_too_small_to_resolve_a_point_is_named_with_a_warning(tmp_pat
     params = DataParams(**files, text_column="body", label_column="category")
     with caplog.at_level("WARNING", logger="taskselect.data.benchmark"):
         prepare_benchmark(params)
-    # 2 test rows of each of 6 labels: one row moves macro-F1 by 100 / (3 * 6) points
-    assert f"{custom_files['test']}: label '0' has 2 test rows: one of them predicted otherwise moves macro-F1 " \
+    # 2 test rows of each of 6 labels: one row moves macro-F1 by 100 / (3 * 6) points; the rarest
+    # label is named, and how many are as rare
+    assert f"{custom_files['test']}: label '0' (and 5 more labels) has 2 test rows: one of them predicted otherwise moves macro-F1 " \
            "by about 5.6 points" in caplog.text
     caplog.clear()
     # 9 rows of each label, from trec rows the fixture's files do not hold: a step under one point

@@ -442,7 +442,9 @@ def warn_coarse_test(benchmark: Benchmark, where: str) -> None:
     rows = int(counts[label])
     step = 100 / ((2 * rows - 1) * len(benchmark.target_labels))
     if step >= 1:
+        alike = int((counts == rows).sum()) - 1  # labels as rare as it
         logger.warning(
-            "%s: label %r has %d test row%s: one of them predicted otherwise moves macro-F1 by about %.1f points, "
+            "%s: label %r%s has %d test row%s: one of them predicted otherwise moves macro-F1 by about %.1f points, "
             "so differences between selections of a few points will rarely hold on it (the (k/n) after each Δ); "
-            "more test rows of each label resolve smaller ones", where, label, rows, "" if rows == 1 else "s", step)
+            "more test rows of each label resolve smaller ones", where, label,
+            f" (and {alike} more label{'s' if alike > 1 else ''})" if alike else "", rows, "" if rows == 1 else "s", step)
