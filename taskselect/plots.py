@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -9,11 +10,26 @@ import pandas as pd
 # Figure, not pyplot: no global state, so the Prefect flow's threads can draw at once, and
 # no display is needed (a Figure renders with the Agg canvas).
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont, get_font
 
 from taskselect.io import atomic_path
 from taskselect.selectors import REGISTRY, spec
 
+log = logging.getLogger(__name__)
 MARKERS = "osD^v<>PX*"
+_said_missing: set[str] = set()
+
+
+def drawable(texts: list[str]) -> list[str]:
+    """`texts` with each character the figures' font lacks drawn as '□', as matplotlib would draw
+    it, but said in one log line per process (matplotlib warns of each glyph again in every
+    figure: 57 warnings for one run on labels with an emoji and Chinese)."""
+    font = get_font(findfont(FontProperties()))
+    missing = {c for t in texts for c in t if not c.isspace() and not font.get_char_index(ord(c))}
+    if new := sorted(missing - _said_missing):
+        _said_missing.update(new)
+        log.warning("the figures' font (%s) has no %s: drawn as □ in the plots", font.family_name, " ".join(new))
+    return ["".join("□" if c in missing else c for c in t) for t in texts]
 
 
 def method_style(method: str) -> tuple[str, str]:
@@ -33,6 +49,7 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | os.PathLik
     Colours are row shares (recall per label), so a small class reads as well as a large one.
     """
     matrix = np.asarray(matrix)
+    *labels, title = drawable([*labels, title])
     k = len(labels)
     namespace = labels[0].split(":")[0] + ":" if ":" in labels[0] else ""
     if namespace and all(label.startswith(namespace) for label in labels):  # '20ng:sci.med' -> 'sci.med'
@@ -74,6 +91,7 @@ def plot_f1_vs_budget(summary: pd.DataFrame, pool_size: int, path: str | os.Path
     summary: rows of report.summarize (method, budget as a fraction of the pool or a row count,
         f1_macro, f1_macro_std); pool_size converts row counts to shares of the pool.
     """
+    (title,) = drawable([title])
     share = summary["budget"].map(lambda b: b if b <= 1 else b / pool_size) * 100
     budgeted = summary["method"].map(lambda m: spec(m).uses_budget)
     fig = Figure(figsize=(6.4, 4.2))

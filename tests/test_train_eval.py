@@ -196,3 +196,16 @@ def test_summary_is_mean_and_sample_std_over_seeds_with_deltas():
     assert tsds["f1_macro_std"] == pytest.approx(0.1) and tsds["accuracy_std"] == pytest.approx(0.1)
     assert tsds["delta_random"] == pytest.approx(0.2) and tsds["delta_full"] == pytest.approx(-0.2)
     assert full["f1_macro"] == 0.9 and full["f1_macro_std"] == 0.0 and rand["f1_macro_std"] == 0.0
+
+
+def test_labels_the_figures_font_cannot_draw_are_said_once_not_warned_per_glyph(tmp_path, caplog):
+    from taskselect.plots import plot_confusion
+
+    labels = ["sport ⚽", "技术", "business"]
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level("WARNING", logger="taskselect.plots"):
+        for i in range(3):  # one figure per run: said the first time only
+            plot_confusion(np.eye(3, dtype=int), labels, tmp_path / f"confusion{i}.png", title="custom")
+    assert not [w for w in warned if "Glyph" in str(w.message)]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].endswith("has no ⚽ 技 术: drawn as □ in the plots"), said
+    assert all((tmp_path / f"confusion{i}.png").stat().st_size for i in range(3))
