@@ -338,7 +338,9 @@ def child_runs(track: TrackParams, experiment: str, parent: str | None = None, f
     use_store(tracking_uri(track))
     if mlflow.get_experiment_by_name(experiment) is None:
         # e.g. `taskselect compare` after a run of your own files, logged to taskselect-custom
-        there = sorted(e.name for e in mlflow.search_experiments() if e.name.startswith("taskselect-"))
+        # every experiment a pipeline run was logged to (track.experiment may name any)
+        there = sorted(e.name for e in mlflow.search_experiments()
+                       if not mlflow.search_runs([e.experiment_id], "tags.kind = 'pipeline'", max_results=1).empty)
         hint = f"; it holds {', '.join(there)} (--experiment NAME)" if there else "; no taskselect run is logged there"
         raise TaskselectError(f"experiment {experiment!r}: not found at {tracking_uri(track)}{hint}")
     complete = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
