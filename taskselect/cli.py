@@ -495,8 +495,10 @@ def second_interrupt_stops():
                 child.kill()
             os._exit(128 + signum)
         interrupted = True
-        err_console.print("interrupted: the run stops when its running steps end (what they finish is kept, and a "
-                          "rerun reuses it); Ctrl-C again stops it at once", markup=False, highlight=False)
+        from tqdm import tqdm
+
+        tqdm.write("interrupted: the run stops when its running steps end (what they finish is kept, and a rerun "
+                   "reuses it); Ctrl-C again stops it at once", file=sys.stderr)  # above the progress bars
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupt)
