@@ -250,9 +250,7 @@ def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
         raise TaskselectError(f"{path}: not a readable .npy array ({what}): {str(exc).splitlines()[0]}") from None
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (md5: the hash DVC records for a file output)."""
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()

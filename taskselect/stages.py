@@ -27,7 +27,7 @@ from taskselect.data import prepare_benchmark
 from taskselect.embedding import Embedder
 from taskselect.errors import TaskselectError
 from taskselect.index import INDEX_RECALL_K, build_index, index_kind, index_recall, read_index, write_index
-from taskselect.io import atomic_dir, atomic_path, read_json, required, sha256_file, write_json, write_npy, write_parquet
+from taskselect.io import atomic_dir, atomic_path, file_hash, read_json, required, write_json, write_npy, write_parquet
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import baselines, f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.sections import runtime_keys
@@ -174,7 +174,7 @@ def content_hash(path: Path) -> str | None:
         return None
     key = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _hashes:
-        _hashes[key] = sha256_file(path)
+        _hashes[key] = file_hash(path)
     return _hashes[key]
 
 

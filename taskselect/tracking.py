@@ -7,7 +7,6 @@ directory), so a run whose logging failed (tracking server down) can be logged l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import posixpath
@@ -28,7 +27,7 @@ from mlflow.types.schema import Schema, TensorSpec
 
 from taskselect.config import Params, TrackParams, flatten, validate_params
 from taskselect.errors import TaskselectError
-from taskselect.io import read_json, required
+from taskselect.io import file_hash, read_json, required
 from taskselect.report import auto_choices, compared, reading_order, summarize, verdict, verdicts
 from taskselect.sections import runtime_keys
 from taskselect.selectors import REGISTRY
@@ -168,7 +167,7 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
         base_tags["note"] = skipped
     name = pipeline_run_name(run_info["task"], params, base_tags.get("dvc.experiment"))
     # which results.json the parent run logged: `taskselect compare` tells a workspace holding another's
-    results_md5 = hashlib.md5((out_dir / "results.json").read_bytes()).hexdigest()
+    results_md5 = file_hash(out_dir / "results.json", "md5")
     with mlflow.start_run(run_name=name, tags={**base_tags, "kind": "pipeline", "results_md5": results_md5}) as parent:
         mlflow.log_params(flat_params)
         mlflow.log_metrics({k: v for k, v in run_info.items() if k.endswith("_seconds") and v is not None})
@@ -442,7 +441,7 @@ def other_results(complete: pd.DataFrame, shown: set[str], results: Path) -> str
     tagged = complete.get("tags.results_md5", pd.Series(index=complete.index, dtype=object))
     if tagged[complete["run_id"].isin(shown)].isna().all():
         return ""
-    md5 = hashlib.md5(results.read_bytes()).hexdigest()
+    md5 = file_hash(results, "md5")
     if (tagged[complete["run_id"].isin(shown)] == md5).any():
         return ""
     match = complete.loc[tagged == md5, "run_id"]

@@ -9,7 +9,6 @@ as a DVC experiment that `dvc exp show` lists and `dvc exp apply` restores.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -21,6 +20,7 @@ from ruamel.yaml import YAML
 
 from taskselect.config import DataParams, Params, flatten, validate_params
 from taskselect.errors import TaskselectError
+from taskselect.io import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def lock_hashes(root: Path) -> dict[str, str]:
     if not lock.is_file():
         return {}
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    return {out["path"]: hashlib.md5((root / out["path"]).read_bytes()).hexdigest()
+    return {out["path"]: file_hash(root / out["path"], "md5")
             if (root / out["path"]).is_file() else out["md5"]
             for stage in stages.values() for out in stage.get("outs", []) if "md5" in out}
 
