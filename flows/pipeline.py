@@ -13,7 +13,7 @@ from taskselect import tracking
 from taskselect.config import Params
 from taskselect.environment import configure
 from taskselect.lock import workspace_lock
-from taskselect.plan import plan_run, results_dir
+from taskselect.plan import RUN_STAGES, plan_run, results_dir
 from taskselect.versioning import check_recordable
 from tasks import (
     build_pool_index, embed_in_shards, log_to_mlflow, prepare_data, publish_results, record_in_dvc, run_cached, run_step,
@@ -52,19 +52,18 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | N
 
         # quote(): Prefect links a task's arguments to earlier results by object identity, and strings
         # such as 'tsds' in every Run would link each stage to all others; wait_for gives the real order.
-        chains: dict = {}
+        steps: dict = {}
         for stage, run in plan.steps():
-            before = chains.get(run, [indexed])[-1]
-            chains.setdefault(run, []).append(run_step.with_options(name=stage).submit(
-                quote(plan), stage, quote(run), wait_for=[before]))
-        for done, (run, chain) in enumerate(chains.items(), 1):
-            for future in chain:  # a stage that failed raises its own error here; those after it never ran
-                metrics = future.result()
+            steps[stage, run] = run_step.with_options(name=stage).submit(
+                quote(plan), stage, quote(run), wait_for=[steps[step] for step in plan.after(stage, run)] or [indexed])
+        for done, run in enumerate(plan.runs, 1):
+            for stage in RUN_STAGES:  # a stage that failed raises its own error here; those after it never ran
+                metrics = steps[stage, run].result()
             if "skipped" in metrics:  # an unlabelled pool
-                logger.info("%d/%d selected: %s (%s)", done, len(chains), run.slug, metrics["skipped"])
+                logger.info("%d/%d selected: %s (%s)", done, len(plan.runs), run.slug, metrics["skipped"])
             else:
-                logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(chains), run.slug, metrics["f1_macro"])
-        records = write_report(quote(plan), wait_for=[chain[-1] for chain in chains.values()])
+                logger.info("%d/%d scored: %s macro-F1 %.4f", done, len(plan.runs), run.slug, metrics["f1_macro"])
+        records = write_report(quote(plan), wait_for=[steps[RUN_STAGES[-1], run] for run in plan.runs])
 
         # taskselect.plan.record's two steps, each a task that retries
         tags = {"prefect_flow_run_id": str(flow_run.id)}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from taskselect import stages, versioning
 from taskselect.config import Params
-from taskselect.selectors import Selector
+from taskselect.selectors import Selector, spec
 from taskselect.stages import Run, Workspace
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,17 @@ class RunPlan:
     def steps(self) -> list[tuple[str, Run]]:
         """(stage, run) for every selection, in order: its select, finetune and evaluate."""
         return [(stage, run) for run in self.runs for stage in RUN_STAGES]
+
+    def after(self, stage: str, run: Run) -> list[tuple[str, Run]]:
+        """The steps that must end before (stage, run) starts: the run's stage before it; for the
+        finetune of a method that uses no budget (the full pool), also that method's finetune at
+        the plan's first budget with the same seed, whose model stages.finetune then copies
+        rather than train the same model twice at the same time."""
+        before = [] if stage == RUN_STAGES[0] else [(RUN_STAGES[RUN_STAGES.index(stage) - 1], run)]
+        if stage == "finetune" and not spec(run.method).uses_budget:
+            first = next(r for r in self.runs if (r.method, r.seed) == (run.method, run.seed))
+            before += [("finetune", first)] if first != run else []
+        return before
 
 
 def results_dir(data_dir: str | Path, out_dir: str | Path | None = None) -> Path:

@@ -220,3 +220,20 @@ def test_the_run_form_offers_every_method_and_each_selectors_section():
     for section in ("knn", "knn_uniform", "knn_kde", "dsir", "kcenter", "s2l", "loss"):
         model = definitions[select[section]["$ref"].rsplit("/", 1)[-1]]
         assert model["description"] and all(field["description"] for field in model["properties"].values())
+
+
+def test_a_step_waits_for_its_run_stage_before_and_the_full_pool_for_its_first_model(tmp_path):
+    """plan.after: select first, then finetune, then evaluate; the full pool's finetune at a later
+    budget also waits for the first budget's (same seed), whose model it copies."""
+    from taskselect.plan import plan_run
+
+    params = Params.model_validate({"select": {"methods": ["tsds", "full"], "budgets": [0.02, 0.05], "seeds": [0, 1]}})
+    plan = plan_run(params, tmp_path / "data")
+    tsds, full_first, full_later = stages.Run("tsds", 0.05, 0), stages.Run("full", 0.02, 1), stages.Run("full", 0.05, 1)
+    assert plan.after("select", tsds) == [] and plan.after("evaluate", tsds) == [("finetune", tsds)]
+    assert plan.after("finetune", tsds) == [("select", tsds)]
+    assert plan.after("finetune", full_first) == [("select", full_first)]
+    assert plan.after("finetune", full_later) == [("select", full_later), ("finetune", full_first)]
+    steps = plan.steps()  # each step comes after every step it waits for
+    assert all(steps.index(before) < steps.index(step) for step in steps for before in plan.after(*step))
+

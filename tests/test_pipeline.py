@@ -173,3 +173,19 @@ def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_resul
         np.testing.assert_array_equal(np.load(selected[method].with_name("scores.npy")), scores, err_msg=method)
     assert stages.outputs_current("embed", params.embed, ws) and stages.outputs_current("index", params.index, ws)
     assert stages.embed(params.embed, ws)["embedded"] == 0  # every text came from the embedding cache
+
+
+def test_the_full_pool_at_several_budgets_is_trained_once(flow_run):
+    """full uses no budget: its finetune at a later budget waits for the first budget's and copies
+    that model (plan.after), rather than train the same model beside it."""
+    from flows.pipeline import pipeline
+    from taskselect import stages
+
+    tmp, params, _ = flow_run
+    select = params.select.model_copy(update={"methods": ["full"], "budgets": [0.2, 0.3], "seeds": [1]})
+    records = pipeline(params=params.model_copy(update={"select": select}), data_dir=str(tmp / "data"),
+                       out_dir=str(tmp / "out-full"))
+    ws = stages.Workspace(tmp / "data")
+    assert "copied_from" not in json.loads(ws.timing("finetune-full-0.2-1").read_text())
+    assert json.loads(ws.timing("finetune-full-0.3-1").read_text())["copied_from"] == "full-0.2-1"
+    assert records[0]["f1_macro"] == records[1]["f1_macro"]
