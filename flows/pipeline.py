@@ -14,6 +14,7 @@ from taskselect.config import Params
 from taskselect.environment import configure
 from taskselect.lock import workspace_lock
 from taskselect.plan import RUN_STAGES, plan_run, results_dir
+from taskselect.validate import check_params
 from taskselect.versioning import check_recordable
 from tasks import (
     build_pool_index, embed_in_shards, log_to_mlflow, prepare_data, publish_results, record_in_dvc, run_cached, run_step,
@@ -34,6 +35,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | N
             by default DATA_DIR/results (data/results).
     """
     configure()  # a deployment's run executes in a fresh process: core INFO logs must reach the run's logs
+    check_params(params)  # what the form's types cannot say (a model on disk, a writable cache), as `taskselect run`
     logger = get_run_logger()
     plan = plan_run(params, data_dir, out_dir)
     check_recordable(plan.ws.root, plan.out)  # a run DVC could not record at its end is refused now

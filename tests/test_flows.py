@@ -237,3 +237,13 @@ def test_a_step_waits_for_its_run_stage_before_and_the_full_pool_for_its_first_m
     steps = plan.steps()  # each step comes after every step it waits for
     assert all(steps.index(before) < steps.index(step) for step in steps for before in plan.after(*step))
 
+
+def test_the_pipeline_flow_refuses_a_model_not_on_disk_before_it_prepares_anything(prefect_api, tmp_path):
+    """The Prefect form's parameters get the checks `taskselect run` makes (validate.check_params),
+    not a failure at the finetune stage after minutes of embedding and selection."""
+    from flows.pipeline import pipeline
+
+    params = Params.model_validate({"finetune": {"trainer": "transformer", "transformer": {"model": str(tmp_path / "no-model")}}})
+    with pytest.raises(TaskselectError, match="finetune.transformer.model"):
+        pipeline(params=params, data_dir=str(tmp_path / "data"))
+    assert not (tmp_path / "data").exists()
