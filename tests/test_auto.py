@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from taskselect import stages
 from taskselect.config import SelectParams, load_params
@@ -33,6 +34,8 @@ def test_candidates_override_their_methods_section_and_bad_ones_are_refused():
     assert isinstance(selector, KNNSelector) and selector.representation == "lexical" and selector.lexical_weight == 0.25
     method, params = parse_candidate("tsds:preset=paper-instruction", SelectParams())
     assert (params.tsds.alpha, params.tsds.C, params.tsds.sigma) == (0.075, 5.0, 0.2)
+    custom = SelectParams.model_validate({"tsds": {"alpha": 0.5}})  # the candidate's preset, not the section's alpha
+    assert parse_candidate("tsds:preset=paper-instruction", custom)[1].tsds.alpha == 0.075
     for bad in ("auto", "full", "magic", "knn:k=3", "knn:representation", "tsds:alpha=2"):
         with pytest.raises(TaskselectError, match="select.auto.candidates"):
             parse_candidate(bad, SelectParams())
@@ -43,8 +46,13 @@ def test_candidates_override_their_methods_section_and_bad_ones_are_refused():
 
 
 def test_presets_set_alpha_c_and_sigma_from_params_yaml_and_overrides():
-    assert TSDSParams(preset="paper-pretraining", alpha=0.3).model_dump(include={"alpha", "C", "sigma"}) == {
+    # the defaults, or another preset's settings (params.yaml after a run with it), are replaced
+    assert TSDSParams(preset="paper-pretraining", alpha=0.075, sigma=0.2).model_dump(include={"alpha", "C", "sigma"}) == {
         "alpha": 0.6, "C": 5.0, "sigma": 0.1}
+    with pytest.raises(ValidationError, match="alpha 0.3 would be ignored: preset 'paper-pretraining' sets alpha 0.6"):
+        TSDSParams(preset="paper-pretraining", alpha=0.3)  # asked for, so refused rather than ignored
+    with pytest.raises(TaskselectError, match="select.tsds: sigma 0.5 would be ignored"):
+        load_params(ROOT / "params.yaml", ["select.tsds.preset=paper-instruction", "select.tsds.sigma=0.5"])
     params = load_params(ROOT / "params.yaml", ["select.tsds.preset=paper-instruction"])
     assert (params.select.tsds.alpha, params.select.tsds.C, params.select.tsds.sigma) == (0.075, 5.0, 0.2)
     selector = make_selector("tsds", params.select)

@@ -66,6 +66,7 @@ from taskselect.threads import fixed_threads, usable_cores
 from taskselect.selectors.base import (REGISTRY, Corpus, Selection, SubsetSelect, check_size, query_subsets, register,
                                        require_corpus)
 from taskselect.selectors.representation import represent
+from taskselect.selectors.tsds import PRESETS
 
 if TYPE_CHECKING:
     from taskselect.config import FinetuneParams, SelectParams
@@ -174,6 +175,8 @@ def parse_candidate(spec: str, params: SelectParams) -> tuple[str, SelectParams]
     section = REGISTRY[method].section
     for pair in pairs:
         key, _, value = pair.partition("=")
+        if key == "preset":  # its settings, not the section's (which the preset would refuse to ignore)
+            raw[section] = {k: v for k, v in raw[section].items() if k not in PRESETS.get(yaml.safe_load(value), {})}
         raw[section][key] = yaml.safe_load(value)
     try:
         return method, type(params).model_validate(raw)

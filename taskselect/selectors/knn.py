@@ -77,7 +77,7 @@ class KNNKDEParams(Section):
 
     k: int = Field(200, ge=1, description="Neighbours of each query the mass is spread over (rows); doubled "
                    "while they hold fewer distinct rows than the budget (without replacement).")
-    sigma: float = Field(0.75, gt=0, description="KDE kernel width (L2 distance).")
+    sigma: float = Field(0.75, gt=0, description="KDE kernel width (in the distance of select.tsds.metric).")
 
 
 # Decorators register bottom-up: knn-uniform, then knn-kde.

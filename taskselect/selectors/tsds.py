@@ -407,7 +407,8 @@ class TSDSParams(Section):
         "custom",
         description="'custom': alpha, C and sigma as given; 'paper-instruction' (alpha 0.075, C 5, "
         "sigma 0.2) or 'paper-pretraining' (alpha 0.6, C 5, sigma 0.1): the TSDS paper's settings, "
-        "which then replace alpha, C and sigma.",
+        "which then replace alpha, C and sigma (left at their defaults or a preset's values; another "
+        "value is refused, not ignored).",
     )
 
     alpha: float = Field(
@@ -415,7 +416,7 @@ class TSDSParams(Section):
     )
     C: float = Field(5.0, gt=0, description="Distance scale against the diversity term.")
     sigma: float = Field(
-        0.1, ge=0, description="KDE kernel width (L2 distance); 0 disables KDE (KNN-Uniform)."
+        0.1, ge=0, description="KDE kernel width (in the distance of metric); 0 disables KDE (KNN-Uniform)."
     )
     max_k: int = Field(5000, ge=1, description="Neighbours considered per query (rows).")
     kde_k: int = Field(1000, ge=1, description="Neighbours counted in each density estimate.")
@@ -446,9 +447,16 @@ class TSDSParams(Section):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset", "custom") in PRESETS:
-            data = {**data, **PRESETS[data["preset"]]}
-        return data
+        """A preset replaces alpha, C and sigma where they hold their defaults or a preset's values
+        (what params.yaml keeps after a run); any other value was asked for and would be ignored."""
+        if not (isinstance(data, dict) and data.get("preset", "custom") in PRESETS):
+            return data
+        for name, value in PRESETS[data["preset"]].items():
+            given = data.get(name, value)
+            if not (isinstance(given, (int, float)) and given in {cls.default(name), *(p[name] for p in PRESETS.values())}):
+                raise ValueError(f"{name} {given!r} would be ignored: preset {data['preset']!r} sets {name} {value:g}; "
+                                 f"choose {name} with preset 'custom'")
+        return {**data, **PRESETS[data["preset"]]}
 
 
 # the preset has set alpha, C and sigma
