@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 
 from taskselect.config import DataParams, Params, flatten, validate_params
 from taskselect.errors import TaskselectError
-from taskselect.io import file_hash
+from taskselect.io import atomic_path, file_hash
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def sync_params_file(root: Path, params: Params) -> list[str]:
     changes: list[str] = []
     _merge(document, params.model_dump(mode="json"), "", changes)
     if changes:
-        with open(path, "w") as fh:
+        with atomic_path(path) as tmp, open(tmp, "w") as fh:  # an interrupted write leaves the file as it was
             rt.dump(document, fh)
     return changes
 
