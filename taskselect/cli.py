@@ -146,9 +146,10 @@ def print_results(records: list[dict]) -> None:
             table.add_row(*row.values())
         console.print(table)
         return
+    interval = f"{records[0]['confidence']:.0%} CI"  # evaluate.confidence
     table = Table(title="macro-F1 on the target test set",
-                  caption="on-task: selected rows with a target label; 95% CI: bootstrap over test rows (within each label)")
-    for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", "95% CI", "accuracy"):
+                  caption=f"on-task: selected rows with a target label; {interval}: bootstrap over test rows (within each label)")
+    for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", interval, "accuracy"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for r in sorted(records, key=lambda r: (r["budget"], not spec(r["method"]).uses_budget, -r["f1_macro"], r["seed"])):
         low, high = r["f1_macro_ci"]

@@ -150,3 +150,15 @@ def test_an_error_inside_the_flow_reaches_the_user_once(tmp_path, files, embeddi
     # Prefect's temporary server writes to a log of its own (its services may log a traceback
     # when the command's exit stops them mid-write: seen once in CI, on this very run)
     assert "a temporary server for this command at http://127.0.0.1:" in output and "temporary-server.log" in output, output
+
+
+def test_the_printed_interval_is_named_at_its_confidence(capsys):
+    """The run table names its interval column after evaluate.confidence, as the verdicts do."""
+    from taskselect.cli import print_results
+
+    record = {"method": "tsds", "budget": 0.05, "budget_label": "5%", "seed": 0, "n_selected": 50, "n_unique": 50,
+              "n_on_task": 40, "target_share": 0.8, "f1_macro": 0.7, "f1_macro_ci": [0.65, 0.75], "accuracy": 0.72,
+              "confidence": 0.9}
+    print_results([record])
+    out = capsys.readouterr().out
+    assert "90% CI" in out and "95%" not in out
