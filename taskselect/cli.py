@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from taskselect.config import Params, dump_params, load_params, validate_params
+from taskselect.config import TARGETS, Params, dump_params, load_params, validate_params
 from taskselect.environment import configure
 from taskselect.errors import TaskselectError
 from taskselect.lock import workspace_lock
@@ -39,7 +39,7 @@ Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-S", help="Ove
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Root of the artifacts.")]
 OutDir = Annotated[Optional[Path], typer.Option("--out", help="Where results.json and metrics.json go [default: DATA_DIR/results].")]
 ResultsDir = Annotated[Optional[Path], typer.Option("--out", help="The finished run's results (run.json, results.json) [default: DATA_DIR/results].")]
-Target = Annotated[Optional[str], typer.Option(help="Benchmark target: airline_sentiment, trec, 20newsgroups, drug_reviews.")]
+Target = Annotated[Optional[str], typer.Option(help=f"Benchmark target: {', '.join(TARGETS)}.")]
 Pool = Annotated[Optional[Path], typer.Option(help="Your pool file (CSV, TSV, JSONL, JSON or Parquet) with text and label columns; without a label column, selection only (no --test).")]
 Query = Annotated[Optional[Path], typer.Option(help="Your query file: examples of the task.")]
 Test = Annotated[Optional[Path], typer.Option(help="Your test file: scored with macro-F1 (none for an unlabelled pool).")]

@@ -19,8 +19,10 @@ from taskselect.errors import TaskselectError
 from taskselect.sections import RUNTIME, one_line
 from taskselect.sections import Section as _Section
 
-TARGETS = ("airline_sentiment", "trec", "20newsgroups", "drug_reviews")
-Target = Literal["airline_sentiment", "trec", "20newsgroups", "drug_reviews"]
+# Each packaged target and the source its query and test rows come from (taskselect/data/sources.py).
+TARGET_SOURCES = {"airline_sentiment": "airline", "trec": "trec", "20newsgroups": "20ng", "drug_reviews": "drugs"}
+TARGETS = tuple(TARGET_SOURCES)
+Target = Literal[TARGETS]
 # int | float, not float: the type is the meaning (30 rows, 0.3 of the pool), and
 # DVC names a matrix stage's outputs after the value as params.yaml writes it (tsds-30-0).
 _BUDGET_HELP = ("Training-set size: a number in (0, 1) is a fraction of the pool (0.05 = 5%), a whole number "

@@ -96,12 +96,3 @@ def test_params_file_problems_name_the_line_or_parameter(tmp_path, text, message
 def test_non_finite_numbers_and_bad_yaml_in_overrides_are_refused(override, message):
     with pytest.raises(TaskselectError, match=message):
         load_params(None, [override])
-
-
-def test_every_target_has_a_source_and_a_choice():
-    from typing import get_args
-
-    from taskselect.config import TARGETS, Target
-    from taskselect.data.benchmark import TARGET_SOURCES
-
-    assert list(TARGETS) == list(get_args(Target)) == list(TARGET_SOURCES)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskselect.config import DataParams
+from taskselect.config import TARGET_SOURCES, DataParams
 from taskselect.data.sources import SOURCES, normalize_text
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json, read_table, required, write_json, write_parquet
@@ -27,12 +27,6 @@ from taskselect.shards import ROW_GROUP_ROWS
 
 logger = logging.getLogger(__name__)
 
-TARGET_SOURCES = {
-    "airline_sentiment": "airline",
-    "trec": "trec",
-    "20newsgroups": "20ng",
-    "drug_reviews": "drugs",
-}
 COLUMNS = ["id", "text", "label", "source"]
 ROLES = ("pool", "query", "test")
 
