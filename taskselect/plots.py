@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 
 from taskselect.io import atomic_path
-from taskselect.selectors import REGISTRY, spec
+from taskselect.selectors import REGISTRY, budget_share, spec
 
 log = logging.getLogger(__name__)
 MARKERS = "osD^v<>PX*"
@@ -92,7 +92,7 @@ def plot_f1_vs_budget(summary: pd.DataFrame, pool_size: int, path: str | os.Path
         f1_macro, f1_macro_std); pool_size converts row counts to shares of the pool.
     """
     (title,) = drawable([title])
-    share = summary["budget"].map(lambda b: b if b <= 1 else b / pool_size) * 100
+    share = summary["budget"].map(lambda b: budget_share(b, pool_size)) * 100
     budgeted = summary["method"].map(lambda m: spec(m).uses_budget)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from taskselect.selectors import REGISTRY
+from taskselect.selectors import REGISTRY, budget_share
 
 OPTIONAL_MEANS = ("f1_micro", "n_unique", "n_on_task", "target_share")
 
@@ -228,6 +228,6 @@ def metrics_tree(summary: pd.DataFrame) -> dict:
 def f1_by_budget(summary: pd.DataFrame, pool_size: int) -> pd.DataFrame:
     """Wide table for `dvc plots`: budget (fraction of the pool), then mean macro-F1 per method."""
     wide = summary.pivot_table(index="budget", columns="method", values="f1_macro", sort=True)
-    wide.index = [b if isinstance(b, float) and b <= 1 else b / pool_size for b in wide.index]
+    wide.index = [budget_share(b, pool_size) for b in wide.index]
     wide.index.name = "budget"
     return wide.reset_index()

@@ -31,7 +31,7 @@ from taskselect.io import atomic_dir, atomic_path, file_hash, read_json, require
 from taskselect.plots import plot_confusion, plot_f1_vs_budget, plot_note
 from taskselect.report import baselines, f1_by_budget, metrics_tree, summarize, summarize_selections
 from taskselect.sections import runtime_keys
-from taskselect.selectors import Corpus, Selector, budget_label, filtered, make_selector, spec
+from taskselect.selectors import Corpus, Selector, budget_label, budget_share, filtered, make_selector, spec
 from taskselect.shards import Shard, plan_shards, read_column, write_rows
 from taskselect.threads import fixed_threads
 from taskselect.trainers import Consumes, Examples, load_trainer, make_trainer, trainer_class
@@ -61,7 +61,7 @@ class Run:
     @property
     def slug(self) -> str:
         """'tsds-0.05-0', 'tsds-30-0': the budget as params.yaml writes it, as DVC's matrix
-        stages name their outputs (so 30 rows and 30.0 rows are two names, 1 and 1.0 two runs)."""
+        stages name their outputs (so 30 rows and 30.0 rows are two names)."""
         return f"{self.method}-{self.budget}-{self.seed}"
 
 
@@ -656,8 +656,7 @@ def report(params: Params, ws: Workspace, out_dir: Path, runs: list[Run] | None 
         write_json(out_dir / "metrics.json", {"note": UNLABELLED} | {
             method: {row.budget_label: {"n_selected": row.n_selected, "n_unique": row.n_unique}
                      for row in rows.itertuples()} for method, rows in summary.groupby("method", sort=False)})
-        curve = pd.DataFrame({"budget": sorted({b if isinstance(b, float) and b <= 1 else b / pool_size
-                                                for b in summary["budget"]})})
+        curve = pd.DataFrame({"budget": sorted({budget_share(b, pool_size) for b in summary["budget"]})})
         plot_note(UNLABELLED, out_dir / "f1_vs_budget.png", title=title)
     with atomic_path(out_dir / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")

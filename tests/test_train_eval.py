@@ -8,7 +8,7 @@ import pytest
 from taskselect.index import build_index, read_index, write_index
 from taskselect.metrics import (classification_metrics, macro_f1_bootstrap, macro_f1_resamples, predict_within,
                                 stratified_draws)
-from taskselect.selectors import resolve_budget
+from taskselect.selectors import budget_share, resolve_budget
 from taskselect.selectors.tsds import TSDSSelector
 from taskselect import stages
 from taskselect.config import EvaluateParams, FinetuneParams
@@ -109,6 +109,12 @@ def test_index_search_equals_brute_force_and_survives_a_round_trip(tmp_path):
 @pytest.mark.parametrize("budget, pool, size", [(0.05, 1000, 50), (0.0001, 1000, 1), (1.0, 1000, 1000), (250, 1000, 250)])
 def test_budget_is_a_count_or_a_fraction(budget, pool, size):
     assert resolve_budget(budget, pool) == size
+
+
+@pytest.mark.parametrize("budget, share", [(0.05, 0.05), (250, 0.25), (250.0, 0.25), (np.int64(500), 0.5)])
+def test_a_budget_as_a_share_of_the_pool(budget, share):
+    """A fraction as it is; a row count, also one a pandas column made a float, over the pool's rows."""
+    assert budget_share(budget, 1000) == share
 
 
 def test_budget_larger_than_the_pool_is_refused():

@@ -47,7 +47,7 @@ from taskselect.selectors import negcliploss  # noqa: F401
 from taskselect.selectors import auto  # noqa: F401
 from taskselect.errors import TaskselectError
 from taskselect.selectors.base import (
-    REGISTRY, Corpus, Selection, Selector, SelectorSpec, budget_label, register, resolve_budget,
+    REGISTRY, Corpus, Selection, Selector, SelectorSpec, budget_label, budget_share, register, resolve_budget,
 )
 from taskselect.selectors.auto import AutoSelector
 from taskselect.selectors.baselines import FullSelector, RandomSelector
@@ -107,6 +107,6 @@ def make_selector(method: str, params: SelectParams, finetune: FinetuneParams | 
 __all__ = [
     "REGISTRY", "AutoSelector", "Corpus", "DSIRSelector", "FilterParams", "FilteredSelector", "FullSelector",
     "KCenterSelector", "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector",
-    "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label",
+    "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label", "budget_share",
     "filtered", "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
 ]

@@ -151,6 +151,11 @@ def resolve_budget(budget: float, n_pool: int) -> int:
     return size
 
 
+def budget_share(budget: float, n_pool: int) -> float:
+    """The budget as a fraction of a pool of `n_pool` rows: a fraction as it is, a row count divided."""
+    return budget if isinstance(budget, float) and budget <= 1 else budget / n_pool
+
+
 def budget_label(budget: float) -> str:
     """'0.05' -> '5%', 500 -> '500': how budgets are named in paths and tables."""
     if isinstance(budget, float) and budget <= 1:
