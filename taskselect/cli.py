@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
@@ -58,8 +57,6 @@ def _overrides(overrides: list[str] | None, **shortcuts) -> list[str]:
     """The KEY=VALUE overrides the shortcut options stand for, then the -S ones. The data options
     (--target, --pool, --query, --test) describe the run's data whole: a file they leave out is
     none, not the one params.yaml kept from an earlier run (which would score another test set)."""
-    from taskselect.validate import parse_budget
-
     named = {
         "target": "data.target", "pool": "data.pool", "query": "data.query", "test": "data.test",
         "methods": "select.methods", "budgets": "select.budgets", "seeds": "select.seeds",
@@ -72,15 +69,12 @@ def _overrides(overrides: list[str] | None, **shortcuts) -> list[str]:
     for name, value in shortcuts.items():
         if value is None:
             continue
-        items = [item.strip() for item in value.split(",")] if name in ("budgets", "seeds", "methods") else []
         if name == "budgets":
-            value = json.dumps([parse_budget(item, "--budgets") for item in items])
+            value = json.dumps(_budgets(value))
         elif name == "seeds":
-            if not all(item.lstrip("-").isdigit() for item in items):
-                raise TaskselectError(f"--seeds {value!r}: expected whole numbers, comma-separated (0,1,2)")
-            value = "[" + value + "]"
+            value = json.dumps(_seeds(value))
         elif name == "methods":
-            if unknown := [item for item in items if item not in registered_methods()]:
+            if unknown := [item.strip() for item in value.split(",") if item.strip() not in registered_methods()]:
                 raise TaskselectError(f"--methods {unknown[0]!r}: expected one of {', '.join(registered_methods())}")
             value = "[" + value + "]"
         extra.append(f"{named[name]}={value}")
@@ -561,8 +555,19 @@ def serve_flows(params_file: ParamsFile = None, overrides: Overrides = None) -> 
     serve(params)
 
 
-def _floats(text: str | None) -> tuple | None:
-    return None if text is None else tuple(yaml.safe_load(f"[{text}]"))
+def _budgets(text: str, option: str = "--budgets") -> list[int | float]:
+    """'0.02,5%,500' as select.budgets holds it (validate.parse_budget)."""
+    from taskselect.validate import parse_budget
+
+    return [parse_budget(item.strip(), option) for item in text.split(",")]
+
+
+def _seeds(text: str, option: str = "--seeds") -> list[int]:
+    """'0,1,2' as select.seeds holds it."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.lstrip("-").isdigit() for item in items):
+        raise TaskselectError(f"{option} {text!r}: expected whole numbers, comma-separated (0,1,2)")
+    return [int(item) for item in items]
 
 
 @app.command()
@@ -586,9 +591,10 @@ def bench(params_file: ParamsFile = None, overrides: Overrides = None,
     if unknown:
         raise TaskselectError(f"--part {unknown[0]!r}: expected one of {', '.join(PARTS)}")
     params = _params(params_file, overrides)
-    chosen = {"targets": tuple(targets.split(",")) if targets else None, "budgets": _floats(budgets),
-              "other_methods": tuple(methods.split(",")) if methods else None,
-              "seeds": _floats(seeds), "transformer_seeds": _floats(transformer_seeds)}
+    chosen = {"targets": tuple(targets.split(",")) if targets else None,
+              "budgets": tuple(_budgets(budgets)) if budgets else None,
+              "other_methods": tuple(methods.split(",")) if methods else None, "seeds": tuple(_seeds(seeds)) if seeds else None,
+              "transformer_seeds": tuple(_seeds(transformer_seeds, "--transformer-seeds")) if transformer_seeds else None}
     runner = QualityBench(params, out, data_dir, **{k: v for k, v in chosen.items() if v is not None})
     started = time.perf_counter()
     runner.run(parts)

@@ -337,6 +337,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "export a budget in words": (["export", "--budget", "five", "--out", "x.csv"], ["--budget 'five'", "a percentage (5%)"]),
     "run with a budget in words": (["run", "--budgets", "5%,ten"], ["--budgets 'ten'", "percentage (5%)", "not a number"]),
     "run with a seed in words": (["run", "--seeds", "0,one"], ["--seeds '0,one'", "whole numbers"]),
+    "bench with a budget in words": (["bench", "--budgets", "5%,ten"], ["--budgets 'ten'", "percentage (5%)", "not a number"]),
+    "bench with a fractional seed": (["bench", "--transformer-seeds", "0.5"], ["--transformer-seeds '0.5'", "whole numbers"]),
     # an earlier run's files in the parameters: the data options describe the data whole
     "a new pool alone, the earlier query kept": (["prepare", "--params", "bad/earlier_run.yaml", "--pool", "files/num_pool.csv"], ["data.query: missing"]),
     "a target after your files": (["run", "--params", "bad/earlier_run.yaml", "--target", "trec", "--budgets", "5000"], ["budget 5000", "benchmark trec"]),
