@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from taskselect.bench import QualityBench, machine
 from taskselect.bench import stopwatch as bench_stopwatch
@@ -130,12 +129,6 @@ class Paired:
     def interval(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         """The paired interval of the difference of two selections' resampled macro-F1."""
         return percentile_interval(a - b, self.target.params.evaluate.confidence)
-
-
-def mean_table(records: list[dict], by: list[str], value: str = "f1") -> pd.DataFrame:
-    """Mean and std of `value` over the records grouped by `by`."""
-    frame = pd.DataFrame(records)
-    return frame.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
 
 
 def write_marked_section(markdown: Path, name: str, body: str) -> None:

@@ -234,7 +234,7 @@ def in_subprocess(case: dict, script: str = __file__) -> dict:
 
 # ---------------------------------------------------------------- accuracy of approximate densities
 
-def kde_accuracy(pool_path: Path, cache: Path) -> list[dict]:
+def kde_accuracy(pool_path: Path) -> list[dict]:
     """Approximate densities (k-means cells, default nprobe) against exact ones.
 
     (a) the MiniLM pool, every row: densities and the TSDS distribution of its 100 queries;
@@ -478,7 +478,7 @@ def main() -> None:
     accuracy = []
     if real.is_file() and not args.quick:
         print("KDE accuracy ...", file=sys.stderr, flush=True)
-        accuracy = kde_accuracy(real, args.cache)
+        accuracy = kde_accuracy(real)
     text = section(results, solves, accuracy, args, (load_before, os.getloadavg()[0]))
     write_section(args.out, text)
     print(text)

@@ -395,8 +395,6 @@ def select_embeddings(
     Writes OUT/indices.npy (selected candidate rows, int64), OUT/probs.npy (the selection
     distribution, float64, one per candidate) and OUT/selection.json (what was done).
     """
-    import time
-
     from taskselect.index import build_index, unit_rows
     from taskselect.io import read_npy, write_json, write_npy
     from taskselect.selectors import TSDSSelector

@@ -86,19 +86,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
 class LabelPrototypes:
     """Each label's sum of unit text embeddings over the rows carrying it.
 
-    names: (L,) the labels, sorted; sums: (L, dim) float64; counts: (L,) rows per label.
+    names: (L,) the labels, sorted; sums: (L, dim) float64.
     """
 
     names: np.ndarray
     sums: np.ndarray
-    counts: np.ndarray
 
     @classmethod
     def of(cls, embeddings: np.ndarray, labels) -> LabelPrototypes:
         names, column = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
         sums = np.zeros((names.size, embeddings.shape[1]))
         np.add.at(sums, column, _unit(np.asarray(embeddings, dtype=np.float64)))
-        return cls(names, sums, np.bincount(column, minlength=names.size))
+        return cls(names, sums)
 
     def similarities(self, embeddings: np.ndarray, labels, members: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(S, own, column) for rows (n, dim) paired with `labels` (each one of self.names).
