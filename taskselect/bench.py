@@ -130,8 +130,8 @@ class QualityBench:
         return validate_params(raw, "bench parameters")
 
     def workspace(self, params: Params) -> stages.Workspace:
-        """The target's workspace under data_dir, prepared, embedded and indexed (each stage skipped
-        when its outputs are current)."""
+        """The target's workspace under data_dir, prepared, embedded and indexed (each stage runs;
+        the texts' vectors come from the embedding cache once computed)."""
         ws = stages.Workspace(self.data_dir / params.data.target)
         stages.prepare(params.data, ws)
         stages.embed(params.embed, ws)

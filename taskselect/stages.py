@@ -121,7 +121,8 @@ class Workspace:
         return self.runs / "models" / run.slug
 
     def evaluation(self, run: Run) -> Path:
-        """Directory of metrics.json and confusion.png."""
+        """Directory of metrics.json, predictions.parquet (paired_deltas reads them), confusion.png
+        and made_from.json."""
         return self.runs / "evaluations" / run.slug
 
     def timing(self, name: str) -> Path:

@@ -124,7 +124,8 @@ class Selector(Protocol):
 
     query: (M, dim), candidates: (N, dim) embeddings; index: an optional faiss index over the
     candidates; corpus: their texts and labels, for selectors that read more than embeddings
-    (dsir, s2l, loss); the embedding-only selectors ignore it.
+    (registered with reads="texts" or "corpus", or with a `needs_corpus` attribute that is
+    true, as tsds and knn on a lexical or hybrid representation); the others ignore it.
     """
 
     def select(
