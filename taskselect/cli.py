@@ -396,7 +396,7 @@ def select_embeddings(
     distribution, float64, one per candidate) and OUT/selection.json (what was done).
     """
     from taskselect.index import build_index, unit_rows
-    from taskselect.io import read_npy, write_json, write_npy
+    from taskselect.io import atomic_path, read_npy, write_json, write_npy
     from taskselect.selectors import TSDSSelector
     from taskselect.selectors.tsds import check_embeddings
     from taskselect.validate import check_writable_dir
@@ -440,9 +440,12 @@ def select_embeddings(
                    "metric": metric, "replace": replace, "index": index},
         **selection.info,
     }
-    write_npy(out / "indices.npy", selection.indices.astype("int64"))
-    write_npy(out / "probs.npy", selection.probs)
-    write_json(out / "selection.json", summary)
+    # written first, renamed together: a failure leaves the last selection's three files, not a mix
+    with atomic_path(out / "indices.npy") as indices, atomic_path(out / "probs.npy") as probs, \
+            atomic_path(out / "selection.json") as record:
+        write_npy(indices, selection.indices.astype("int64"))
+        write_npy(probs, selection.probs)
+        write_json(record, summary)
     console.print(
         f"selected {selection.n_selected} of {n} candidates ({selection.n_unique} distinct, "
         f"alpha {selection.info['alpha_effective']:.4g}) in {summary['seconds']:.1f}s -> {out}",
