@@ -40,8 +40,8 @@ from taskselect.bench import QualityBench
 from taskselect.config import TARGETS, load_params
 from taskselect.io import read_json, write_json, write_parquet
 from taskselect.report import summarize
-from taskselect.selectors import Corpus
-from taskselect.selectors.negcliploss import NegCLIPLoss, top_share
+from taskselect.selectors import Corpus, filter_scorer
+from taskselect.selectors.negcliploss import top_share
 
 log = logging.getLogger("label_noise")
 
@@ -120,8 +120,7 @@ def run_target(bench: QualityBench, target: str, share: float) -> None:
     pool_x = np.load(clean.embedding("pool"))
     query = pd.read_parquet(clean.prepared / "query.parquet")
     corpus = Corpus(pool["text"].tolist(), labels.tolist(), query["text"].tolist(), query["label"].tolist())
-    scoring = params.select.negcliploss
-    scorer = NegCLIPLoss(scoring.batch_size, scoring.partitions, scoring.tau, symmetric=params.select.filter.symmetric)
+    scorer = filter_scorer(params.select)
     filters = {}
     for seed in bench.seeds:  # what the filter dropped in each seed's runs
         scores, facts = scorer.scores(np.load(clean.embedding("query")), pool_x, corpus, seed)

@@ -215,3 +215,13 @@ def test_labels_the_figures_font_cannot_draw_are_said_once_not_warned_per_glyph(
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and said[0].endswith("has no ⚽ 技 术: drawn as □ in the plots"), said
     assert all((tmp_path / f"confusion{i}.png").stat().st_size for i in range(3))
+
+
+def test_a_trainer_built_in_python_is_held_to_its_sections_constraints():
+    """Trainers take their defaults and their checks from finetune.head / finetune.transformer."""
+    from taskselect.trainers.transformer import TransformerTrainer
+
+    with pytest.raises(TaskselectError, match="finetune.head: C: Input should be greater than 0"):
+        HeadTrainer(C=0)
+    with pytest.raises(TaskselectError, match="finetune.transformer: dropout: Input should be less than 1"):
+        TransformerTrainer(dropout=2.0)

@@ -87,9 +87,13 @@ def with_filter(selector: Selector, method: str, params: SelectParams) -> Select
     """`selector` behind select.filter, when it applies to `method` (it then needs a Corpus)."""
     if not filtered(method, params):
         return selector
+    return FilteredSelector(selector, filter_scorer(params), params.filter.keep, params.filter.method)
+
+
+def filter_scorer(params: SelectParams) -> NegCLIPLoss:
+    """select.filter's scorer: negCLIPLoss with select.negcliploss's scoring settings."""
     scoring = params.negcliploss
-    scorer = NegCLIPLoss(scoring.batch_size, scoring.partitions, scoring.tau, symmetric=params.filter.symmetric)
-    return FilteredSelector(selector, scorer, params.filter.keep)
+    return NegCLIPLoss(scoring.batch_size, scoring.partitions, scoring.tau, symmetric=params.filter.symmetric)
 
 
 def make_selector(method: str, params: SelectParams, finetune: FinetuneParams | None = None) -> Selector:
@@ -108,5 +112,5 @@ __all__ = [
     "REGISTRY", "AutoSelector", "Corpus", "DSIRSelector", "FilterParams", "FilteredSelector", "FullSelector",
     "KCenterSelector", "KNNDensitySelector", "KNNSelector", "LossSelector", "MATESSelector", "NegCLIPLossSelector",
     "RandomSelector", "S2LSelector", "Selection", "Selector", "SelectorSpec", "TSDSPlan", "TSDSSelector", "budget_label", "budget_share",
-    "filtered", "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
+    "filter_scorer", "filtered", "make_selector", "methods", "register", "resolve_budget", "spec", "with_filter",
 ]

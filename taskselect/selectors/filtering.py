@@ -55,8 +55,8 @@ class FilteredSelector:
 
     inner: Selector
     scorer: NegCLIPLoss
-    keep: float = 0.8
-    name: str = "negcliploss"
+    keep: float = FilterParams.default("keep")
+    name: str = "negcliploss"  # the scorer's, in errors and info["filter"]
 
     def kept_rows(self, query, candidates, corpus: Corpus, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
         """(kept rows (k,) sorted, scores (N,), scorer's facts)."""

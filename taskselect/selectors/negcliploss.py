@@ -185,9 +185,9 @@ class NegCLIPLoss:
     symmetric: both terms of the normaliser (the paper), or the row term only (negclip_scores).
     """
 
-    batch_size: int = 256
-    partitions: int = 5
-    tau: float | None = None
+    batch_size: int = NegCLIPLossParams.default("batch_size")
+    partitions: int = NegCLIPLossParams.default("partitions")
+    tau: float | None = NegCLIPLossParams.default("tau")
     symmetric: bool = True
     taus: tuple[float, ...] = field(default=TAU_GRID)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import joblib
 import numpy as np
 
+from taskselect.config import HeadParams
 from taskselect.errors import TaskselectError
 from taskselect.trainers.base import Examples
 
@@ -26,10 +27,11 @@ class HeadTrainer:
 
     consumes = "embeddings"
 
-    def __init__(self, C: float = 10.0, max_iter: int = 1000, seed: int = 0):
+    def __init__(self, C: float = HeadParams.default("C"), max_iter: int = HeadParams.default("max_iter"), seed: int = 0):
         self.C = C
         self.max_iter = max_iter
         self.seed = seed
+        HeadParams.check(self, "finetune.head")  # built directly, held to params.yaml's constraints
         self.classes_: list[str] = []
         self.history_: dict = {}
         self._model: LogisticRegression | None = None

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 
+from taskselect.config import TransformerParams
 from taskselect.embedding import resolve_model_path
 from taskselect.errors import TaskselectError
 from taskselect.trainers.base import Examples
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = "model.safetensors"
 SETTINGS = "trainer.json"
+_default = TransformerParams.default  # each parameter's default, as finetune.transformer declares it
 # One fine-tune at a time per process: dropout draws from torch's process-wide generator, so two
 # fits in threads (the Prefect flow's task runner) would interleave draws and lose determinism;
 # and on a CPU one fit already uses every core.
@@ -88,17 +90,17 @@ class TransformerTrainer:
 
     def __init__(
         self,
-        model: str = "all-MiniLM-L6-v2",
-        max_length: int = 128,
-        batch_size: int = 32,
-        epochs: int = 5,
-        max_steps: int | None = None,
-        learning_rate: float = 1e-4,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        dropout: float = 0.1,
-        val_fraction: float = 0.1,
-        patience: int = 2,
+        model: str = _default("model"),
+        max_length: int = _default("max_length"),
+        batch_size: int = _default("batch_size"),
+        epochs: int = _default("epochs"),
+        max_steps: int | None = _default("max_steps"),
+        learning_rate: float = _default("learning_rate"),
+        weight_decay: float = _default("weight_decay"),
+        warmup_ratio: float = _default("warmup_ratio"),
+        dropout: float = _default("dropout"),
+        val_fraction: float = _default("val_fraction"),
+        patience: int = _default("patience"),
         seed: int = 0,
     ):
         self.model = model
@@ -113,15 +115,14 @@ class TransformerTrainer:
         self.val_fraction = val_fraction
         self.patience = patience
         self.seed = seed
+        TransformerParams.check(self, "finetune.transformer")  # built directly, held to params.yaml's constraints
         self.classes_: list[str] = []
         self.history_: dict = {}
         self._net = None
         self._tokenizer = None
 
     def _settings(self) -> dict:
-        names = ("model", "max_length", "batch_size", "epochs", "max_steps", "learning_rate",
-                 "weight_decay", "warmup_ratio", "dropout", "val_fraction", "patience", "seed")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in [*TransformerParams.model_fields, "seed"]}
 
     def _batch(self, texts: list[str]):
         return self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
