@@ -176,15 +176,24 @@ def test_a_second_run_recomputes_overwritten_embeddings_and_reproduces_the_resul
 
 
 def test_the_full_pool_at_several_budgets_is_trained_once(flow_run):
-    """full uses no budget: its finetune at a later budget waits for the first budget's and copies
-    that model (plan.after), rather than train the same model beside it."""
+    """full uses no budget: its finetune at a later budget waits for the first budget's (the task
+    run's wait_for, plan.after) and copies that model, rather than train the same model beside it."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
     from flows.pipeline import pipeline
     from taskselect import stages
 
     tmp, params, _ = flow_run
     select = params.select.model_copy(update={"methods": ["full"], "budgets": [0.2, 0.3], "seeds": [1]})
-    records = pipeline(params=params.model_copy(update={"select": select}), data_dir=str(tmp / "data"),
-                       out_dir=str(tmp / "out-full"))
+    state = pipeline(params=params.model_copy(update={"select": select}), data_dir=str(tmp / "data"),
+                     out_dir=str(tmp / "out-full"), return_state=True)
+    records = state.result()
+    with get_client(sync_client=True) as client:
+        task_runs = {r.name: r for r in client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))}
+    waits_for = {i.id for i in task_runs["finetune-full-0.3-1"].task_inputs["wait_for"]}
+    assert task_runs["finetune-full-0.2-1"].id in waits_for and task_runs["select-full-0.3-1"].id in waits_for
     ws = stages.Workspace(tmp / "data")
     assert "copied_from" not in json.loads(ws.timing("finetune-full-0.2-1").read_text())
     assert json.loads(ws.timing("finetune-full-0.3-1").read_text())["copied_from"] == "full-0.2-1"
