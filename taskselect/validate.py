@@ -23,6 +23,7 @@ from taskselect.embedding import resolve_model_path
 from taskselect.errors import TaskselectError
 from taskselect.io import read_json
 from taskselect.selectors import REGISTRY, filtered, make_selector, resolve_budget, spec
+from taskselect.selectors.filtering import check_kept
 
 if TYPE_CHECKING:  # pandas: not at the start of select-embeddings, which checks its --out here
     from taskselect.data import Benchmark
@@ -81,14 +82,20 @@ def check_writable_dir(path: Path, what: str) -> None:
         raise TaskselectError(f"{path}: not writable ({what}): no write permission on {existing}")
 
 
-def check_selections(budgets: list[float], pool_rows: int, source: str) -> None:
-    """Every budget fits a pool of `pool_rows` rows; source: where the pool comes from, named
-    in the error (your pool file, the benchmark, or the prepared data)."""
+def check_selections(select: SelectParams, budgets: list[float], pool_rows: int, source: str) -> None:
+    """Every budget fits a pool of `pool_rows` rows, and the rows select.filter keeps of it when
+    the filter applies; source: where the pool comes from, named in the error (your pool file,
+    the benchmark, or the prepared data)."""
     for budget in budgets:
         try:
-            resolve_budget(budget, pool_rows)
+            size = resolve_budget(budget, pool_rows)
         except TaskselectError as exc:
             raise TaskselectError(f"select.budgets: {exc} ({source})") from None
+        if any(filtered(method, select) for method in select.methods):
+            try:
+                check_kept(select.filter.keep, pool_rows, size)
+            except TaskselectError as exc:
+                raise TaskselectError(f"{exc} ({source})") from None
 
 
 def check_unlabelled(select: SelectParams, source: str) -> None:
@@ -121,7 +128,7 @@ def check_benchmark(benchmark: Benchmark, select: SelectParams) -> None:
     source = "data.pool" if benchmark.task == "custom" else f"benchmark {benchmark.task}"
     if not benchmark.pool_labelled:
         check_unlabelled(select, source)
-    check_selections(select.budgets, len(benchmark.pool), source)
+    check_selections(select, select.budgets, len(benchmark.pool), source)
     check_queries(select, len(benchmark.query), "data.query" if benchmark.task == "custom" else source)
 
 
@@ -162,6 +169,6 @@ def check_stage(params: Params, data_dir: Path, budgets: list[float] | None = No
         meta = read_json(meta_path)
         if not meta.get("pool_labelled", True):
             check_unlabelled(params.select, f"the pool in {data_dir / 'prepared'}")
-        check_selections(params.select.budgets if budgets is None else budgets, meta["rows"]["pool"],
+        check_selections(params.select, params.select.budgets if budgets is None else budgets, meta["rows"]["pool"],
                          str(data_dir / "prepared"))
         check_queries(params.select, meta["rows"]["query"], str(data_dir / "prepared"))

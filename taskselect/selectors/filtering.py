@@ -23,7 +23,7 @@ from pydantic import Field
 from taskselect.errors import TaskselectError
 from taskselect.sections import Section
 from taskselect.selectors.base import Corpus, Selection, Selector, require_corpus
-from taskselect.selectors.negcliploss import NegCLIPLoss, top_share
+from taskselect.selectors.negcliploss import NegCLIPLoss, share_size, top_share
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,13 @@ class FilterParams(Section):
         False, description="negcliploss: contrast each text with the other labels only (false), or also each label "
         "with the other labels' texts, as the paper (true); the second term ranks whole labels, not rows.",
     )
+
+
+def check_kept(keep: float, n_pool: int, size: int) -> None:
+    """Refuse a keep that leaves fewer than `size` of n_pool rows to select from."""
+    if size > (kept := share_size(keep, n_pool)):
+        raise TaskselectError(f"select.filter.keep {keep}: keeps {kept} of {n_pool} pool rows, fewer than "
+                              f"the {size} to select; raise keep or lower the budget")
 
 
 @dataclass
@@ -65,12 +72,8 @@ class FilteredSelector:
 
     def select(self, query, candidates, size: int, seed: int, index=None, corpus=None) -> Selection:
         corpus = require_corpus(corpus, f"filter {self.name}", len(candidates), len(query))
+        check_kept(self.keep, len(candidates), size)
         kept, _, facts = self.kept_rows(query, candidates, corpus, seed)
-        if size > kept.size:
-            raise TaskselectError(
-                f"select.filter.keep {self.keep}: keeps {kept.size} of {len(candidates)} pool rows, fewer than "
-                f"the {size} to select; raise keep or lower the budget"
-            )
         log.info("filter %s: %d of %d pool rows kept", self.name, kept.size, len(candidates))
         texts, labels = np.asarray(corpus.pool_texts, dtype=object), np.asarray(corpus.pool_labels, dtype=object)
         inner_corpus = Corpus(texts[kept].tolist(), labels[kept].tolist(), corpus.query_texts, corpus.query_labels)

@@ -296,7 +296,11 @@ class NegCLIPLossSelector:
         return self.query_subsets(query, candidates, index, corpus)(np.arange(len(query)), size, seed)
 
 
+def share_size(share: float, n: int, at_least: int = 1) -> int:
+    """How many of n rows a share keeps: round(share * n), at least `at_least`, at most n."""
+    return min(n, max(round(share * n), at_least))
+
+
 def top_share(scores: np.ndarray, share: float, at_least: int = 1) -> np.ndarray:
-    """(k,) int64 sorted rows of the k highest scores, k = max(round(share * n), at_least); ties by row."""
-    k = min(len(scores), max(round(share * len(scores)), at_least))
-    return np.sort(np.argsort(-scores, kind="stable")[:k]).astype(np.int64)
+    """(k,) int64 sorted rows of the k highest scores, k = share_size(share, n, at_least); ties by row."""
+    return np.sort(np.argsort(-scores, kind="stable")[:share_size(share, len(scores), at_least)]).astype(np.int64)
