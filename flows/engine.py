@@ -37,7 +37,7 @@ def api_url() -> str:
     not the run's and would break its one `error:` line."""
     settings = get_current_settings()
     if settings.api.url:
-        return settings.api.url
+        return answering(settings.api.url)
     from prefect.server.api.server import SubprocessASGIServer  # seconds to import: only without a server
 
     server = SubprocessASGIServer()  # one per process: the one the flow run uses
@@ -48,6 +48,21 @@ def api_url() -> str:
             server.start()
         logger.info("Prefect: a temporary server for this command at %s, its log in %s", server.api_url, log)
     return server.api_url
+
+
+def answering(url: str) -> str:
+    """`url`, once a Prefect API answers there: a run against a server that is not up would
+    fail in Prefect's client with tracebacks, after its first task was submitted."""
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise TaskselectError(
+            f"PREFECT_API_URL {url}: no Prefect server answers there ({type(exc).__name__}); start one "
+            "(`make prefect-ui`, or `prefect server start`), or unset PREFECT_API_URL for a server of the run's own"
+        ) from None
+    return url
 
 
 @contextmanager
@@ -104,6 +119,9 @@ def task_runner(cluster: str | None = None, workers: int | None = None) -> TaskR
     if workers is not None and workers < 1:
         raise TaskselectError(f"--workers {workers}: expected at least 1 worker process")
     if cluster is not None:
+        if not get_current_settings().api.url:  # a temporary server of this process: the workers could not reach it
+            raise TaskselectError("--cluster: its workers report to the Prefect server of the run; start one "
+                                  "(`make prefect-ui`) and set PREFECT_API_URL here and on the workers")
         return DaskRunner(address=cluster)
     if workers is not None:
         return DaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})

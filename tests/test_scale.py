@@ -1,6 +1,7 @@
 """Scale: a split read and embedded shard by shard, resumed after a kill, and the pipeline run on a
 real Dask cluster (LocalCluster, worker processes) with the results of the in-process run."""
 
+import os
 import signal
 import subprocess
 import time
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN, small_profile, untimed
+from conftest import BIN, ROOT, assert_one_line_error, small_profile, taskselect, untimed
 from taskselect import stages
 from taskselect.config import load_params
 from taskselect.embedding import Embedder
@@ -45,6 +46,19 @@ def test_task_runner_options_are_checked():
         task_runner("tcp://127.0.0.1:8786", 2)
     with pytest.raises(TaskselectError, match="--workers 0: expected at least 1"):
         task_runner(workers=0)
+
+
+@pytest.mark.parametrize("args, api, message", [
+    (["--methods", "random"], "http://127.0.0.1:9/api", "PREFECT_API_URL http://127.0.0.1:9/api: no Prefect server answers there"),
+    (["--cluster", "tcp://127.0.0.1:9"], None, "--cluster: its workers report to the Prefect server of the run"),
+])
+def test_a_run_without_a_prefect_server_it_can_reach_is_refused_in_one_line(tmp_path, args, api, message):
+    """Not Prefect's tracebacks once the first task is submitted (a cluster's workers cannot reach
+    a temporary server of the command's own)."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | ({"PREFECT_API_URL": api} if api else {})
+    result = taskselect("run", "--data-dir", str(tmp_path / "data"), *args, cwd=ROOT, env=env)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "data").exists()
 
 
 def shard_files(cache):
