@@ -293,6 +293,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "text column missing": (["prepare", *own("pool", "bad/no_text.csv")], ["bad/no_text.csv", "no column 'text'", "columns are body, label", "set data.text_column to yours"]),
     "text column option wrong": (["prepare", *OWN, "-S", "data.text_column=tweet"], ["files/pool.csv", "no column 'tweet'"]),
     "label column missing": (["prepare", *own("pool", "bad/no_label.csv")], ["bad/no_label.csv", "no column 'label'", "set data.label_column to yours"]),
+    "query label column missing": (["prepare", *own("query", "bad/no_label.csv")],
+                                   ["bad/no_label.csv", "no column 'label'", "the query examples carry labels too"]),
     "CSV empty text": (["prepare", *own("pool", "bad/empty_text.csv")], ["bad/empty_text.csv", "column 'text', row 5", "expected non-empty text, got an empty cell"]),
     "CSV blank text": (["prepare", *own("pool", "bad/blank_text.csv")], ["bad/blank_text.csv", "column 'text', row 7", "expected non-empty text, got '   '"]),
     "CSV empty label": (["prepare", *own("pool", "bad/empty_label.csv")], ["bad/empty_label.csv", "column 'label', row 3", "expected a label"]),

@@ -349,8 +349,9 @@ def _read_custom(path: Path, role: str, text_column: str, label_column: str,
     labelled = label_column in frame.columns or not label_optional
     for column in (text_column, label_column) if labelled else (text_column,):
         if column not in frame.columns:
-            unlabelled = " (a pool without labels is for selection only: leave data.test out)" if (
-                role == "pool" and column == label_column) else ""
+            unlabelled = {"pool": " (a pool without labels is for selection only: leave data.test out)",
+                          "query": " (with a labelled pool the query examples carry labels too: the task's label set "
+                                   "and auto's cross-validation read them)"}.get(role, "") if column == label_column else ""
             key = "text_column" if column == text_column else "label_column"
             raise TaskselectError(
                 f"{path}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}{unlabelled}; "
