@@ -189,14 +189,18 @@ def log_pipeline(data_dir: str | Path, out_dir: str | Path, tags: dict[str, str]
 
 def pipeline_run_name(task: str, params: Params, experiment: str | None = None) -> str:
     """'airline_sentiment · tsds,random,full · 5%' ('custom pool.csv · ...' for your files, so
-    that runs on other pools differ in taskselect-custom; '... · 5% · milky-newt' for DVC
-    experiment milky-newt, so that runs of other settings differ): what the parent run compared,
-    readable in the runs list (the child runs are named 'tsds 5% seed 0')."""
+    that runs on other pools differ in taskselect-custom; '... · 5% · filter negcliploss 0.8' when
+    select.filter cleans the pool first; '... · 5% · milky-newt' for DVC experiment milky-newt, so
+    that runs of other settings differ): what the parent run compared, readable in the runs list
+    (the child runs are named 'tsds 5% seed 0')."""
     from taskselect.selectors import budget_label
 
     budgets = ",".join(budget_label(b) for b in params.select.budgets)
     data = f"{task} {Path(params.data.pool).name}" if params.data.pool else task
-    return " · ".join([data, ",".join(params.select.methods), budgets, *([experiment] if experiment else [])])
+    cleaned = params.select.filter
+    return " · ".join([data, ",".join(params.select.methods), budgets,
+                       *([f"filter {cleaned.method} {cleaned.keep:g}"] if cleaned.method != "none" else []),
+                       *([experiment] if experiment else [])])
 
 
 def comparison_metrics(records: list[dict]) -> dict[str, float]:

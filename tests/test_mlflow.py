@@ -348,3 +348,16 @@ def test_a_dvc_stage_logs_to_the_projects_store_not_to_dvcs_temporary_copy(monke
     assert tracking_uri(TrackParams()) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert tracking_uri(TrackParams(tracking_uri="sqlite:////srv/runs.db")) == "sqlite:////srv/runs.db"
     assert tracking_uri(TrackParams(tracking_uri="http://127.0.0.1:5000")) == "http://127.0.0.1:5000"
+
+
+def test_the_runs_list_names_what_a_parent_run_compared():
+    """The run name says the data, methods, budgets, the filter in front of the selectors and the
+    DVC experiment: runs of other settings read apart in the MLflow UI's list."""
+    from taskselect.tracking import pipeline_run_name
+
+    plain = Params.model_validate({"select": {"methods": ["tsds", "random"], "budgets": [0.02, 500]}})
+    assert pipeline_run_name("trec", plain) == "trec · tsds,random · 2%,500"
+    cleaned = Params.model_validate({"data": {"pool": "own/pool.csv", "query": "own/q.csv", "test": "own/t.csv"},
+                                     "select": {"methods": ["tsds"], "budgets": [0.05],
+                                                "filter": {"method": "negcliploss", "keep": 0.7}}})
+    assert pipeline_run_name("custom", cleaned, "milky-newt") == "custom pool.csv · tsds · 5% · filter negcliploss 0.7 · milky-newt"
