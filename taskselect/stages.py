@@ -356,8 +356,9 @@ def embed(params: EmbedParams, ws: Workspace, fanned_out: dict | None = None) ->
                 write_rows(out / f"{split}.npy", vectors, sum(len(v) for v in vectors), dim)
             write_json(out / MADE_FROM, sources)
     _write_manifest("embed", made_from_inputs, ws)
-    log.info("embeddings written to %s: %d of %d shards embedded now (%d texts), the rest were cached",
-             ws.embeddings, facts["shards_embedded"], len(shards), facts["embedded"])
+    # a shard new to the cache may be built from texts the text cache holds: counted apart
+    log.info("embeddings written to %s: %d texts run through the model; %d of %d shards built now (from them and "
+             "the text cache), the others cached whole", ws.embeddings, facts["embedded"], facts["shards_embedded"], len(shards))
     return facts
 
 
