@@ -13,7 +13,7 @@ from taskselect import tracking
 from taskselect.config import Params
 from taskselect.environment import configure
 from taskselect.lock import workspace_lock
-from taskselect.plan import RUN_STAGES, plan_run
+from taskselect.plan import RUN_STAGES, plan_run, results_dir
 from taskselect.validate import check_params
 from taskselect.versioning import check_recordable
 from tasks import (
@@ -78,7 +78,7 @@ def pipeline(params: Params = Params(), data_dir: str = "data", out_dir: str | N
                 mlflow_run = tracked.result()
             else:  # the results are on disk: a tracking server that stays down must not fail the run
                 failure = tracked.result(raise_on_failure=False)
-                logger.warning(tracking.relog_hint(plan.ws.root, plan.out, failure))
+                logger.warning(tracking.relog_hint(data_dir, results_dir(data_dir, out_dir), failure))
         publish_results(records, plan.out, mlflow_run)
         logger.info("results in %s", plan.out)
     return records
