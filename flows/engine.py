@@ -51,17 +51,18 @@ def api_url() -> str:
 
 
 def answering(url: str) -> str:
-    """`url`, once a Prefect API answers there: a run against a server that is not up would
-    fail in Prefect's client with tracebacks, after its first task was submitted."""
-    import httpx
+    """`url`, once a Prefect API answers there (asked by Prefect's own client: its key, certificates
+    and retries): a run against a server that is not up would fail in that client with
+    tracebacks, after its first task was submitted."""
+    from prefect.client.orchestration import get_client
 
-    try:
-        httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
-    except httpx.HTTPError as exc:
+    with get_client(sync_client=True) as client:
+        failure = client.api_healthcheck()
+    if failure is not None:
         raise TaskselectError(
-            f"PREFECT_API_URL {url}: no Prefect server answers there ({type(exc).__name__}); start one "
+            f"PREFECT_API_URL {url}: no Prefect server answers there ({type(failure).__name__}); start one "
             "(`make prefect-ui`, or `prefect server start`), or unset PREFECT_API_URL for a server of the run's own"
-        ) from None
+        )
     return url
 
 

@@ -140,7 +140,9 @@ def print_results(records: list[dict]) -> None:
             table.add_row(*row.values())
         console.print(table)
         return
-    interval = f"{records[0]['confidence']:.0%} CI"  # evaluate.confidence
+    from taskselect.report import auto_choices, level, summarize, verdicts  # pandas: not at start-up (select-embeddings does without)
+
+    interval = f"{level(records[0]['confidence'])} CI"  # evaluate.confidence
     table = Table(title="macro-F1 on the target test set",
                   caption=f"on-task: selected rows with a target label; {interval}: bootstrap over test rows (within each label)")
     for column in ("method", "budget", "seed", "selected", "distinct", "on-task", "macro-F1", interval, "accuracy"):
@@ -153,8 +155,6 @@ def print_results(records: list[dict]) -> None:
             f"{r['f1_macro']:.4f}", f"{low:.3f}-{high:.3f}", f"{r['accuracy']:.4f}",
         )
     console.print(table)
-    from taskselect.report import auto_choices, summarize, verdicts  # pandas: not at start-up (select-embeddings does without)
-
     for line in verdicts(records) + auto_choices(records):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     summary = summarize(records)
@@ -524,9 +524,9 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
 
     options = _overrides(overrides, target=target, pool=pool, query=query, test=test,
                          methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
-    params = load_params(params_file, options)
     out = results_dir(data_dir, out)
     try:
+        params = load_params(params_file, options)
         check_run(params, data_dir, out)  # before the flow: a refusal is one line, and nothing is written
         check_recordable(data_dir, out)
     except TaskselectError as refused:  # a value an earlier run left may be why: the same line says so
@@ -566,7 +566,7 @@ def _budgets(text: str, option: str = "--budgets") -> list[int | float]:
 def _seeds(text: str, option: str = "--seeds") -> list[int]:
     """'0,1,2' as select.seeds holds it."""
     items = [item.strip() for item in text.split(",")]
-    if not all(item.lstrip("-").isdigit() for item in items):
+    if not all(item.lstrip("-").isdecimal() for item in items):
         raise TaskselectError(f"{option} {text!r}: expected whole numbers, comma-separated (0,1,2)")
     return [int(item) for item in items]
 

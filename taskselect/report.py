@@ -16,6 +16,11 @@ from taskselect.selectors import REGISTRY, budget_share
 OPTIONAL_MEANS = ("f1_micro", "n_unique", "n_on_task", "target_share")
 
 
+def level(confidence: float) -> str:
+    """evaluate.confidence as a percentage: 0.95 -> '95%', 0.975 -> '97.5%'."""
+    return f"{round(confidence * 100, 6):g}%"
+
+
 def summarize(records: list[dict]) -> pd.DataFrame:
     """One row per (method, budget): means and standard deviations over seeds, deltas vs the
     methods the runs are compared against (compared: the baselines, and report.against's selectors
@@ -117,7 +122,7 @@ def verdicts(records: list[dict]) -> list[str]:
              for r in records if "delta_ci" in r and not REGISTRY[r["method"]].baseline]
     if lines:
         lines.append(f"Δ macro-F1 against the other method's run of the same budget and seed; "
-                     f"[{records[0]['confidence']:.0%} interval: both scored on the same bootstrap resamples of the test rows]; "
+                     f"[{level(records[0]['confidence'])} interval: both scored on the same bootstrap resamples of the test rows]; "
                      "better / worse: the interval lies wholly above / below 0; undecided: it holds 0, this test set "
                      "cannot tell the two apart")
     return lines
@@ -205,7 +210,7 @@ def comparison_caption(summary: pd.DataFrame) -> str | None:
     """What the '(k/n)' after a Δ says, for under the table; None where no run has a paired interval."""
     if "confidence" not in summary or summary["confidence"].isna().all():
         return None
-    return (f"(k/n): the Δ holds in k of n runs (seeds): its {summary['confidence'].max():.0%} paired bootstrap "
+    return (f"(k/n): the Δ holds in k of n runs (seeds): its {level(summary['confidence'].max())} paired bootstrap "
             "interval over the test rows lies wholly on that side of 0")
 
 

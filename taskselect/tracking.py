@@ -193,13 +193,13 @@ def pipeline_run_name(task: str, params: Params, experiment: str | None = None) 
     select.filter cleans the pool first; '... · 5% · milky-newt' for DVC experiment milky-newt, so
     that runs of other settings differ): what the parent run compared, readable in the runs list
     (the child runs are named 'tsds 5% seed 0')."""
-    from taskselect.selectors import budget_label
+    from taskselect.selectors import budget_label, filtered
 
     budgets = ",".join(budget_label(b) for b in params.select.budgets)
     data = f"{task} {Path(params.data.pool).name}" if params.data.pool else task
     cleaned = params.select.filter
     return " · ".join([data, ",".join(params.select.methods), budgets,
-                       *([f"filter {cleaned.method} {cleaned.keep:g}"] if cleaned.method != "none" else []),
+                       *([f"filter {cleaned.method} {cleaned.keep:g}"] if any(filtered(m, params.select) for m in params.select.methods) else []),
                        *([experiment] if experiment else [])])
 
 

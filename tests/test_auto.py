@@ -36,7 +36,10 @@ def test_candidates_override_their_methods_section_and_bad_ones_are_refused():
     assert (params.tsds.alpha, params.tsds.C, params.tsds.sigma) == (0.075, 5.0, 0.2)
     custom = SelectParams.model_validate({"tsds": {"alpha": 0.5}})  # the candidate's preset, not the section's alpha
     assert parse_candidate("tsds:preset=paper-instruction", custom)[1].tsds.alpha == 0.075
-    for bad in ("auto", "full", "magic", "knn:k=3", "knn:representation", "tsds:alpha=2"):
+    for spec in ("tsds:alpha=0.3:preset=paper-instruction", "tsds:preset=paper-instruction:alpha=0.3"):  # the candidate's own: refused
+        with pytest.raises(TaskselectError, match="alpha 0.3 would be ignored"):
+            parse_candidate(spec, SelectParams())
+    for bad in ("auto", "full", "magic", "knn:k=3", "knn:representation", "tsds:alpha=2", "tsds:preset=[a]"):
         with pytest.raises(TaskselectError, match="select.auto.candidates"):
             parse_candidate(bad, SelectParams())
     for override, message in (("[knn, knn]", "listed twice"), ("[tsds, magic]", "'magic': expected a method"),

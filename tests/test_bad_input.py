@@ -215,6 +215,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "C zero": (["prepare", "-S", "select.tsds.C=0"], ["select.tsds.C", "greater than 0"]),
     "sigma negative": (["prepare", "-S", "select.tsds.sigma=-1"], ["select.tsds.sigma", "greater than or equal to 0"]),
     "sigma infinite": (["prepare", "-S", "select.tsds.sigma=.inf"], ["select.tsds.sigma", "finite number"]),
+    "preset a list": (["prepare", "-S", "select.tsds.preset=[a]"], ["select.tsds.preset", "Input should be 'custom'"]),
     "alpha a preset would ignore": (["prepare", "-S", "select.tsds.preset=paper-instruction", "-S", "select.tsds.alpha=0.5"],
                                     ["select.tsds: alpha 0.5 would be ignored", "preset 'paper-instruction' sets alpha 0.075"]),
     "max_k zero": (["prepare", "-S", "select.tsds.max_k=0"], ["select.tsds.max_k", "greater than or equal to 1"]),

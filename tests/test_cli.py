@@ -162,3 +162,5 @@ def test_the_printed_interval_is_named_at_its_confidence(capsys):
     print_results([record])
     out = capsys.readouterr().out
     assert "90% CI" in out and "95%" not in out
+    print_results([record | {"confidence": 0.975}])
+    assert "97.5% CI" in capsys.readouterr().out

@@ -241,4 +241,7 @@ def test_a_run_names_what_an_earlier_run_left_in_params_yaml(tmp_path, monkeypat
     assert_one_line_error(refused, "budget 99999")
     # the refusal says where the value it refuses came from, in the same line
     assert "(params.yaml holds values an earlier run left: select.budgets: [0.05] -> [99999];" in refused.stderr
+    # also when the parameters themselves are refused: a preset beside the alpha an earlier run left
+    preset = taskselect("run", "-S", "select.budgets=[0.05]", "-S", "select.tsds.preset=paper-instruction", cwd=tmp_path)
+    assert_one_line_error(preset, "alpha 0.5 would be ignored", "params.yaml holds values an earlier run left: select.tsds.alpha: 0.9 -> 0.5")
     assert not data.exists()

@@ -361,3 +361,5 @@ def test_the_runs_list_names_what_a_parent_run_compared():
                                      "select": {"methods": ["tsds"], "budgets": [0.05],
                                                 "filter": {"method": "negcliploss", "keep": 0.7}}})
     assert pipeline_run_name("custom", cleaned, "milky-newt") == "custom pool.csv · tsds · 5% · filter negcliploss 0.7 · milky-newt"
+    unfiltered = cleaned.model_copy(update={"select": cleaned.select.model_copy(update={"methods": ["full"]})})
+    assert pipeline_run_name("custom", unfiltered) == "custom pool.csv · full · 5%"  # the filter never applies to full

@@ -173,11 +173,11 @@ def parse_candidate(spec: str, params: SelectParams) -> tuple[str, SelectParams]
     method, *pairs = spec.split(":")
     raw = params.model_dump(mode="json")
     section = REGISTRY[method].section
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if key == "preset":  # its settings, not the section's (which the preset would refuse to ignore)
-            raw[section] = {k: v for k, v in raw[section].items() if k not in PRESETS.get(yaml.safe_load(value), {})}
-        raw[section][key] = yaml.safe_load(value)
+    if pairs:  # candidate_problem checked that the method has these parameters
+        given = {key: yaml.safe_load(value) for key, _, value in (pair.partition("=") for pair in pairs)}
+        preset = given.get("preset")  # its settings, not the section's (which the preset would refuse to ignore)
+        replaced = PRESETS.get(preset, {}) if isinstance(preset, str) else {}
+        raw[section] = {**{k: v for k, v in raw[section].items() if k not in replaced}, **given}
     try:
         return method, type(params).model_validate(raw)
     except ValidationError as exc:

@@ -449,8 +449,8 @@ class TSDSParams(Section):
     def _apply_preset(cls, data: Any) -> Any:
         """A preset replaces alpha, C and sigma where they hold their defaults or a preset's values
         (what params.yaml keeps after a run); any other value was asked for and would be ignored."""
-        if not (isinstance(data, dict) and data.get("preset", "custom") in PRESETS):
-            return data
+        if not (isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS):
+            return data  # pydantic refuses a preset of another type
         for name, value in PRESETS[data["preset"]].items():
             given = data.get(name, value)
             if not (isinstance(given, (int, float)) and given in {cls.default(name), *(p[name] for p in PRESETS.values())}):
