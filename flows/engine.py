@@ -50,6 +50,12 @@ def api_url() -> str:
     return server.api_url
 
 
+def check_api() -> None:
+    """Refuse a PREFECT_API_URL where no server answers now, before the run reads its data."""
+    if url := get_current_settings().api.url:
+        answering(url)
+
+
 def answering(url: str) -> str:
     """`url`, once a Prefect API answers there (asked by Prefect's own client: its key, certificates
     and retries): a run against a server that is not up would fail in that client with

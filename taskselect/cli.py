@@ -522,8 +522,12 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
     from taskselect.validate import check_run
     from taskselect.versioning import check_recordable
 
+    from flows.engine import api_url, check_api, task_runner
+
     options = _overrides(overrides, target=target, pool=pool, query=query, test=test,
                          methods=methods, budgets=budgets, seeds=seeds, trainer=trainer)
+    runner = task_runner(cluster, workers)  # the cheap checks first: the task runner's options, the Prefect API
+    check_api()
     out = results_dir(data_dir, out)
     try:
         params = load_params(params_file, options)
@@ -536,10 +540,8 @@ def run(params_file: ParamsFile = None, overrides: Overrides = None, data_dir: D
         raise
     if note := left_note(params_file, data_dir, out, options):
         err_console.print(note, markup=False, highlight=False)
-    from flows.engine import api_url, task_runner
     from flows.pipeline import pipeline
 
-    runner = task_runner(cluster, workers)
     with workspace_lock(data_dir), second_interrupt_stops():  # the lock before Prefect starts: a refusal is one line
         api_url()  # the run's Prefect API: without $PREFECT_API_URL, a temporary server logging to a file
         records = pipeline.with_options(task_runner=runner)(params=params, data_dir=str(data_dir), out_dir=str(out))
