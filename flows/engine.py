@@ -36,8 +36,8 @@ def api_url() -> str:
     cancelled in (Prefect's task run recorder, seen at the end of a failed run), which are
     not the run's and would break its one `error:` line."""
     settings = get_current_settings()
-    if settings.api.url:
-        return answering(settings.api.url)
+    if settings.api.url:  # check_api asked whether it answers
+        return settings.api.url
     from prefect.server.api.server import SubprocessASGIServer  # seconds to import: only without a server
 
     server = SubprocessASGIServer()  # one per process: the one the flow run uses
@@ -51,17 +51,13 @@ def api_url() -> str:
 
 
 def check_api() -> None:
-    """Refuse a PREFECT_API_URL where no server answers now, before the run reads its data."""
-    if url := get_current_settings().api.url:
-        answering(url)
-
-
-def answering(url: str) -> str:
-    """`url`, once a Prefect API answers there (asked by Prefect's own client: its key, certificates
-    and retries): a run against a server that is not up would fail in that client with
-    tracebacks, after its first task was submitted."""
+    """Refuse a PREFECT_API_URL where no server answers (asked by Prefect's own client: its key,
+    certificates and retries) now, before the run reads its data: a run against a server that is
+    not up would fail in that client with tracebacks, after its first task was submitted."""
     from prefect.client.orchestration import get_client
 
+    if not (url := get_current_settings().api.url):
+        return
     with get_client(sync_client=True) as client:
         failure = client.api_healthcheck()
     if failure is not None:
@@ -69,7 +65,6 @@ def answering(url: str) -> str:
             f"PREFECT_API_URL {url}: no Prefect server answers there ({type(failure).__name__}); start one "
             "(`make prefect-ui`, or `prefect server start`), or unset PREFECT_API_URL for a server of the run's own"
         )
-    return url
 
 
 @contextmanager

@@ -86,12 +86,13 @@ def check_selections(select: SelectParams, budgets: list[float], pool_rows: int,
     """Every budget fits a pool of `pool_rows` rows, and the rows select.filter keeps of it when
     the filter applies; source: where the pool comes from, named in the error (your pool file,
     the benchmark, or the prepared data)."""
+    cleaned = any(filtered(method, select) for method in select.methods)
     for budget in budgets:
         try:
             size = resolve_budget(budget, pool_rows)
         except TaskselectError as exc:
             raise TaskselectError(f"select.budgets: {exc} ({source})") from None
-        if any(filtered(method, select) for method in select.methods):
+        if cleaned:
             try:
                 check_kept(select.filter.keep, pool_rows, size)
             except TaskselectError as exc:
